@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Set up everything voicebot needs on a fresh Debian 12 machine with Python 3.11:
+# Debian packages, the virtual environment (.venv) and the Python packages under
+# requirements/constraints.txt. Safe to run twice: each step is skipped when done.
+#
+# Usage: scripts/bootstrap.sh [runtime|dev]   (dev adds test tools and test peers)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+profile="${1:-runtime}"
+venv="${VOICEBOT_VENV:-$here/.venv}"
+
+log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------
+apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox)
+if [ "$profile" = dev ]; then
+  apt_pkgs+=(flite sip-tester)
+fi
+missing=()
+for p in "${apt_pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  log "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- Python 3.11 -------------------------------------------------------------------
+py="${VOICEBOT_PYTHON:-}"
+if [ -z "$py" ]; then
+  for cand in python3.11 python3; do
+    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      py="$(command -v "$cand")"; break
+    fi
+  done
+fi
+[ -n "$py" ] || { log "Python 3.11 is required (Rasa 3.6 + TensorFlow 2.12); none found on PATH"; exit 1; }
+
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating virtual environment in $venv"
+  "$py" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+
+# --- Python packages, skipped when the requirement files did not change -----------
+files=(requirements/constraints.txt requirements/rasa-runtime.txt requirements/voice.txt pyproject.toml)
+[ "$profile" = dev ] && files+=(requirements/dev.txt)
+stamp="$venv/.voicebot-$profile-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  log "installing Python packages ($profile profile; a few minutes the first time)"
+  "${pip[@]}" install --upgrade 'pip<25' wheel
+  # Rasa and rasa-sdk declare Requires-Python <3.11 but run on 3.11 with these dependencies.
+  "${pip[@]}" install --no-deps --ignore-requires-python rasa==3.6.21 rasa-sdk==3.6.2
+  reqs=(-r requirements/rasa-runtime.txt -r requirements/voice.txt)
+  [ "$profile" = dev ] && reqs+=(-r requirements/dev.txt)
+  "${pip[@]}" install -c requirements/constraints.txt "${reqs[@]}"
+  "${pip[@]}" install --no-deps -e .
+  touch "$stamp"
+fi
+log "environment ready: $venv"

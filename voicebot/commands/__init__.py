@@ -1,0 +1,1 @@
+"""Sub-commands of the ``voicebot`` CLI (see voicebot.cli)."""
