@@ -92,3 +92,191 @@ class Outcome:
         if self.kind == "message":
             return f"message taken for {self.department} ({self.reason})"
         return self.kind
+
+
+# ----------------------------------------------------------------------------- audio / turns
+# What the segmenter (voicebot.audio), the ASR engines, the telephony layer, playout and the
+# turn-taking state machine (voicebot.turns) exchange. Every event carries ``time_s``: the
+# moment it happened, in seconds on the session's clock (the call's audio timeline; a virtual
+# clock in tests). The turn machine never reads a clock: these times are its only notion of time.
+
+TurnSource = Literal["speech", "dtmf", "mixed"]
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    """The segmenter decided the caller started speaking.
+
+    Attributes:
+        time_s: when the decision was made (end of the frame that confirmed speech), s.
+        start_s: start of the first speech frame of the segment, s (``<= time_s``).
+        audio_start_s: where the segment's audio begins, pre-roll included, s (``<= start_s``).
+    """
+
+    time_s: float
+    start_s: float
+    audio_start_s: float
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """The segmenter decided the caller stopped speaking (endpoint).
+
+    Attributes:
+        time_s: when the decision was made (after ``end_silence_ms`` of silence), s.
+        start_s: start of the segment's first speech frame, s.
+        end_s: end of the segment's last speech frame, s: "end of caller speech" for latency.
+        forced: True when the segment hit the maximum length rather than silence.
+    """
+
+    time_s: float
+    start_s: float
+    end_s: float
+    forced: bool = False
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A recognition result from an ASR engine.
+
+    Attributes:
+        time_s: when the result was available, s.
+        text: the words heard ("" when the engine heard nothing it could transcribe).
+        confidence: 0..1; engines without a confidence report 1.0.
+        final: False for a partial (may still change), True for the segment's final result.
+    """
+
+    time_s: float
+    text: str
+    confidence: float = 1.0
+    final: bool = True
+
+
+@dataclass(frozen=True)
+class DtmfDigit:
+    """A keypad digit from the line (RFC 2833 / SIP INFO), one of ``0-9 * # A-D``.
+
+    Attributes:
+        time_s: when the digit arrived, s.
+        digit: the key, one character.
+    """
+
+    time_s: float
+    digit: str
+
+
+@dataclass(frozen=True)
+class PlaybackStarted:
+    """Bot audio started playing to the caller.
+
+    Attributes:
+        time_s: when the first sample went out, s.
+        interruptible: whether caller speech or keys may stop it (barge-in).
+    """
+
+    time_s: float
+    interruptible: bool = True
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    """Bot audio stopped: it played to the end, or was stopped by a barge-in.
+
+    Attributes:
+        time_s: when the last sample went out, s.
+        interrupted: True when it was cut short.
+    """
+
+    time_s: float
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class ExpectInput:
+    """What the dialog expects next (from :attr:`DialogReply.expect`): a hint for the ASR
+    grammar and for keypad collection.
+
+    Attributes:
+        time_s: when the expectation was set, s.
+        expect: ``free`` | ``digits`` | ``yes_no``.
+        max_digits: keypad input completes after this many digits (None: on ``#`` or timeout).
+    """
+
+    time_s: float
+    expect: ExpectedInput = "free"
+    max_digits: int | None = None
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The clock moved: lets timers (no input, inter-digit, ASR wait) fire. ``time_s`` in s."""
+
+    time_s: float
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    """One complete caller turn, ready for the dialog.
+
+    Attributes:
+        time_s: when the turn was complete (the decision time), s.
+        text: the words heard, with keypad digits appended as digits (``"1234"``).
+        confidence: 0..1 (ASR confidence for speech; 1.0 for keypad only).
+        source: ``speech`` | ``dtmf`` | ``mixed`` (both in one turn).
+        start_s: start of the caller's first speech frame or first key, s.
+        end_s: end of the caller's last speech frame or last key, s.
+        digits: the keypad part alone ("" when none); the terminator ``#`` is not included.
+        expect: the expectation that was in force (echoed from :class:`ExpectInput`).
+    """
+
+    time_s: float
+    text: str
+    confidence: float
+    source: TurnSource
+    start_s: float
+    end_s: float
+    digits: str = ""
+    expect: ExpectedInput = "free"
+
+
+@dataclass(frozen=True)
+class BargeIn:
+    """The caller interrupted bot playback: playout must stop now.
+
+    Attributes:
+        time_s: when the barge-in was decided, s.
+        start_s: when the interrupting speech (or key) started, s.
+        source: ``speech`` or ``dtmf``.
+    """
+
+    time_s: float
+    start_s: float
+    source: Literal["speech", "dtmf"] = "speech"
+
+
+@dataclass(frozen=True)
+class NoInput:
+    """The caller said and keyed nothing for the configured time after the bot finished.
+
+    Attributes:
+        time_s: when the timeout fired, s.
+        waited_s: how long the caller was silent, s.
+        count: consecutive no-inputs so far in this call (1 = first: reprompt; more: escalate).
+    """
+
+    time_s: float
+    waited_s: float
+    count: int
+
+
+TurnInput = (
+    SpeechStarted
+    | SpeechEnded
+    | Transcript
+    | DtmfDigit
+    | PlaybackStarted
+    | PlaybackFinished
+    | ExpectInput
+    | Tick
+)
+TurnOutput = UserTurn | BargeIn | NoInput
