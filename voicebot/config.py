@@ -71,7 +71,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
         for name, section in extra.items():
             if name not in settings:
                 known = ", ".join(sorted(settings))
-                raise ConfigError(f"settings file {user}: unknown section '{name}' (known: {known})")
+                raise ConfigError(
+                    f"settings file {user}: unknown section '{name}' (known: {known})"
+                )
             if not isinstance(section, dict):
                 raise ConfigError(f"settings file {user}: section '{name}' must be a mapping")
         settings = _merge(settings, extra)
@@ -111,9 +113,8 @@ def section_to(cls: type[T], settings: Settings, name: str) -> T:
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
-            raise ConfigError(
-                f"settings section '{name}': unknown key '{key}' (known: {', '.join(sorted(fields))})"
-            )
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"settings section '{name}': unknown key '{key}' (known: {known})")
         if not _check_type(value, hints[key]):
             raise ConfigError(
                 f"settings section '{name}': '{key}' = {value!r} is not a valid {hints[key]}"

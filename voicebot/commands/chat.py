@@ -1,0 +1,64 @@
+"""``voicebot chat``: a text conversation through the same dialog bridge as the phone line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import uuid
+
+HELP = "talk to the dialog by text; prints the outcome (resolved, or routed where and why)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--caller-id", help="pretend the call comes from this number")
+    parser.add_argument("--no-train", action="store_true", help="do not train a missing model")
+
+
+async def _converse(bridge: object, caller_id: str | None) -> int:
+    from voicebot.dialog.bridge import DialogBridge
+
+    assert isinstance(bridge, DialogBridge)
+    call_id = f"chat-{uuid.uuid4().hex[:8]}"
+    interactive = sys.stdin.isatty()
+    reply = await bridge.start(call_id, caller_id)
+    for text in reply.texts:
+        print(f"bot: {text}", flush=True)
+    loop = asyncio.get_running_loop()
+    while not reply.ended:
+        try:
+            line = await loop.run_in_executor(None, lambda: input("you: " if interactive else ""))
+        except EOFError:
+            break
+        if not interactive:
+            print(f"you: {line}")
+        if line.strip().lower() in {"/quit", "/exit"}:
+            break
+        reply = await bridge.handle(call_id, line)
+        for text in reply.texts:
+            print(f"bot: {text}", flush=True)
+        if reply.handoff:
+            h = reply.handoff
+            state = "open" if h.is_open else "closed"
+            print(f"  -> hand-off to {h.department} ({state}), reason {h.reason}: {h.summary}")
+    conv = bridge.conversation(call_id)
+    print(f"outcome: {conv.outcome().describe()}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from voicebot.config import load_settings
+    from voicebot.dialog.action_server import ActionServer
+    from voicebot.dialog.bridge import DialogBridge
+    from voicebot.dialog.model import latest_model, load_agent
+    from voicebot.dialog.settings import dialog_config
+    from voicebot.dialog.training import train
+
+    logging.basicConfig(level=logging.WARNING)
+    cfg = dialog_config(load_settings())
+    model = latest_model(cfg.models_path()) if args.no_train else train()[0]
+    print(f"loading {model.name} ...", file=sys.stderr)
+    with ActionServer(cfg.action_endpoint):
+        bridge = DialogBridge(load_agent(model, cfg.action_endpoint))
+        return asyncio.run(_converse(bridge, args.caller_id))

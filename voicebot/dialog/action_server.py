@@ -1,0 +1,111 @@
+"""The Rasa action server that runs the dialog's custom actions (``dialogs/actions``).
+
+Rasa 3.6 runs custom actions out of process (rasa-sdk). :class:`ActionServer` reuses a
+server already answering at the configured endpoint, or starts one as a child process
+bound to the endpoint's host (127.0.0.1 by default, never all interfaces) and stops it
+again on :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from voicebot.errors import DialogError
+from voicebot.paths import dialogs_dir, var_dir
+
+log = logging.getLogger(__name__)
+
+
+def _health_url(endpoint: str) -> str:
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{parts.netloc}/health"
+
+
+def is_up(endpoint: str, timeout_s: float = 0.5) -> bool:
+    """Whether an action server answers ``/health`` at ``endpoint``."""
+    try:
+        with urllib.request.urlopen(_health_url(endpoint), timeout=timeout_s) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def server_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+
+
+def server_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    host = urlsplit(endpoint).hostname or "127.0.0.1"
+    env = dict(os.environ)
+    env.update(
+        {"SANIC_HOST": host, "RASA_TELEMETRY_ENABLED": "false", "ACTION_SERVER_SANIC_WORKERS": "1"}
+    )
+    env.update(extra or {})
+    return env
+
+
+class ActionServer:
+    """A running action server: reused if one answers, else started as a child process."""
+
+    def __init__(
+        self, endpoint: str, *, env: dict[str, str] | None = None, log_path: Path | None = None
+    ) -> None:
+        self.endpoint = endpoint
+        self._env = env
+        self._log_path = log_path or var_dir() / "action-server.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 60.0, reuse: bool = True) -> ActionServer:
+        if reuse and is_up(self.endpoint):
+            log.info("using the action server already running at %s", self.endpoint)
+            return self
+        port = urlsplit(self.endpoint).port or 5055
+        logfile = open(self._log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self._proc = subprocess.Popen(
+            server_command(port),
+            cwd=dialogs_dir(),
+            env=server_env(self.endpoint, self._env),
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+        )
+        logfile.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise DialogError(
+                    f"the action server exited with status {self._proc.returncode}",
+                    hint=f"see {self._log_path}",
+                )
+            if is_up(self.endpoint):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise DialogError(
+            f"the action server did not answer at {self.endpoint} within {timeout_s:.0f} s",
+            hint=f"see {self._log_path}",
+        )
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> ActionServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,231 @@
+"""The dialog bridge: one conversation per call, caller turns in, :class:`DialogReply` out.
+
+The same bridge serves the text chat, QA replay and the phone line. It keeps each
+conversation's transcript (with answers to identification questions redacted), turns
+the custom actions' ``{"voicebot": {...}}`` payloads into hand-offs, messages and the end of
+the call, writes a hand-off record or stores a message durably *before* returning, and
+knows what the next turn should hold (digits, yes/no) for the speech recogniser.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from voicebot.errors import DialogError
+from voicebot.events import DialogReply, ExpectedInput, Handoff, HandoffReason, Outcome
+from voicebot.handoff import HandoffLog, HandoffRecord, Turn, redact_slots
+from voicebot.messages import MessageStore
+
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+log = logging.getLogger(__name__)
+
+DIGIT_SLOTS = frozenset({"account_number", "pin"})
+SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
+FIRST_LEVEL_INTENTS = frozenset(
+    {
+        "ask_opening_hours",
+        "ask_directory",
+        "check_outage",
+        "check_balance",
+        "check_order_status",
+        "report_fault",
+    }
+)
+_YES_NO_START = re.compile(
+    r"^(do|does|did|would|shall|should|is|are|can|could|may|will|have|has)\b", re.I
+)
+
+
+def expected_input(requested_slot: str | None, last_text: str | None) -> ExpectedInput:
+    """What the next caller turn should hold, from the form's slot or the last question."""
+    if requested_slot in DIGIT_SLOTS:
+        return "digits"
+    if requested_slot:
+        return "free"
+    if last_text:
+        question = re.split(r"(?<=[.!])\s+", last_text.strip())[-1]
+        if question.endswith("?") and _YES_NO_START.match(question):
+            return "yes_no"
+    return "free"
+
+
+@dataclass
+class Conversation:
+    """What the bridge remembers about one call."""
+
+    call_id: str
+    caller_id: str | None = None
+    transcript: list[Turn] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)
+    handoff: Handoff | None = None
+    message: dict[str, Any] | None = None
+    ended: bool = False
+    requested_slot: str | None = None
+    last_bot_texts: tuple[str, ...] = ()
+
+    def outcome(self) -> Outcome:
+        """Resolved, routed (where and why), message taken, or abandoned."""
+        intents = tuple(self.intents)
+        if self.message is not None:
+            return Outcome(
+                "message",
+                self.message.get("department"),
+                HandoffReason(self.message.get("reason", "out_of_hours")),
+                intents,
+            )
+        if self.handoff is not None:
+            return Outcome("routed", self.handoff.department, self.handoff.reason, intents)
+        if any(i in FIRST_LEVEL_INTENTS for i in intents):
+            return Outcome("resolved", intents=intents)
+        return Outcome("abandoned", intents=intents)
+
+
+def _handoff_from_payload(payload: dict[str, Any], slots: dict[str, Any]) -> Handoff:
+    try:
+        reason = HandoffReason(payload.get("reason", "routed"))
+    except ValueError:
+        reason = HandoffReason.ROUTED
+    return Handoff(
+        department=str(payload.get("department") or "customer_service"),
+        reason=reason,
+        transfer_uri=str(payload.get("transfer_uri") or ""),
+        is_open=bool(payload.get("is_open", True)),
+        intent=payload.get("intent"),
+        slots=redact_slots(slots),
+        summary=str(payload.get("summary") or ""),
+    )
+
+
+class DialogBridge:
+    """Async facade over a loaded Rasa agent; safe for many concurrent conversations."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        handoffs: HandoffLog | None = None,
+        messages: MessageStore | None = None,
+    ) -> None:
+        self.agent = agent
+        self.handoffs = handoffs or HandoffLog()
+        self.messages = messages or MessageStore()
+        self._conversations: dict[str, Conversation] = {}
+
+    def conversation(self, call_id: str) -> Conversation:
+        if call_id not in self._conversations:
+            self._conversations[call_id] = Conversation(call_id)
+        return self._conversations[call_id]
+
+    def forget(self, call_id: str) -> Conversation | None:
+        """Drop a finished conversation's state; returns it for a last look."""
+        return self._conversations.pop(call_id, None)
+
+    async def start(self, call_id: str, caller_id: str | None = None) -> DialogReply:
+        """Begin a call: runs the session start (caller-ID lookup) and the greeting."""
+        conv = self.conversation(call_id)
+        conv.caller_id = caller_id
+        metadata = {"caller_id": caller_id} if caller_id else {}
+        return await self._send(conv, "/session_start", metadata, caller_text=None)
+
+    async def handle(self, call_id: str, text: str) -> DialogReply:
+        """One caller turn (speech transcript, typed text or keyed digits)."""
+        conv = self.conversation(call_id)
+        clean = " ".join(text.split()).lstrip("/")
+        if not clean:
+            clean = "..."
+        shown = "[redacted]" if conv.requested_slot in SECRET_SLOTS else clean
+        return await self._send(conv, clean, {}, caller_text=shown)
+
+    async def _send(
+        self, conv: Conversation, text: str, metadata: dict[str, Any], caller_text: str | None
+    ) -> DialogReply:
+        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+        if caller_text is not None:
+            conv.transcript.append(Turn("caller", caller_text))
+        channel = CollectingOutputChannel()
+        message = UserMessage(
+            text, channel, sender_id=conv.call_id, metadata=metadata, input_channel="voicebot"
+        )
+        try:
+            await self.agent.handle_message(message)
+            tracker = await self.agent.tracker_store.retrieve(conv.call_id)
+        except Exception as exc:
+            raise DialogError(f"the dialog model failed on a turn: {exc}") from exc
+        return self._reply(conv, channel.messages, tracker)
+
+    def _reply(
+        self,
+        conv: Conversation,
+        outputs: list[dict[str, Any]],
+        tracker: DialogueStateTracker | None,
+    ) -> DialogReply:
+        slots = dict(tracker.current_slot_values()) if tracker else {}
+        intent: str | None = None
+        confidence = 0.0
+        if tracker and tracker.latest_message and tracker.latest_message.intent:
+            intent = tracker.latest_message.intent.get("name")
+            confidence = float(tracker.latest_message.intent.get("confidence") or 0.0)
+            if intent and intent != "session_start":
+                conv.intents.append(intent)
+            else:
+                intent = None
+        texts: list[str] = []
+        handoff: Handoff | None = None
+        message: dict[str, Any] | None = None
+        ended = False
+        for out in outputs:
+            if out.get("text"):
+                texts.append(str(out["text"]))
+            payload = (out.get("custom") or {}).get("voicebot") if out.get("custom") else None
+            if not isinstance(payload, dict):
+                continue
+            kind = payload.get("type")
+            if kind == "handoff":
+                handoff = _handoff_from_payload(payload, slots)
+            elif kind == "message":
+                message = {k: payload.get(k) for k in ("department", "reason", "text")}
+            elif kind == "end":
+                ended = True
+        for t in texts:
+            conv.transcript.append(Turn("bot", t))
+        if texts:
+            conv.last_bot_texts = tuple(texts)
+        conv.requested_slot = slots.get("requested_slot")
+        if handoff is not None:
+            conv.handoff = handoff
+            self.handoffs.write(
+                HandoffRecord.from_handoff(conv.call_id, handoff, conv.transcript, conv.caller_id)
+            )
+            log.info(
+                "hand-off call=%s department=%s reason=%s",
+                conv.call_id,
+                handoff.department,
+                handoff.reason,
+            )
+        if message is not None:
+            conv.message = message
+            self.messages.add(
+                call_id=conv.call_id,
+                department=str(message.get("department") or "customer_service"),
+                reason=str(message.get("reason") or "out_of_hours"),
+                text=str(message.get("text") or ""),
+                transcript=conv.transcript,
+                caller_id=conv.caller_id,
+            )
+        conv.ended = conv.ended or ended
+        return DialogReply(
+            texts=tuple(texts),
+            intent=intent,
+            confidence=confidence,
+            handoff=handoff,
+            message=message,
+            ended=ended,
+            expect=expected_input(conv.requested_slot, texts[-1] if texts else None),
+        )

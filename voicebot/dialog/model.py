@@ -1,0 +1,46 @@
+"""Finding and loading the trained Rasa model (blocking: about 25 s and 1.4 GB)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from voicebot.errors import ModelError
+
+if TYPE_CHECKING:
+    from rasa.core.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+def latest_model(models_dir: Path) -> Path:
+    """Newest ``*.tar.gz`` in ``models_dir``; ModelError telling how to train if none."""
+    models = sorted(models_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise ModelError(
+            f"no trained dialog model in {models_dir}",
+            hint="run 'voicebot train' (the README's run command trains it automatically)",
+        )
+    return models[-1]
+
+
+def load_agent(model_path: Path, action_endpoint: str | None) -> Agent:
+    """Load a Rasa agent whose custom actions run at ``action_endpoint``."""
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    from rasa.core.agent import Agent
+    from rasa.utils.endpoints import EndpointConfig
+
+    endpoint = EndpointConfig(url=action_endpoint) if action_endpoint else None
+    log.info("loading dialog model %s", model_path)
+    try:
+        agent = Agent.load(str(model_path), action_endpoint=endpoint)
+    except Exception as exc:  # Rasa raises many unrelated types for a broken archive
+        raise ModelError(
+            f"dialog model {model_path} cannot be loaded: {exc}",
+            hint="re-train with 'voicebot train --force'",
+        ) from exc
+    if not agent.is_ready():
+        raise ModelError(f"dialog model {model_path} has no dialog policy", hint="re-train")
+    return agent
