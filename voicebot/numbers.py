@@ -1,0 +1,425 @@
+"""Numbers, dates of birth and postcodes out of spoken (ASR) or typed caller text.
+
+Pure functions, no I/O. Speech recognisers write "one two three four", "double five",
+"oh", "twenty three", "nineteen eighty" and fillers ("uh", "um", "yeah so"); callers who key
+digits or type write "1234". Entity extraction of such strings is unreliable, so the
+dialog's form validation runs these parsers on the caller's latest message::
+
+    spoken_digits("uh one two double five oh seven")   -> "125507"
+    parse_date_of_birth("march twelfth nineteen eighty")  -> date(1980, 3, 12)
+    parse_postcode("it's s w one a one a a")              -> "SW1A 1AA"
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date
+
+UNITS = {
+    "zero": 0,
+    "oh": 0,
+    "o": 0,
+    "nought": 0,
+    "nil": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "niner": 9,
+}
+TEENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+ORDINALS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "thirteenth": 13,
+    "fourteenth": 14,
+    "fifteenth": 15,
+    "sixteenth": 16,
+    "seventeenth": 17,
+    "eighteenth": 18,
+    "nineteenth": 19,
+    "twentieth": 20,
+    "thirtieth": 30,
+}
+MONTHS = {
+    "january": 1,
+    "jan": 1,
+    "february": 2,
+    "feb": 2,
+    "march": 3,
+    "mar": 3,
+    "april": 4,
+    "apr": 4,
+    "may": 5,
+    "june": 6,
+    "jun": 6,
+    "july": 7,
+    "jul": 7,
+    "august": 8,
+    "aug": 8,
+    "september": 9,
+    "sept": 9,
+    "sep": 9,
+    "october": 10,
+    "oct": 10,
+    "november": 11,
+    "nov": 11,
+    "december": 12,
+    "dec": 12,
+}
+REPEATS = {"double": 2, "triple": 3, "treble": 3}
+
+_TOKEN = re.compile(r"[a-z]+|\d+")
+
+
+def _tokens(text: str) -> list[str]:
+    """Lower-case word and digit tokens; "12th" becomes "12", "th"."""
+    return _TOKEN.findall(text.lower())
+
+
+def _is_number_word(tok: str) -> bool:
+    return tok.isdigit() or tok in UNITS or tok in TEENS or tok in TENS
+
+
+def _chunks(tokens: list[str]) -> list[str]:
+    """Turn number words into digit strings, one per spoken number.
+
+    "nineteen eighty five" -> ["19", "85"]; "double five" -> ["55"];
+    "two thousand and one" -> ["2001"]; "five hundred" -> ["500"]; other words are dropped.
+    """
+    out: list[str] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        if tok in REPEATS and i + 1 < n and (tokens[i + 1] in UNITS or tokens[i + 1].isdigit()):
+            nxt = tokens[i + 1]
+            digit = str(UNITS[nxt]) if nxt in UNITS else nxt
+            out.append(digit * REPEATS[tok])
+            i += 2
+            continue
+        value, used = _cardinal(tokens, i)
+        if used:
+            out.append(value)
+            i += used
+            continue
+        i += 1
+    return out
+
+
+def _small(tokens: list[str], i: int) -> tuple[int | None, int]:
+    """A number below 100 spelled in words at ``tokens[i]``: (value, tokens used)."""
+    if i >= len(tokens):
+        return None, 0
+    tok = tokens[i]
+    if tok in TEENS:
+        return TEENS[tok], 1
+    if tok in TENS:
+        if i + 1 < len(tokens) and tokens[i + 1] in UNITS and UNITS[tokens[i + 1]] > 0:
+            return TENS[tok] + UNITS[tokens[i + 1]], 2
+        return TENS[tok], 1
+    if tok in UNITS and tok not in ("oh", "o"):
+        return UNITS[tok], 1
+    return None, 0
+
+
+def _cardinal(tokens: list[str], i: int) -> tuple[str, int]:
+    """One spoken number at ``tokens[i]`` as digits: (digits, tokens used), ("", 0) if none."""
+    tok = tokens[i]
+    if tok.isdigit():
+        return tok, 1
+    if tok in ("oh", "o", "zero", "nought", "nil"):
+        return "0", 1
+    first, used = _small(tokens, i)
+    if first is None:
+        return "", 0
+    j = i + used
+    # "five hundred (and) twelve", "two thousand (and) one"
+    if j < len(tokens) and tokens[j] in ("hundred", "thousand") and first < 10:
+        scale = 100 if tokens[j] == "hundred" else 1000
+        j += 1
+        total = first * scale
+        k = j + 1 if j < len(tokens) and tokens[j] == "and" else j
+        if scale == 1000 and k < len(tokens):
+            sub, sub_used = _small(tokens, k)
+            if sub is not None and k + sub_used < len(tokens) and tokens[k + sub_used] == "hundred":
+                total += sub * 100
+                k += sub_used + 1
+                j = k
+                k = j + 1 if j < len(tokens) and tokens[j] == "and" else j
+        rest, rest_used = _small(tokens, k)
+        if rest is not None:
+            total += rest
+            j = k + rest_used
+        return str(total), j - i
+    return str(first), used
+
+
+def spoken_digits(text: str) -> str:
+    """All digits in ``text``, spoken or written, in order ("" when there are none).
+
+    Handles "one two three", "double five", "triple oh", "zero"/"oh"/"o", "twenty three",
+    keyed digits with spaces or dashes, and ignores fillers and other words.
+    """
+    return "".join(_chunks(_tokens(text)))
+
+
+def extract_number(text: str, length: int) -> str | None:
+    """The digits of ``text`` when there are exactly ``length`` of them, else None."""
+    digits = spoken_digits(text)
+    return digits if len(digits) == length else None
+
+
+# ----------------------------------------------------------------------------- dates
+
+
+def _valid_date(year: int, month: int, day: int, today: date | None = None) -> date | None:
+    try:
+        value = date(year, month, day)
+    except ValueError:
+        return None
+    today = today or date.today()
+    if value.year < 1900 or value > today:
+        return None
+    return value
+
+
+def _year(chunks: list[str], today: date) -> int | None:
+    """A year from digit chunks: ["1980"], ["19", "80"], ["19", "0", "5"], ["80"]."""
+    if not chunks:
+        return None
+    joined = "".join(chunks)
+    if len(chunks) >= 2 and len(chunks[0]) == 2 and len("".join(chunks[1:])) == 2:
+        return int(chunks[0] + "".join(chunks[1:]))
+    if len(joined) == 4:
+        return int(joined)
+    if len(joined) == 2:
+        yy = int(joined)
+        return 2000 + yy if 2000 + yy <= today.year else 1900 + yy
+    return None
+
+
+def _day(tokens: list[str]) -> tuple[int | None, int]:
+    """A day of month at the start of ``tokens`` ("12", "12th", "twelfth", "twenty first")."""
+    if not tokens:
+        return None, 0
+    tok = tokens[0]
+    suffixed = len(tokens) > 1 and tokens[1] in ("st", "nd", "rd", "th")
+    if tok.isdigit() and len(tok) <= 2:
+        return int(tok), 2 if suffixed else 1
+    if tok in ORDINALS:
+        return ORDINALS[tok], 1
+    if tok in TENS and len(tokens) > 1 and tokens[1] in ORDINALS and ORDINALS[tokens[1]] < 10:
+        return TENS[tok] + ORDINALS[tokens[1]], 2
+    value, used = _small(tokens, 0)
+    if value is not None:
+        return value, used
+    return None, 0
+
+
+_FILLERS = {"the", "of", "on", "in", "and", "uh", "um", "er", "erm", "born", "its", "it", "s"}
+
+
+def parse_date_of_birth(text: str, today: date | None = None) -> date | None:
+    """A date of birth in any common written or spoken form, or None.
+
+    "12 march 1980", "12th of march 1980", "march twelfth nineteen eighty",
+    "12/03/1980" (day first, UK), "1980-03-12", "one two oh three one nine eight oh".
+    Dates in the future or before 1900 are refused.
+    """
+    today = today or date.today()
+    lowered = text.lower()
+    iso = re.search(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", lowered)
+    if iso:
+        return _valid_date(int(iso[1]), int(iso[2]), int(iso[3]), today)
+    numeric = re.search(r"\b(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{2}|\d{4})\b", lowered)
+    if numeric:
+        year = _year([numeric[3]], today)
+        return _valid_date(year, int(numeric[2]), int(numeric[1]), today) if year else None
+
+    tokens = [t for t in _tokens(lowered) if t not in _FILLERS]
+    month_at = next((i for i, t in enumerate(tokens) if t in MONTHS), None)
+    if month_at is not None:
+        month = MONTHS[tokens[month_at]]
+        before, after = tokens[:month_at], tokens[month_at + 1 :]
+        day: int | None = None
+        if len(before) >= 2:
+            two, used = _day(before[-2:])
+            day = two if used == 2 else None
+        if day is None and before:
+            day, used = _day(before[-1:])
+        if day is not None:
+            year_tokens = after
+        else:
+            day, used = _day(after)
+            year_tokens = after[used:]
+        if day is None:
+            return None
+        year_tokens = [t for t in year_tokens if t not in ("st", "nd", "rd", "th")]
+        year = _year(_chunks(year_tokens), today)
+        return _valid_date(year, month, day, today) if year else None
+
+    digits = spoken_digits(lowered)
+    if len(digits) == 8:
+        return _valid_date(int(digits[4:]), int(digits[2:4]), int(digits[:2]), today)
+    if len(digits) == 6:
+        year = _year([digits[4:]], today)
+        return _valid_date(year, int(digits[2:4]), int(digits[:2]), today) if year else None
+    return None
+
+
+# ----------------------------------------------------------------------------- postcodes
+
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+_NATO = {
+    "alpha": "A",
+    "bravo": "B",
+    "charlie": "C",
+    "delta": "D",
+    "echo": "E",
+    "foxtrot": "F",
+    "golf": "G",
+    "hotel": "H",
+    "india": "I",
+    "juliet": "J",
+    "kilo": "K",
+    "lima": "L",
+    "mike": "M",
+    "november": "N",
+    "oscar": "O",
+    "papa": "P",
+    "quebec": "Q",
+    "romeo": "R",
+    "sierra": "S",
+    "tango": "T",
+    "uniform": "U",
+    "victor": "V",
+    "whiskey": "W",
+    "xray": "X",
+    "yankee": "Y",
+    "zulu": "Z",
+}
+_LETTER_WORDS = {
+    "ay": "A",
+    "bee": "B",
+    "see": "C",
+    "dee": "D",
+    "gee": "G",
+    "jay": "J",
+    "kay": "K",
+    "pee": "P",
+    "queue": "Q",
+    "are": "R",
+    "tee": "T",
+    "you": "U",
+    "vee": "V",
+    "why": "Y",
+    "zed": "Z",
+    "zee": "Z",
+    "ex": "X",
+    "em": "M",
+    "en": "N",
+    "es": "S",
+    "ess": "S",
+    "el": "L",
+    "ell": "L",
+    "aitch": "H",
+}
+
+
+def _postcode_options(tok: str) -> list[str] | None:
+    """What one token can stand for inside a postcode, or None if it cannot be part of one."""
+    if tok in ("oh", "o"):
+        return ["0", "O"]
+    if tok in UNITS:
+        return [str(UNITS[tok])]
+    if tok in TEENS:
+        return [str(TEENS[tok])]
+    if tok in _NATO:
+        return [_NATO[tok]]
+    if re.fullmatch(r"[a-z]", tok):
+        return [tok.upper()]
+    if tok in _LETTER_WORDS:
+        return [_LETTER_WORDS[tok]]
+    if re.fullmatch(r"[a-z0-9]{2,7}", tok) and any(c.isdigit() for c in tok):
+        return [tok.upper()]
+    return None
+
+
+def parse_postcode(text: str) -> str | None:
+    """A UK postcode in ``text`` as "SW1A 1AA", written or spelled out, or None.
+
+    "SW1A 1AA", "sw1a1aa", "s w one a one a a", "s w one a one double a", "m one one a e".
+    """
+    raw = re.findall(r"[a-z0-9]+", text.lower())
+    tokens: list[str] = []
+    i = 0
+    while i < len(raw):
+        if raw[i] in REPEATS and i + 1 < len(raw) and _postcode_options(raw[i + 1]):
+            tokens.extend([raw[i + 1]] * REPEATS[raw[i]])
+            i += 2
+            continue
+        if raw[i] == "double" and i + 1 < len(raw) and raw[i + 1] in ("u", "you"):
+            tokens.append("w")
+            i += 2
+            continue
+        tokens.append(raw[i])
+        i += 1
+    # runs of tokens that can be part of a postcode; the postcode is the end of one run
+    runs: list[list[list[str]]] = [[]]
+    for tok in tokens:
+        options = _postcode_options(tok)
+        if options is None:
+            if runs[-1]:
+                runs.append([])
+            continue
+        runs[-1].append(options)
+    for run in reversed(runs):
+        for start in range(len(run)):
+            piece = run[start:]
+            if len(piece) > 8:
+                continue
+            for combo in itertools.islice(itertools.product(*piece), 64):
+                compact = "".join(combo)
+                match = _POSTCODE.match(compact)
+                if match:
+                    return f"{match[1]} {match[2]}"
+    return None
