@@ -1,0 +1,204 @@
+"""Voice-activity detection on a stream of PCM: framing + a scorer + the pure segmenter.
+
+:class:`SpeechDetector` takes line audio in chunks of any size and returns, in order,
+:class:`~voicebot.events.SpeechStarted`, :class:`SpeechChunk` (the segment's audio, the
+pre-roll first, for the ASR stream) and :class:`~voicebot.events.SpeechEnded`. Times are
+seconds of audio fed so far plus ``start_offset_s`` (the call's clock), never a wall clock.
+
+Settings come from the ``vad`` section (:class:`VadConfig`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from voicebot.audio.scorers import EnergyScorer, FrameScorer, SileroScorer, bundled_silero_model
+from voicebot.audio.segmenter import SpeechSegmenter
+from voicebot.errors import ConfigError
+from voicebot.events import SpeechEnded, SpeechStarted
+
+Int16Array = npt.NDArray[np.int16]
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """Settings section ``vad`` (see ``voicebot/defaults/voicebot.yml``).
+
+    Attributes:
+        scorer: ``silero`` | ``energy`` | ``auto`` (silero when its model is installed).
+        silero_model: path to a Silero VAD ``.onnx``; "" = the silero-vad package's own.
+        threshold: frame speech score (0..1) that counts as speech.
+        min_speech_ms: speech needed before a segment starts, ms.
+        end_silence_ms: silence that ends a segment (endpoint), ms.
+        pre_roll_ms: audio kept before the start and sent with the segment, ms.
+        max_speech_ms: a segment is cut after this long, ms.
+        energy_snr_db: energy scorer: dB above the noise floor that scores 0.5.
+        energy_min_dbfs: energy scorer: frames below this level never count, dBFS.
+    """
+
+    scorer: Literal["silero", "energy", "auto"] = "auto"
+    silero_model: str = ""
+    threshold: float = 0.5
+    min_speech_ms: float = 100.0
+    end_silence_ms: float = 250.0
+    pre_roll_ms: float = 200.0
+    max_speech_ms: float = 20000.0
+    energy_snr_db: float = 9.0
+    energy_min_dbfs: float = -50.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"settings section 'vad': threshold {self.threshold} not in (0, 1)")
+        for name in ("min_speech_ms", "end_silence_ms", "max_speech_ms"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"settings section 'vad': {name} must be > 0 ms")
+        if self.pre_roll_ms < 0:
+            raise ConfigError("settings section 'vad': pre_roll_ms must be >= 0 ms")
+
+
+def make_scorer(config: VadConfig, rate: int) -> FrameScorer:
+    """The frame scorer the config names, for audio at ``rate`` Hz.
+
+    ``auto`` picks Silero when its model file is there and ``rate`` is 8000 or 16000 Hz,
+    else the energy scorer.
+    """
+    kind = config.scorer
+    if kind == "auto":
+        has_model = bool(config.silero_model) or bundled_silero_model() is not None
+        kind = "silero" if has_model and rate in (8000, 16000) else "energy"
+    if kind == "silero":
+        return SileroScorer(rate, config.silero_model or None)
+    return EnergyScorer(rate, snr_db=config.energy_snr_db, min_dbfs=config.energy_min_dbfs)
+
+
+def make_segmenter(
+    config: VadConfig, frame_ms: float, start_offset_s: float = 0.0
+) -> SpeechSegmenter:
+    """A :class:`SpeechSegmenter` with the config's thresholds for frames of ``frame_ms``."""
+    return SpeechSegmenter(
+        frame_ms=frame_ms,
+        threshold=config.threshold,
+        min_speech_ms=config.min_speech_ms,
+        end_silence_ms=config.end_silence_ms,
+        pre_roll_ms=config.pre_roll_ms,
+        max_speech_ms=config.max_speech_ms,
+        start_offset_s=start_offset_s,
+    )
+
+
+@dataclass(eq=False)
+class SpeechChunk:
+    """Audio inside a speech segment (pre-roll included), in stream order.
+
+    Attributes:
+        time_s: time of the chunk's first sample, s.
+        samples: int16 samples at the detector's rate.
+    """
+
+    time_s: float
+    samples: Int16Array
+
+
+DetectorOutput = SpeechStarted | SpeechChunk | SpeechEnded
+
+
+@dataclass
+class SpeechDetector:
+    """PCM chunks in, segment events and segment audio out (see the module docstring)."""
+
+    config: VadConfig
+    rate: int = 8000
+    """Sample rate of the audio fed, Hz."""
+    scorer: FrameScorer | None = None
+    """Frame scorer; None = :func:`make_scorer` from the config."""
+    start_offset_s: float = 0.0
+    """Session time of the first sample fed, s."""
+
+    segmenter: SpeechSegmenter = field(init=False)
+    scores: list[float] = field(default_factory=list, init=False)
+    """Every frame's score so far (for plots and tuning); cleared by :meth:`reset`."""
+    _pending: Int16Array = field(init=False)
+    _history: deque[Int16Array] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.scorer is None:
+            self.scorer = make_scorer(self.config, self.rate)
+        self.frame_samples = self.scorer.frame_samples
+        self.frame_ms = 1000.0 * self.frame_samples / self.rate
+        self.segmenter = make_segmenter(self.config, self.frame_ms, self.start_offset_s)
+        keep = int(np.ceil((self.config.pre_roll_ms + self.config.min_speech_ms) / self.frame_ms))
+        self._keep_frames = keep + 2
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._history = deque(maxlen=self._keep_frames)
+
+    @property
+    def speaking(self) -> bool:
+        """Whether a speech segment is open."""
+        return self.segmenter.speaking
+
+    def reset(self, start_offset_s: float | None = None) -> None:
+        """Start a new stream (scorer state, segmenter and buffers cleared)."""
+        if start_offset_s is not None:
+            self.start_offset_s = start_offset_s
+        assert self.scorer is not None
+        self.scorer.reset()
+        self.segmenter.reset(self.start_offset_s)
+        self.scores.clear()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._history.clear()
+
+    def feed(self, pcm: npt.ArrayLike) -> list[DetectorOutput]:
+        """Take the next int16 samples (any count); return what they completed, in order."""
+        assert self.scorer is not None
+        data = np.asarray(pcm, dtype=np.int16).reshape(-1)
+        buf = np.concatenate([self._pending, data]) if len(self._pending) else data
+        n = self.frame_samples
+        whole = len(buf) // n * n
+        self._pending = buf[whole:].copy()
+        out: list[DetectorOutput] = []
+        for pos in range(0, whole, n):
+            frame = buf[pos : pos + n]
+            index = self.segmenter.frames
+            score = self.scorer.score(frame)
+            self.scores.append(score)
+            self._history.append(frame)
+            event = self.segmenter.process(score)
+            if isinstance(event, SpeechStarted):
+                out.append(event)
+                first = max(
+                    0,
+                    int(
+                        round(
+                            (event.audio_start_s - self.start_offset_s) / (self.frame_ms / 1000.0)
+                        )
+                    ),
+                )
+                frames = list(self._history)[-(index + 1 - first) :]
+                start_index = index + 1 - len(frames)
+                out.append(SpeechChunk(self.segmenter.time_at(start_index), np.concatenate(frames)))
+            elif isinstance(event, SpeechEnded):
+                out.append(event)
+            elif self.segmenter.speaking:
+                out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
+        return out
+
+    def flush(self) -> list[DetectorOutput]:
+        """The stream ended: close an open segment."""
+        event = self.segmenter.flush()
+        return [event] if event else []
+
+
+def detect_segments(
+    samples: npt.ArrayLike, rate: int, config: VadConfig, scorer: FrameScorer | None = None
+) -> list[SpeechEnded]:
+    """Segments of a whole recording (offline helper for tests and benchmarks)."""
+    detector = SpeechDetector(config, rate, scorer)
+    if scorer is not None:
+        scorer.reset()
+    events = detector.feed(samples) + detector.flush()
+    return [e for e in events if isinstance(e, SpeechEnded)]
