@@ -126,6 +126,17 @@ class DialogBridge:
         """Drop a finished conversation's state; returns it for a last look."""
         return self._conversations.pop(call_id, None)
 
+    def handoff_record(self, call_id: str, handoff: Handoff) -> HandoffRecord:
+        """The record (and SIP context headers) for ``handoff`` with the transcript so far."""
+        conv = self.conversation(call_id)
+        return HandoffRecord.from_handoff(call_id, handoff, conv.transcript, conv.caller_id)
+
+    def record_handoff(self, call_id: str, handoff: Handoff) -> None:
+        """A hand-off decided outside the dialog (silence, failed transfer), kept durably."""
+        conv = self.conversation(call_id)
+        conv.handoff = handoff
+        self.handoffs.write(self.handoff_record(call_id, handoff))
+
     async def start(self, call_id: str, caller_id: str | None = None) -> DialogReply:
         """Begin a call: runs the session start (caller-ID lookup) and the greeting."""
         conv = self.conversation(call_id)
@@ -199,10 +210,7 @@ class DialogBridge:
             conv.last_bot_texts = tuple(texts)
         conv.requested_slot = slots.get("requested_slot")
         if handoff is not None:
-            conv.handoff = handoff
-            self.handoffs.write(
-                HandoffRecord.from_handoff(conv.call_id, handoff, conv.transcript, conv.caller_id)
-            )
+            self.record_handoff(conv.call_id, handoff)
             log.info(
                 "hand-off call=%s department=%s reason=%s",
                 conv.call_id,

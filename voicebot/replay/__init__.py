@@ -1,0 +1,1 @@
+"""QA replay: recorded caller cases through the whole pipeline, checked against expectations."""

@@ -1,0 +1,557 @@
+"""One call, one coroutine: line audio -> VAD -> ASR -> turns -> dialog -> TTS -> line.
+
+:class:`CallSession` is the per-call pipeline that the SIP line and the simulated line of
+``voicebot call``/``replay`` both drive. Data flows one way; the session owns the order:
+
+* caller audio goes through the :class:`~voicebot.audio.vad.SpeechDetector`; segment audio
+  streams into an ASR stream opened at speech start with the grammar the dialog expects;
+* the pure turn state machine (:mod:`voicebot.turns`) turns speech, transcripts and keys
+  into caller turns, barge-ins and no-input timeouts;
+* a caller turn goes to the dialog bridge; its reply is spoken sentence by sentence in a
+  background task, so the caller can interrupt it (barge-in stops the audio at once);
+* a hand-off is carried out after its announcement: transfer to the department, or, when
+  the transfer fails, a message is taken and stored durably.
+
+Blocking work (ASR decoding, TTS) runs in the default executor so the loop that also drives
+SIP never stalls. Every caller turn produces a :class:`TurnLog` with what was heard, what
+was understood, what the bot said and how long each stage took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from voicebot.audio.vad import SpeechChunk, SpeechDetector
+from voicebot.config import Settings, section_to
+from voicebot.dialog.bridge import DialogBridge
+from voicebot.errors import VoicebotError
+from voicebot.events import (
+    BargeIn,
+    DialogReply,
+    ExpectedInput,
+    ExpectInput,
+    Handoff,
+    HandoffReason,
+    NoInput,
+    Outcome,
+    PlaybackFinished,
+    PlaybackStarted,
+    SpeechEnded,
+    SpeechStarted,
+    Tick,
+    Transcript,
+    UserTurn,
+)
+from voicebot.line import AudioIn, HungUp, Int16Array, Line
+from voicebot.paths import var_dir
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------ what the stages offer
+
+
+class SpeechStream(Protocol):
+    """One utterance being recognised."""
+
+    def accept(self, samples: Int16Array) -> str | None:
+        """Feed line-rate int16 audio; may return a partial transcript."""
+        ...
+
+    def finish(self) -> tuple[str, float]:
+        """Final (text, confidence 0..1). Blocking: run in an executor."""
+        ...
+
+
+class Recognizer(Protocol):
+    def open_stream(self, expect: ExpectedInput) -> SpeechStream: ...
+
+
+class Speaker(Protocol):
+    def sentences(self, text: str) -> Iterator[Int16Array]:
+        """Line-rate int16 audio, one chunk per sentence. Blocking: pulled in an executor."""
+        ...
+
+
+class TurnMachine(Protocol):
+    def feed(self, event: Any) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Settings section ``session``."""
+
+    confirm_below: float = 0.6
+    """Spoken digits (account number, PIN) heard with less ASR confidence are read back, 0..1."""
+    max_no_input: int = 2
+    """After this many silences in a row the caller goes to a person."""
+    max_call_s: float = 900.0
+    """The bot ends a call that lasts longer, s."""
+    record_messages: bool = True
+    """Keep the caller's audio of a message (WAV under var/recordings)."""
+    reprompt: str = "Sorry, I didn't hear anything."
+    """Said before repeating the last question when the caller is silent."""
+
+
+@dataclass
+class TurnLog:
+    """One caller turn: heard, understood, answered, and stage times (ms)."""
+
+    index: int
+    start_s: float
+    end_s: float
+    heard: str
+    asr_confidence: float
+    source: str
+    intent: str | None = None
+    intent_confidence: float = 0.0
+    bot: list[str] = field(default_factory=list)
+    action: str = "reply"
+    endpoint_ms: float = 0.0
+    asr_ms: float = 0.0
+    dialog_ms: float = 0.0
+    tts_first_ms: float = 0.0
+    latency_ms: float | None = None
+    """End of caller speech to first bot audio sample: endpoint wait + ASR + dialog + TTS."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CallResult:
+    call_id: str
+    outcome: Outcome
+    turns: list[TurnLog]
+    greeting: list[str]
+    transfer: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+_YES = re.compile(r"\b(yes|yeah|yep|yup|correct|right|that's it|exactly|sure|affirmative)\b", re.I)
+_DIGIT_WORDS = re.compile(r"\d")
+
+
+class CallSession:
+    """The per-call pipeline (see the module docstring)."""
+
+    def __init__(
+        self,
+        line: Line,
+        bridge: DialogBridge,
+        recognizer: Recognizer,
+        speaker: Speaker,
+        detector: SpeechDetector,
+        turns: TurnMachine,
+        config: SessionConfig | None = None,
+        departments: Any = None,
+    ) -> None:
+        self.line = line
+        self.bridge = bridge
+        self.recognizer = recognizer
+        self.speaker = speaker
+        self.detector = detector
+        self.turns = turns
+        self.cfg = config or SessionConfig()
+        self.departments = departments
+        self.call_id = line.call_id
+        self.idle = asyncio.Event()
+        self.turn_logs: list[TurnLog] = []
+        self.greeting: list[str] = []
+        self.errors: list[str] = []
+        self._stream: SpeechStream | None = None
+        self._segment: list[Int16Array] = []
+        self._last_segment: Int16Array | None = None
+        self._expect: ExpectedInput = "free"
+        self._speaking: asyncio.Task[None] | None = None
+        self._stop_speaking = False
+        self._pending_turns: list[UserTurn] = []
+        self._ended_at: SpeechEnded | None = None
+        self._asr_ms = 0.0
+        self._confirm: str | None = None
+        self._taking_message: Handoff | None = None
+        self._done = False
+        self._transfer: str | None = None
+        self._last_question: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> CallResult:
+        """Greet, then serve caller turns until a hang-up, a hand-off or the end."""
+        try:
+            reply = await self.bridge.start(self.call_id, self.line.caller_id)
+            self.greeting = list(reply.texts)
+            self._after_reply(reply, None)
+            async for item in self.line.inputs():
+                if isinstance(item, HungUp):
+                    break
+                if isinstance(item, AudioIn):
+                    await self._hear(item)
+                else:
+                    self._feed(item)
+                await self._serve_turns()
+                if self._done and (self._speaking is None or self._speaking.done()):
+                    break
+                if self.line.now() > self.cfg.max_call_s and not self._done:
+                    self._done = True
+                    self._say(
+                        ("We have reached the maximum length for this call. Goodbye.",),
+                        then=self._hangup,
+                    )
+        except VoicebotError as exc:
+            log.error("call %s: %s (%s)", self.call_id, exc, exc.code)
+            self.errors.append(f"{exc.code}: {exc}")
+        finally:
+            if self._speaking is not None and not self._speaking.done():
+                self._stop_speaking = True
+                self.line.stop_playback()
+                await asyncio.gather(self._speaking, return_exceptions=True)
+            self.idle.set()
+        conv = self.bridge.conversation(self.call_id)
+        return CallResult(
+            self.call_id, conv.outcome(), self.turn_logs, self.greeting, self._transfer, self.errors
+        )
+
+    # ------------------------------------------------------------------ hearing
+
+    async def _hear(self, frame: AudioIn) -> None:
+        for out in self.detector.feed(frame.samples):
+            if isinstance(out, SpeechStarted):
+                self._stream = self.recognizer.open_stream(self._expect)
+                self._segment = []
+                self._feed(out)
+            elif isinstance(out, SpeechChunk):
+                self._segment.append(out.samples)
+                if self._stream is not None:
+                    partial = self._stream.accept(out.samples)
+                    if partial:
+                        self._feed(Transcript(out.time_s, partial, final=False))
+            elif isinstance(out, SpeechEnded):
+                self._feed(out)
+                await self._finish_asr(out)
+        self._feed(Tick(self.line.now()))
+
+    async def _finish_asr(self, ended: SpeechEnded) -> None:
+        stream, self._stream = self._stream, None
+        self._last_segment = np.concatenate(self._segment) if self._segment else None
+        if stream is None:
+            return
+        self._ended_at = ended
+        started = time.perf_counter()
+        try:
+            text, confidence = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
+        except VoicebotError as exc:
+            self.errors.append(f"{exc.code}: {exc}")
+            text, confidence = "", 0.0
+        self._asr_ms = (time.perf_counter() - started) * 1000
+        self._feed(Transcript(ended.time_s, text, confidence, final=True))
+
+    def _feed(self, event: Any) -> None:
+        for out in self.turns.feed(event):
+            if isinstance(out, UserTurn):
+                self._pending_turns.append(out)
+            elif isinstance(out, BargeIn):
+                self._barge_in(out)
+            elif isinstance(out, NoInput):
+                self._no_input(out)
+
+    # ------------------------------------------------------------------ turns
+
+    async def _serve_turns(self) -> None:
+        while self._pending_turns and not self._done:
+            turn = self._pending_turns.pop(0)
+            if not turn.text.strip():
+                continue
+            self.idle.clear()
+            await self._respond(turn)
+
+    async def _respond(self, turn: UserTurn) -> None:
+        ended, self._ended_at = self._ended_at, None
+        endpoint_ms = (ended.time_s - ended.end_s) * 1000 if ended else 0.0
+        asr_ms, self._asr_ms = (self._asr_ms if ended else 0.0), 0.0
+        entry = TurnLog(
+            index=len(self.turn_logs) + 1,
+            start_s=turn.start_s,
+            end_s=turn.end_s,
+            heard=turn.text,
+            asr_confidence=turn.confidence,
+            source=turn.source,
+            endpoint_ms=round(endpoint_ms, 1),
+            asr_ms=round(asr_ms, 1),
+        )
+        self.turn_logs.append(entry)
+        turn_started = time.perf_counter()
+        if self._taking_message is not None:
+            self._store_message(turn.text)
+            return
+        text = turn.text
+        if self._confirm is not None:
+            pending, self._confirm = self._confirm, None
+            if _YES.search(text):
+                text = pending
+            else:
+                entry.action = "confirm-rejected"
+                self._say(
+                    ("Sorry about that. Please say it again, or key it in on your phone.",),
+                    entry=entry,
+                    turn_started=turn_started,
+                    expect="digits",
+                )
+                return
+        elif (
+            turn.expect == "digits"
+            and turn.source == "speech"
+            and turn.confidence < self.cfg.confirm_below
+            and _DIGIT_WORDS.search(text)
+        ):
+            digits = " ".join(re.sub(r"\D", "", text))
+            self._confirm = text
+            entry.action = "confirm"
+            self._say(
+                (f"I heard {digits}. Is that right?",),
+                entry=entry,
+                turn_started=turn_started,
+                expect="yes_no",
+            )
+            return
+        started = time.perf_counter()
+        reply = await self.bridge.handle(self.call_id, text)
+        entry.dialog_ms = round((time.perf_counter() - started) * 1000, 1)
+        entry.intent = reply.intent
+        entry.intent_confidence = round(reply.confidence, 3)
+        self._after_reply(reply, entry, turn_started)
+
+    def _after_reply(
+        self, reply: DialogReply, entry: TurnLog | None, turn_started: float | None = None
+    ) -> None:
+        then: Callable[[], Any] | None = None
+        if reply.handoff is not None:
+            handoff = reply.handoff
+            if entry:
+                entry.action = f"handoff:{handoff.department}:{handoff.reason}"
+            if handoff.is_open:
+                self._done = True
+                then = lambda: self._transfer_to(handoff)  # noqa: E731
+        elif reply.ended:
+            self._done = True
+            then = self._hangup
+            if entry:
+                entry.action = "end"
+        if reply.message is not None and entry:
+            entry.action = f"message:{reply.message.get('department')}"
+        conv = self.bridge.conversation(self.call_id)
+        max_digits = {"account_number": 8, "pin": 4}.get(conv.requested_slot or "")
+        self._say(
+            reply.texts,
+            then=then,
+            entry=entry,
+            turn_started=turn_started,
+            expect=reply.expect,
+            max_digits=max_digits,
+        )
+
+    # ------------------------------------------------------------------ speaking
+
+    def _say(
+        self,
+        texts: tuple[str, ...] | list[str],
+        *,
+        then: Callable[[], Any] | None = None,
+        entry: TurnLog | None = None,
+        turn_started: float | None = None,
+        expect: ExpectedInput = "free",
+        max_digits: int | None = None,
+    ) -> None:
+        self._expect = expect
+        self._feed(ExpectInput(self.line.now(), expect, max_digits))
+        if texts:
+            self._last_question = tuple(texts)
+        if entry is not None:
+            entry.bot = list(texts)
+        previous = self._speaking
+        self._stop_speaking = False
+        self.idle.clear()
+        self._speaking = asyncio.create_task(
+            self._speak(list(texts), previous, then, entry, turn_started)
+        )
+
+    async def _speak(
+        self,
+        texts: list[str],
+        previous: asyncio.Task[None] | None,
+        then: Callable[[], Any] | None,
+        entry: TurnLog | None,
+        turn_started: float | None,
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.gather(previous, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        first = True
+        try:
+            for text in texts:
+                chunks = self.speaker.sentences(text)
+                while not self._stop_speaking:
+                    chunk = await loop.run_in_executor(None, next, chunks, None)
+                    if chunk is None or self._stop_speaking:
+                        break
+                    await self.line.play(chunk)
+                    if first:
+                        first = False
+                        self._feed(PlaybackStarted(self.line.now()))
+                        if entry is not None and turn_started is not None:
+                            entry.tts_first_ms = round(
+                                (time.perf_counter() - turn_started) * 1000 - entry.dialog_ms,
+                                1,
+                            )
+                            entry.latency_ms = round(
+                                entry.endpoint_ms
+                                + entry.asr_ms
+                                + entry.dialog_ms
+                                + entry.tts_first_ms,
+                                1,
+                            )
+                if self._stop_speaking:
+                    break
+            self.idle.set()
+            played = await self.line.wait_played() if not first else True
+            if not first:
+                self._feed(PlaybackFinished(self.line.now(), interrupted=not played))
+        except VoicebotError as exc:
+            log.error("call %s: speaking failed: %s", self.call_id, exc)
+            self.errors.append(f"{exc.code}: {exc}")
+            self.idle.set()
+        if then is not None:
+            result = then()
+            if asyncio.iscoroutine(result):
+                await result
+
+    def _barge_in(self, event: BargeIn) -> None:
+        if self._speaking is None or self._speaking.done():
+            return
+        self._stop_speaking = True
+        heard_ms = self.line.stop_playback()
+        log.info("call %s: barge-in after %.0f ms of bot audio", self.call_id, heard_ms)
+
+    def _no_input(self, event: NoInput) -> None:
+        if self._done:
+            return
+        if event.count < self.cfg.max_no_input:
+            self._say((self.cfg.reprompt, *self._last_question), expect=self._expect)
+            return
+        handoff = self._default_handoff(HandoffReason.NO_INPUT, "caller stayed silent")
+        self._done = True
+        self.bridge.record_handoff(self.call_id, handoff)
+        self._say(
+            ("I'm having trouble hearing you, so I'll put you through to a colleague.",),
+            then=(lambda: self._transfer_to(handoff)) if handoff.is_open else self._hangup,
+        )
+
+    # ------------------------------------------------------------------ actions
+
+    def _default_handoff(self, reason: HandoffReason, summary: str) -> Handoff:
+        key, uri, is_open = "customer_service", "", True
+        if self.departments is not None:
+            key = self.departments.default
+            dept = self.departments.get(key)
+            uri = dept.transfer_uri
+            is_open = self.departments.is_open(key)
+        conv = self.bridge.conversation(self.call_id)
+        return Handoff(
+            key, reason, uri, is_open, conv.intents[-1] if conv.intents else None, {}, summary
+        )
+
+    async def _transfer_to(self, handoff: Handoff) -> None:
+        record = self.bridge.handoff_record(self.call_id, handoff)
+        result = await self.line.transfer(handoff.transfer_uri, record.sip_headers())
+        self._transfer = f"{handoff.department}:{result}"
+        if result == "accepted":
+            return
+        log.warning("call %s: transfer to %s failed: %s", self.call_id, handoff.department, result)
+        failed = Handoff(
+            handoff.department,
+            HandoffReason.TRANSFER_FAILED,
+            handoff.transfer_uri,
+            False,
+            handoff.intent,
+            handoff.slots,
+            handoff.summary,
+        )
+        self._taking_message = failed
+        self._done = False
+        self._say(
+            (
+                f"I'm sorry, nobody can take your call right now. Please leave a short message "
+                f"after this, and {self._dept_name(handoff.department)} will call you back.",
+            ),
+        )
+
+    def _dept_name(self, key: str) -> str:
+        if self.departments is not None:
+            try:
+                return str(self.departments.get(key).name)
+            except Exception:  # noqa: BLE001 - a name is only cosmetic
+                return key
+        return key.replace("_", " ")
+
+    def _store_message(self, text: str) -> None:
+        handoff, self._taking_message = self._taking_message, None
+        assert handoff is not None
+        recording = None
+        if self.cfg.record_messages and self._last_segment is not None:
+            from voicebot.audio.wavio import write_wav
+
+            path = var_dir() / "recordings" / f"{self.call_id}-{int(time.time())}.wav"
+            recording = str(write_wav(path, self._last_segment, self.line.rate))
+        conv = self.bridge.conversation(self.call_id)
+        self.bridge.messages.add(
+            call_id=self.call_id,
+            department=handoff.department,
+            reason=str(handoff.reason),
+            text=text,
+            transcript=conv.transcript,
+            caller_id=conv.caller_id,
+            recording_path=recording,
+        )
+        conv.message = {
+            "department": handoff.department,
+            "reason": str(handoff.reason),
+            "text": text,
+        }
+        self._done = True
+        self._say(("Thank you, your message has been saved. Goodbye.",), then=self._hangup)
+
+    async def _hangup(self) -> None:
+        await self.line.hangup()
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    return section_to(SessionConfig, settings, "session")
+
+
+def write_turn_log(path: Path, result: CallResult) -> None:
+    """The per-turn JSONL log of a call (one line per caller turn, then the outcome)."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as fh:
+        for t in result.turns:
+            fh.write(json.dumps(t.as_dict(), ensure_ascii=False) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "outcome": asdict(result.outcome),
+                    "transfer": result.transfer,
+                    "errors": result.errors,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
