@@ -83,7 +83,7 @@ class Speaker(Protocol):
 
 
 class TurnMachine(Protocol):
-    def feed(self, event: Any) -> list[Any]: ...
+    def handle(self, event: Any) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ class CallSession:
         self._feed(Transcript(ended.time_s, text, confidence, final=True))
 
     def _feed(self, event: Any) -> None:
-        for out in self.turns.feed(event):
+        for out in self.turns.handle(event):
             if isinstance(out, UserTurn):
                 self._pending_turns.append(out)
             elif isinstance(out, BargeIn):
