@@ -100,6 +100,8 @@ class SessionConfig:
     """Keep the caller's audio of a message (WAV under var/recordings)."""
     reprompt: str = "Sorry, I didn't hear anything."
     """Said before repeating the last question when the caller is silent."""
+    digits_end_silence_ms: float = 1000.0
+    """Endpoint silence while digits are expected (people pause between digits), ms."""
 
 
 @dataclass
@@ -182,6 +184,7 @@ class CallSession:
         self._done = False
         self._transfer: str | None = None
         self._last_question: tuple[str, ...] = ()
+        self._end_silence_ms = detector.segmenter.end_silence_ms
 
     # ------------------------------------------------------------------ main loop
 
@@ -372,6 +375,9 @@ class CallSession:
         max_digits: int | None = None,
     ) -> None:
         self._expect = expect
+        self.detector.segmenter.end_silence_ms = (
+            self.cfg.digits_end_silence_ms if expect == "digits" else self._end_silence_ms
+        )
         self._feed(ExpectInput(self.line.now(), expect, max_digits))
         if texts:
             self._last_question = tuple(texts)

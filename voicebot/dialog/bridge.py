@@ -30,10 +30,13 @@ SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
 FIRST_LEVEL_INTENTS = frozenset(
     {
         "ask_opening_hours",
-        "ask_directory",
+        "ask_address",
+        "ask_website",
+        "ask_phone_number",
+        "ask_departments",
         "check_outage",
         "check_balance",
-        "check_order_status",
+        "check_order",
         "report_fault",
     }
 )
