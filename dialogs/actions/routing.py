@@ -1,0 +1,136 @@
+"""Routing callers to departments, and taking a message when a department is closed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from voicebot.events import HandoffReason
+
+from .common import departments, end_conversation, hand_off, latest_intent, user_intents
+
+logger = logging.getLogger(__name__)
+
+#: intent -> (department, reason, what the bot says first)
+ROUTES: dict[str, tuple[str, HandoffReason, str]] = {
+    "billing_question": ("billing", HandoffReason.ROUTED, "Our billing team can help with that."),
+    "sales_inquiry": ("sales", HandoffReason.ROUTED, "Our sales team can help you with that."),
+    "move_house": (
+        "contracts",
+        HandoffReason.ROUTED,
+        "The contracts team looks after moving home.",
+    ),
+    "cancel_contract": (
+        "contracts",
+        HandoffReason.ROUTED,
+        "The contracts team handles cancellations.",
+    ),
+    "complain": (
+        "complaints",
+        HandoffReason.UPSET,
+        "I'm sorry you've had a bad experience. I want to get this sorted for you.",
+    ),
+    "escalate_specialist": (
+        "support_l3",
+        HandoffReason.ROUTED,
+        "As technical support has already worked on this, I'll take you to our specialists.",
+    ),
+}
+
+#: the department for a topic the caller raised before asking for a person
+TOPIC_DEPARTMENTS = {
+    "billing_question": "billing",
+    "check_balance": "billing",
+    "report_fault": "support_l2",
+    "escalate_specialist": "support_l3",
+    "sales_inquiry": "sales",
+    "move_house": "contracts",
+    "cancel_contract": "contracts",
+    "complain": "complaints",
+}
+
+
+def department_for_request_human(tracker: Tracker) -> str:
+    """The department named in the request, else the one of the caller's latest topic."""
+    config = departments()
+    named = next(tracker.get_latest_entity_values("department"), None)
+    if named in config.departments:
+        return str(named)
+    for intent in reversed(user_intents(tracker)[:-1]):
+        if intent in TOPIC_DEPARTMENTS:
+            return TOPIC_DEPARTMENTS[intent]
+    return config.default
+
+
+class ActionRoute(Action):
+    """Hands the caller to the department their request belongs to."""
+
+    def name(self) -> str:
+        return "action_route"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        intent = latest_intent(tracker)
+        if intent in ROUTES:
+            department, reason, lead_in = ROUTES[intent]
+            return hand_off(dispatcher, tracker, department, reason, intent=intent, lead_in=lead_in)
+        department = department_for_request_human(tracker)
+        topic = next(
+            (i for i in reversed(user_intents(tracker)[:-1]) if i in TOPIC_DEPARTMENTS), None
+        )
+        return hand_off(
+            dispatcher,
+            tracker,
+            department,
+            HandoffReason.REQUESTED,
+            intent=topic or intent,
+            lead_in="Of course.",
+        )
+
+
+class ActionTakeMessage(Action):
+    def name(self) -> str:
+        return "action_take_message"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        key = str(tracker.get_slot("department") or departments().default)
+        dept = departments().get(key)
+        text = str(tracker.get_slot("message_text") or "").strip()
+        dispatcher.utter_message(
+            text=f"Thank you, I've passed your message to {dept.name}. "
+            "They'll call you back as soon as they're open. Goodbye!"
+        )
+        dispatcher.utter_message(
+            json_message={
+                "voicebot": {
+                    "type": "message",
+                    "department": key,
+                    "reason": HandoffReason.OUT_OF_HOURS.value,
+                    "text": text,
+                }
+            }
+        )
+        end_conversation(dispatcher)
+        logger.info("message taken for %s (%d characters)", key, len(text))
+        return [SlotSet("message_offered", False), SlotSet("message_text", None)]
+
+
+class ActionDeclineMessage(Action):
+    def name(self) -> str:
+        return "action_decline_message"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text="No problem. You're welcome to call back when they're open. "
+            "Is there anything else I can help with?"
+        )
+        return [SlotSet("message_offered", False)]
