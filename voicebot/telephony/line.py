@@ -1,0 +1,500 @@
+"""The SIP line of one process: a pjsua2 Endpoint driven from an asyncio event loop.
+
+One :class:`SipLine` per process (pjsua2 allows one Endpoint, and this wheel 4 calls).
+pjsua2 runs without threads of its own (``threadCnt = 0``, ``mainThreadOnly = True``): the
+loop polls ``libHandleEvents(0)`` every few milliseconds, pjsua2 callbacks only append work to
+a list, and that work runs right after the poll, on the loop, outside pjsua2's call stack.
+Only the media clock thread calls in on its own, into :class:`~.media.FramePort`.
+
+Life of a call: INVITE -> checks (draining 503, networks 403, digest 401) -> 200 OK with
+PCMU/PCMA (pjsua2 itself answers 488 to offers without them) -> ACK -> the handler runs
+with a :class:`CallIO` -> BYE from either side or the time limit -> port, call and task are
+released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pjsua2 as pj
+
+from voicebot.errors import TelephonyError
+from voicebot.telephony.access import Gatekeeper
+from voicebot.telephony.callio import (
+    CallDetails,
+    CallIO,
+    DtmfMethod,
+    Handler,
+    TransferResult,
+    transfer_result,
+)
+from voicebot.telephony.media import FramePort
+from voicebot.telephony.settings import SipSettings
+from voicebot.telephony.sipmsg import (
+    header_safe,
+    parse_headers,
+    parse_name_addr,
+    uri_with_headers,
+)
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.004
+"""Seconds between two polls of pjsua2 (SIP timers and sockets)."""
+HANDLER_EXIT_S = 3.0
+"""Seconds a handler may run on after its call closed before it is cancelled."""
+_CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
+
+
+@dataclass
+class LineStats:
+    """Counters of one line since it started (for logs and the load benchmark)."""
+
+    answered: int = 0
+    rejected: dict[int, int] = field(default_factory=dict)
+    completed: int = 0
+    transfers: dict[str, int] = field(default_factory=dict)
+    active: int = 0
+
+
+class _Call(pj.Call):
+    """A pjsua2 call; every callback hands its work to the line."""
+
+    def __init__(self, line: SipLine, acc: pj.Account, call_id: int) -> None:
+        super().__init__(acc, call_id)
+        self.line = line
+        self.pj_id = call_id
+        self.io: CallIO | None = None
+        self.port: FramePort | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.Task[None] | None = None
+        self.details: CallDetails | None = None
+        self.refer_accepted = False
+        self.disconnected = False
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 - pjsua2 API
+        ci = self.getInfo()
+        state, code, reason = ci.state, ci.lastStatusCode, ci.lastReason
+        self.line.defer(lambda: self.line.on_state(self, state, code, reason))
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        self.line.defer(lambda: self.line.on_media(self))
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802 - pjsua2 API
+        digit, method, duration = str(prm.digit), int(prm.method), int(prm.duration)
+        self.line.defer(lambda: self.line.on_dtmf(self, digit, method, duration))
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
+        code, final = int(prm.statusCode), bool(prm.finalNotify)
+        if code >= 200 and code != 202:
+            prm.cont = False  # one final answer is all we need
+        self.line.defer(lambda: self.line.on_transfer_status(self, code, final))
+
+
+class _Account(pj.Account):
+    def __init__(self, line: SipLine) -> None:
+        super().__init__()
+        self.line = line
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        call = _Call(self.line, self, prm.callId)
+        # The Call must exist before this returns (else pjsua2 answers 500); the rest waits.
+        self.line.calls[prm.callId] = call
+        msg, src = str(prm.rdata.wholeMsg), str(prm.rdata.srcAddress)
+        self.line.defer(lambda: self.line.on_incoming(call, msg, src))
+
+
+class SipLine:
+    """One Endpoint with UDP/TCP transports on ``sip_address:sip_port``, answering calls.
+
+    Args:
+        settings: the ``sip`` settings.
+        handler: coroutine function run once per answered call.
+        sip_address: address the SIP transports bind (media binds ``settings.address``).
+        sip_port: SIP port (UDP and TCP).
+        rtp_port: first RTP port; ``settings.rtp_ports`` ports from there are used.
+        name: worker name in logs.
+    """
+
+    def __init__(
+        self,
+        settings: SipSettings,
+        handler: Handler,
+        *,
+        sip_address: str,
+        sip_port: int,
+        rtp_port: int,
+        name: str = "line",
+    ) -> None:
+        self.settings = settings
+        self.handler = handler
+        self.sip_address, self.sip_port, self.rtp_port = sip_address, sip_port, rtp_port
+        self.name = name
+        self.calls: dict[int, _Call] = {}
+        self.stats = LineStats()
+        self.draining = False
+        self.gate = Gatekeeper(
+            settings.allowed_networks,
+            settings.trusted_proxies,
+            settings.auth_user,
+            settings.auth_password,
+            settings.auth_realm,
+        )
+        self._pending: list[Callable[[], None]] = []
+        self._ep: pj.Endpoint | None = None
+        self._acc: _Account | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Create the Endpoint, codecs, transports and account. Raises TelephonyError."""
+        self._loop = asyncio.get_running_loop()
+        s = self.settings
+        ep = pj.Endpoint()
+        ep.libCreate()
+        self._ep = ep
+        try:
+            cfg = pj.EpConfig()
+            cfg.uaConfig.threadCnt = 0
+            cfg.uaConfig.mainThreadOnly = True
+            cfg.uaConfig.maxCalls = s.calls_per_worker
+            cfg.uaConfig.userAgent = s.user_agent
+            cfg.logConfig.level = s.log_level
+            cfg.logConfig.consoleLevel = s.log_level
+            cfg.medConfig.clockRate = 8000
+            cfg.medConfig.sndClockRate = 8000
+            cfg.medConfig.channelCount = 1
+            cfg.medConfig.audioFramePtime = 20
+            cfg.medConfig.ptime = 20
+            cfg.medConfig.ecTailLen = 0
+            cfg.medConfig.noVad = True
+            cfg.medConfig.threadCnt = 1
+            ep.libInit(cfg)
+            ep.audDevManager().setNullDev()
+            for codec in ep.codecEnum2():
+                ep.codecSetPriority(codec.codecId, 0)
+            for rank, name in enumerate(s.codecs):
+                ep.codecSetPriority(_CODEC_IDS[name], 200 - rank)
+            tcfg = pj.TransportConfig()
+            tcfg.port = self.sip_port
+            tcfg.boundAddress = self.sip_address
+            kinds = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
+            for t in s.transports:
+                ep.transportCreate(kinds[t], tcfg)
+            ep.libStart()
+            acfg = pj.AccountConfig()
+            acfg.idUri = f"sip:voicebot@{self.sip_address}:{self.sip_port}"
+            mt = acfg.mediaConfig.transportConfig
+            mt.boundAddress = s.address
+            mt.port = self.rtp_port
+            mt.portRange = s.rtp_ports
+            acc = _Account(self)
+            acc.create(acfg)
+            self._acc = acc
+        except pj.Error as exc:
+            self._destroy()
+            raise TelephonyError(
+                f"{self.name}: cannot open SIP on {self.sip_address}:{self.sip_port}: {exc.reason}",
+                hint="is the port taken by another process?",
+            ) from None
+        log.info(
+            "%s: SIP on %s:%d (%s), RTP from %s:%d",
+            self.name,
+            self.sip_address,
+            self.sip_port,
+            "+".join(s.transports),
+            s.address,
+            self.rtp_port,
+        )
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Answer calls until ``stop`` is set, then drain: new INVITEs get 503, calls in
+        progress may go on for ``shutdown_grace_s``, the rest are hung up; then destroy."""
+        if self._ep is None:
+            self.start()
+        deadline: float | None = None
+        try:
+            while True:
+                self.poll()
+                if stop.is_set() and deadline is None:
+                    self.draining = True
+                    deadline = time.monotonic() + self.settings.shutdown_grace_s
+                    log.info("%s: draining, %d call(s) in progress", self.name, len(self.calls))
+                if deadline is not None:
+                    if not self.calls:
+                        break
+                    if time.monotonic() > deadline:
+                        await self._hang_up_all(2.0)
+                        break
+                await asyncio.sleep(POLL_S)
+        finally:
+            await self._hang_up_all(2.0)
+            self._destroy()
+
+    def poll(self) -> None:
+        """Let pjsua2 handle due events, then run the work its callbacks left."""
+        if self._ep is None:
+            return
+        self._ep.libHandleEvents(0)
+        while self._pending:
+            work, self._pending = self._pending, []
+            for item in work:
+                try:
+                    item()
+                except Exception:  # keep the line alive; the traceback is in the log
+                    log.exception("%s: error handling a SIP event", self.name)
+
+    def defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` after the current poll (called from pjsua2 callbacks)."""
+        self._pending.append(work)
+
+    async def _hang_up_all(self, wait_s: float) -> None:
+        for call in list(self.calls.values()):
+            self._hangup(call, 503 if call.io is None else 200)
+        end = time.monotonic() + wait_s
+        while self.calls and time.monotonic() < end:
+            self.poll()
+            await asyncio.sleep(POLL_S)
+
+    def _destroy(self) -> None:
+        for call in list(self.calls.values()):
+            self._release(call)
+        self.calls.clear()
+        gc.collect()  # every pjsua2 Call must be gone before libDestroy
+        if self._acc is not None:
+            with contextlib.suppress(pj.Error):
+                self._acc.shutdown()
+            self._acc = None
+        if self._ep is not None:
+            with contextlib.suppress(pj.Error):
+                self._ep.libDestroy()
+            self._ep = None
+
+    # ------------------------------------------------------------------ SIP events
+
+    def on_incoming(self, call: _Call, msg: str, src: str) -> None:
+        headers = parse_headers(msg)
+        if self.draining:
+            self._reject(call, 503, "shutting down")
+            return
+        verdict = self.gate.check(src, "INVITE", headers)
+        if verdict.status:
+            extra = {"WWW-Authenticate": verdict.challenge} if verdict.challenge else {}
+            log.info("%s: INVITE rejected %d: %s", self.name, verdict.status, verdict.reason)
+            self._reject(call, verdict.status, verdict.reason, extra)
+            return
+        live = sum(1 for c in self.calls.values() if not c.disconnected)
+        if live > self.settings.calls_per_worker:
+            self._reject(call, 486, "busy")
+            return
+        name, uri, user = parse_name_addr(headers.get("from", ""))
+        start_line = msg.split("\r\n", 1)[0].split("\n", 1)[0]
+        parts = start_line.split()
+        call.details = CallDetails(
+            call_id=headers.get("call-id", ""),
+            caller_uri=uri,
+            caller_id=user,
+            caller_name=name,
+            called_uri=parts[1] if len(parts) > 1 else "",
+            source=self.gate.source(src, headers),
+            headers=headers,
+            answered_at=time.time(),
+        )
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        try:
+            call.answer(op)
+        except pj.Error as exc:
+            log.warning("%s: answer failed: %s", self.name, exc.reason)
+            self._reject(call, 500, "answer failed")
+            return
+        self.stats.answered += 1
+        self.stats.active = len(self.calls)
+
+    def _reject(
+        self, call: _Call, status: int, reason: str, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.stats.rejected[status] = self.stats.rejected.get(status, 0) + 1
+        op = pj.CallOpParam()
+        op.statusCode = status
+        for name, value in (headers or {}).items():
+            h = pj.SipHeader()
+            h.hName, h.hValue = name, value
+            op.txOption.headers.append(h)
+        try:
+            call.hangup(op)
+        except pj.Error:
+            self._release(call)
+
+    def on_state(self, call: _Call, state: int, code: int, reason: str) -> None:
+        if state == pj.PJSIP_INV_STATE_CONFIRMED and call.task is None and call.details:
+            self._start_handler(call)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            call.disconnected = True
+            if call.io is not None:
+                why = call.io.close_reason or (
+                    "caller hung up" if code in (0, 200) else f"ended {code} {reason}"
+                )
+                call.io.mark_closed(why)
+                self.stats.completed += 1
+            if call.task is None or call.task.done():
+                self._release(call)
+
+    def on_media(self, call: _Call) -> None:
+        if call.io is None and call.details is not None and not call.disconnected:
+            self._make_io(call)
+        if call.io is None or call.port is not None:
+            return
+        ci = call.getInfo()
+        for i, media in enumerate(ci.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                assert self._loop is not None
+                aud = call.getAudioMedia(i)
+                call.port = FramePort(call.io, self._loop)
+                aud.startTransmit(call.port)
+                call.port.startTransmit(aud)
+                break
+
+    def on_dtmf(self, call: _Call, digit: str, method: int, duration: int) -> None:
+        if call.io is not None:
+            kind: DtmfMethod = "sip-info" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
+            call.io.feed_dtmf(digit, kind, duration)
+            log.debug("%s: digit received (%s)", self.name, kind)  # the digit itself: never
+
+    def on_transfer_status(self, call: _Call, code: int, final: bool) -> None:
+        if code == 202 or 100 <= code < 200:
+            call.refer_accepted = True
+            return
+        if code < 200:
+            return
+        result = transfer_result(code, refer_response=not call.refer_accepted)
+        self.stats.transfers[result.value] = self.stats.transfers.get(result.value, 0) + 1
+        log.info("%s: transfer %s (%d)", self.name, result.value, code)
+        if call.io is not None:
+            call.io.transfer_finished(result)
+            if result is TransferResult.ACCEPTED:
+                call.io.close_reason = "transferred"
+                self._hangup(call, 200)
+
+    # ------------------------------------------------------------------ per call
+
+    def _make_io(self, call: _Call) -> None:
+        assert call.details is not None and self._loop is not None
+        call.io = CallIO(
+            call.details,
+            _Control(self, call),
+            transfer_timeout_s=self.settings.transfer_timeout_s,
+            loop=self._loop,
+        )
+
+    def _start_handler(self, call: _Call) -> None:
+        if call.io is None:
+            self._make_io(call)
+        assert call.io is not None
+        call.task = asyncio.get_running_loop().create_task(self._run_handler(call))
+        call.timer = asyncio.get_running_loop().create_task(self._time_limit(call))
+
+    async def _run_handler(self, call: _Call) -> None:
+        io = call.io
+        assert io is not None
+        work = asyncio.ensure_future(self.handler(io))
+        try:
+            done, _ = await asyncio.wait(
+                {work, asyncio.ensure_future(io.closed.wait())}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if work not in done:  # the call ended first: give the handler a moment to finish
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(work), HANDLER_EXIT_S)
+            if not work.done():
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+            elif not work.cancelled() and work.exception() is not None:
+                log.error("%s: call handler failed", self.name, exc_info=work.exception())
+        finally:
+            if not call.disconnected:
+                io.close_reason = io.close_reason or "bot hung up"
+                self._hangup(call, 200)
+                while not call.disconnected:
+                    await asyncio.sleep(0.02)
+            if call.timer is not None:
+                call.timer.cancel()
+            self._release(call)
+
+    async def _time_limit(self, call: _Call) -> None:
+        io = call.io
+        assert io is not None
+        s = self.settings
+        try:
+            await asyncio.wait_for(io.closed.wait(), s.max_call_s)
+            return
+        except TimeoutError:
+            pass
+        log.info("%s: call reached the %.0f s limit", self.name, s.max_call_s)
+        io.close_reason = "time limit"
+        if io.on_time_limit is not None:
+            io.stop_playback()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(io.on_time_limit(io), s.limit_notice_s)
+        self._hangup(call, 200)
+
+    def _hangup(self, call: _Call, status: int) -> None:
+        if call.disconnected:
+            return
+        op = pj.CallOpParam()
+        op.statusCode = status
+        try:
+            call.hangup(op)
+        except pj.Error as exc:
+            log.debug("%s: hangup: %s", self.name, exc.reason)
+
+    def _release(self, call: _Call) -> None:
+        """Disconnect the port and drop every reference to the call (after DISCONNECTED).
+
+        The CallIO may outlive the call in the handler's hands, so its control is cut loose:
+        a pjsua2 Call collected after ``libDestroy`` would abort the process.
+        """
+        call.port = None  # the port's destructor removes it from the conference bridge
+        if call.disconnected or self._ep is None:
+            if call.io is not None:
+                call.io.detach()
+                call.io = None
+            self.calls.pop(call.pj_id, None)
+            self.stats.active = len(self.calls)
+
+    def transfer(self, call: _Call, uri: str, headers: Mapping[str, str]) -> None:
+        """Blind transfer: REFER to ``uri`` with ``headers`` on the REFER and in Refer-To."""
+        clean = {k: header_safe(v) for k, v in headers.items()}
+        target = uri_with_headers(uri, clean)
+        op = pj.CallOpParam(True)
+        for name, value in clean.items():
+            h = pj.SipHeader()
+            h.hName, h.hValue = name, value
+            op.txOption.headers.append(h)
+        call.refer_accepted = False
+        try:
+            call.xfer(f"<{target}>", op)
+        except pj.Error as exc:
+            raise TelephonyError(f"REFER to {uri} failed: {exc.reason}") from None
+
+
+class _Control:
+    """The :class:`CallControl` a CallIO uses, bound to one pjsua2 call."""
+
+    def __init__(self, line: SipLine, call: _Call) -> None:
+        self._line, self._call = line, call
+
+    def start_transfer(self, uri: str, headers: Mapping[str, str]) -> None:
+        self._line.transfer(self._call, uri, headers)
+
+    def hang_up(self, status: int) -> None:
+        if self._call.io is not None and not self._call.io.close_reason:
+            self._call.io.close_reason = "bot hung up"
+        self._line._hangup(self._call, status)

@@ -1,0 +1,83 @@
+"""The media port between the pjsua2 conference bridge and a :class:`CallIO`.
+
+pjsua2 calls :class:`FramePort` from its media clock thread every 20 ms: caller frames go to
+the event loop with ``call_soon_threadsafe``; bot frames come from the CallIO's deque (a
+thread-safe pop). Nothing here blocks or calls back into pjsua2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+
+import pjsua2 as pj
+
+from voicebot.telephony.callio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, CallIO
+
+log = logging.getLogger(__name__)
+_SILENCE = b"\0" * FRAME_BYTES
+
+
+def _fast_bytes(vec: pj.ByteVector) -> bytes:
+    """Copy a SWIG ``std::vector<unsigned char>`` in ~2 us (``bytes(vec)`` takes ~300 us).
+
+    Reads libstdc++'s vector layout (begin, end pointers); checked once at import.
+    """
+    addr = int(vec.this)
+    begin = ctypes.c_void_p.from_address(addr).value
+    end = ctypes.c_void_p.from_address(addr + ctypes.sizeof(ctypes.c_void_p)).value
+    if not begin or not end or end <= begin:
+        return b""
+    return ctypes.string_at(begin, end - begin)
+
+
+def _check_fast_bytes() -> bool:
+    try:
+        probe = bytes(range(256)) + b"\x7f" * 64
+        return _fast_bytes(pj.ByteVector(probe)) == probe
+    except Exception:  # noqa: BLE001 - any surprise means: use the slow, safe copy
+        return False
+
+
+vector_bytes = _fast_bytes if _check_fast_bytes() else bytes
+
+
+def audio_format() -> pj.MediaFormatAudio:
+    """PCM16 mono at 8 kHz in 20 ms frames."""
+    fmt = pj.MediaFormatAudio()
+    fmt.type = pj.PJMEDIA_TYPE_AUDIO
+    fmt.clockRate = SAMPLE_RATE
+    fmt.channelCount = 1
+    fmt.bitsPerSample = 16
+    fmt.frameTimeUsec = FRAME_MS * 1000
+    return fmt
+
+
+class FramePort(pj.AudioMediaPort):
+    """Carries 20 ms frames between one call's audio and its :class:`CallIO`.
+
+    The owner must keep a reference for as long as the call's audio is connected.
+    """
+
+    def __init__(self, io: CallIO, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self._io = io
+        self._loop = loop
+        self._silence = pj.ByteVector(_SILENCE)
+        self.createPort(f"vb{id(self) & 0xFFFF:x}", audio_format())
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
+            return
+        data = vector_bytes(frame.buf)
+        try:
+            self._loop.call_soon_threadsafe(self._io.feed_audio, data)
+        except RuntimeError:  # loop closed during shutdown
+            pass
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API
+        data = self._io.next_out_frame()
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = self._silence if data is None else pj.ByteVector(data)
+        frame.size = FRAME_BYTES
