@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.004
 """Seconds between two polls of pjsua2 (SIP timers and sockets)."""
+MEDIA_CHECK_S = 2.0
+"""Seconds between two looks at a call's RTP counters (media timeout)."""
 HANDLER_EXIT_S = 3.0
 """Seconds a handler may run on after its call closed before it is cancelled."""
 _CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
@@ -429,14 +431,30 @@ class SipLine:
             self._release(call)
 
     async def _time_limit(self, call: _Call) -> None:
+        """Hang up at the maximum call length, or when the caller's RTP stopped."""
         io = call.io
         assert io is not None
         s = self.settings
-        try:
-            await asyncio.wait_for(io.closed.wait(), s.max_call_s)
+        end = time.monotonic() + s.max_call_s
+        last_pkts, last_change = -1, time.monotonic()
+        while not io.closed.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(io.closed.wait(), min(left, MEDIA_CHECK_S))
+            if io.closed.is_set() or call.disconnected or s.media_timeout_s <= 0:
+                continue
+            pkts = self._rx_packets(call)
+            if pkts != last_pkts:
+                last_pkts, last_change = pkts, time.monotonic()
+            elif time.monotonic() - last_change > s.media_timeout_s:
+                log.info("%s: no RTP for %.0f s; hanging up", self.name, s.media_timeout_s)
+                io.close_reason = "no media"
+                self._hangup(call, 200)
+                return
+        if io.closed.is_set():
             return
-        except TimeoutError:
-            pass
         log.info("%s: call reached the %.0f s limit", self.name, s.max_call_s)
         io.close_reason = "time limit"
         if io.on_time_limit is not None:
@@ -444,6 +462,18 @@ class SipLine:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(io.on_time_limit(io), s.limit_notice_s)
         self._hangup(call, 200)
+
+    @staticmethod
+    def _rx_packets(call: _Call) -> int:
+        """RTP packets received so far on the call's first active audio stream."""
+        try:
+            ci = call.getInfo()
+            for i, media in enumerate(ci.media):
+                if media.type == pj.PJMEDIA_TYPE_AUDIO:
+                    return int(call.getStreamStat(i).rtcp.rxStat.pkt)
+        except pj.Error:
+            pass
+        return -1
 
     def _hangup(self, call: _Call, status: int) -> None:
         if call.disconnected:

@@ -38,6 +38,8 @@ class SipSettings:
         auth_realm: digest realm.
         max_call_s: longest call in seconds; then the notice hook runs and the bot hangs up.
         limit_notice_s: seconds the notice hook may take before the hang-up.
+        media_timeout_s: seconds without RTP from the caller after which the call is hung
+            up (a caller that vanished without BYE); 0 turns the check off.
         transfer_timeout_s: seconds to wait for the transfer target's final answer.
         shutdown_grace_s: seconds calls in progress may go on after SIGTERM.
         handler: ``module:function`` of the async per-call handler ``handler(call)``.
@@ -68,6 +70,7 @@ class SipSettings:
     auth_realm: str = "voicebot"
     max_call_s: float = 900.0
     limit_notice_s: float = 10.0
+    media_timeout_s: float = 30.0
     transfer_timeout_s: float = 30.0
     shutdown_grace_s: float = 60.0
     handler: str = "voicebot.session:handle_call"

@@ -1,0 +1,65 @@
+"""``voicebot serve``: answer phone calls over SIP.
+
+Starts ``sip.workers`` worker processes behind Kamailio on ``sip.address:sip.port`` (see
+:mod:`voicebot.telephony.supervisor`); every call runs ``sip.handler``. ``--demo`` runs the
+demo handler instead (a prompt, a recording per call, transfer on digit 9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from voicebot.config import load_settings, section_to
+from voicebot.paths import var_dir
+from voicebot.telephony.settings import SipSettings
+
+HELP = "answer phone calls over SIP (worker processes behind Kamailio)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", help="public SIP/RTP address (default: sip.address)")
+    parser.add_argument("--port", type=int, help="public SIP port (default: sip.port)")
+    parser.add_argument(
+        "--workers", type=int, help="worker processes, 4 calls each; 0 = one process, no Kamailio"
+    )
+    parser.add_argument("--worker-base-port", type=int, help="first worker SIP port")
+    parser.add_argument("--rtp-base-port", type=int, help="first RTP port")
+    parser.add_argument("--handler", help="per-call coroutine, module:function")
+    demo = parser.add_argument_group("demo handler")
+    demo.add_argument(
+        "--demo",
+        action="store_true",
+        help="run the demo handler: prompt, recording, digits, transfer on 9",
+    )
+    demo.add_argument("--demo-prompt", help="WAV file played on answer (default: beeps)")
+    demo.add_argument("--demo-record-dir", help="folder for each call's WAV + JSON report")
+    demo.add_argument("--demo-transfer", help="SIP URI to transfer to on digit 9")
+
+
+def run(args: argparse.Namespace) -> int:
+    from voicebot.telephony.supervisor import Supervisor
+
+    settings = load_settings()
+    sip = section_to(SipSettings, settings, "sip")
+    overrides = {
+        "address": args.address,
+        "port": args.port,
+        "workers": args.workers,
+        "worker_base_port": args.worker_base_port,
+        "rtp_base_port": args.rtp_base_port,
+        "handler": args.handler,
+    }
+    env: dict[str, str] = {}
+    if args.demo:
+        overrides["handler"] = "voicebot.telephony.demo:handle_call"
+        for key, value in (
+            ("PROMPT", args.demo_prompt),
+            ("RECORD_DIR", args.demo_record_dir),
+            ("TRANSFER", args.demo_transfer),
+        ):
+            if value:
+                env[f"VOICEBOT_DEMO_{key}"] = os.path.abspath(value) if key != "TRANSFER" else value
+    sip = dataclasses.replace(sip, **{k: v for k, v in overrides.items() if v is not None})
+    return Supervisor(sip, settings, var_dir() / "sip", env).run()

@@ -1,0 +1,211 @@
+"""``voicebot serve``: worker processes behind Kamailio, one public SIP address.
+
+The pjsua2 wheel takes 4 calls per process, so the supervisor starts ``sip.workers``
+processes (:mod:`voicebot.telephony.worker`), each one Endpoint on
+``worker_address:worker_base_port + i`` with its own RTP port range, and then Kamailio on
+``address:port`` dispatching INVITEs over them (:mod:`voicebot.telephony.kamailio`).
+With ``sip.workers: 0`` one line runs in this process on ``address:port``, no Kamailio.
+
+SIGTERM / SIGINT: every worker drains (new INVITEs 503; Kamailio tries the others, all
+answer 503, so the caller gets 503), calls in progress end or are hung up after
+``shutdown_grace_s``; then Kamailio stops and the command exits 0. A worker that dies is
+restarted (at most once every 5 s). Logs and generated files live in ``var/sip/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from voicebot.config import Settings
+from voicebot.errors import TelephonyError
+from voicebot.telephony.kamailio import KamailioProcess, Worker, workers_of
+from voicebot.telephony.settings import SipSettings
+from voicebot.telephony.worker import load_handler, serve_line
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 30.0
+"""Seconds a worker may take to open its SIP transports."""
+RESTART_GAP_S = 5.0
+"""Seconds between two restarts of the same worker."""
+
+
+class Supervisor:
+    """Runs the SIP service until SIGTERM/SIGINT.
+
+    Args:
+        sip: the effective ``sip`` settings (after command-line overrides).
+        settings: all settings, handed to the workers (the handler reads its own sections).
+        folder: run-time folder (generated Kamailio config, worker logs, ready files).
+        env: extra environment for the workers (e.g. the demo handler's options).
+    """
+
+    def __init__(
+        self, sip: SipSettings, settings: Settings, folder: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.sip = sip
+        self.settings = settings
+        self.folder = folder
+        self.env = env or {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.started: dict[str, float] = {}
+        self.kamailio: KamailioProcess | None = None
+        self._stop = False
+
+    def run(self) -> int:
+        load_handler(self.sip.handler)  # fail early, with the CLI's error, on a bad handler
+        if self.sip.workers == 0:
+            return self._run_single()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = self._write_settings()
+        workers = workers_of(self.sip)
+        old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for w in workers:
+                self._spawn(w, config)
+            self._wait_ready(workers)
+            self.kamailio = KamailioProcess(self.sip, workers, self.folder / "kamailio")
+            self.kamailio.start()
+            print(
+                f"voicebot: answering SIP on {self.sip.address}:{self.sip.port} "
+                f"({'+'.join(self.sip.transports)}), {len(workers)} workers x "
+                f"{self.sip.calls_per_worker} calls; logs in {self.folder}",
+                flush=True,
+            )
+            while not self._stop:
+                self._restart_dead(workers, config)
+                time.sleep(0.2)
+            print("voicebot: stopping: new calls get 503, waiting for calls to end", flush=True)
+            self._stop_workers()
+            return 0
+        finally:
+            self._kill_workers()
+            if self.kamailio is not None:
+                self.kamailio.stop()
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stop = True
+
+    def _run_single(self) -> int:
+        print(
+            f"voicebot: answering SIP on {self.sip.address}:{self.sip.port} (one process, "
+            f"{self.sip.calls_per_worker} calls)",
+            flush=True,
+        )
+        os.environ.update(self.env)
+        asyncio.run(
+            serve_line(
+                self.sip,
+                load_handler(self.sip.handler),
+                sip_address=self.sip.address,
+                sip_port=self.sip.port,
+                rtp_port=self.sip.rtp_base_port,
+                name="line",
+            )
+        )
+        return 0
+
+    def _write_settings(self) -> Path:
+        """All settings with the effective ``sip`` section, for the workers to load."""
+        sip = {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(self.sip).items()
+        }
+        path = self.folder / "settings.yml"
+        path.write_text(yaml.safe_dump({**self.settings, "sip": sip}, sort_keys=False))
+        return path
+
+    def _spawn(self, w: Worker, config: Path) -> None:
+        ready = self.folder / f"{w.name}.ready"
+        ready.unlink(missing_ok=True)
+        env = {**os.environ, **self.env, "VOICEBOT_CONFIG": str(config)}
+        with open(self.folder / f"{w.name}.log", "ab") as logf:
+            self.procs[w.name] = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "voicebot.telephony.worker",
+                    "--name",
+                    w.name,
+                    "--sip-address",
+                    w.address,
+                    "--sip-port",
+                    str(w.port),
+                    "--rtp-port",
+                    str(w.rtp_port),
+                    "--handler",
+                    self.sip.handler,
+                    "--ready-file",
+                    str(ready),
+                ],
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self.started[w.name] = time.monotonic()
+
+    def _wait_ready(self, workers: list[Worker]) -> None:
+        end = time.monotonic() + READY_TIMEOUT_S
+        waiting = {w.name for w in workers}
+        while waiting:
+            for name in list(waiting):
+                if (self.folder / f"{name}.ready").exists():
+                    waiting.discard(name)
+                elif self.procs[name].poll() is not None:
+                    raise TelephonyError(
+                        f"{name} exited at start (status {self.procs[name].returncode})",
+                        hint=f"see {self.folder / (name + '.log')}",
+                    )
+            if self._stop:
+                raise TelephonyError("stopped while the workers were starting")
+            if time.monotonic() > end:
+                raise TelephonyError(
+                    f"workers not ready after {READY_TIMEOUT_S:.0f} s: {', '.join(sorted(waiting))}"
+                )
+            time.sleep(0.05)
+
+    def _restart_dead(self, workers: list[Worker], config: Path) -> None:
+        for w in workers:
+            proc = self.procs.get(w.name)
+            if proc is None or proc.poll() is None:
+                continue
+            if time.monotonic() - self.started[w.name] < RESTART_GAP_S:
+                continue
+            print(
+                f"voicebot: {w.name} exited (status {proc.returncode}); restarting",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._spawn(w, config)
+
+    def _stop_workers(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + self.sip.shutdown_grace_s + 10.0
+        for proc in self.procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(0.1, end - time.monotonic()))
+
+    def _kill_workers(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait()
