@@ -14,7 +14,7 @@ from voicebot.audio.vad_eval import make_stream, noise_makers, reference_span
 from voicebot.audio.wavio import load_audio
 from voicebot.config import load_settings, section_to
 from voicebot.errors import AudioError, ConfigError, ModelError
-from voicebot.events import SpeechEnded, SpeechStarted
+from voicebot.events import SpeechEnded, SpeechPaused, SpeechStarted
 
 RATE = 8000
 needs_silero = pytest.mark.skipif(bundled_silero_model() is None, reason="silero-vad not installed")
@@ -103,11 +103,27 @@ def test_flush_closes_an_open_segment_at_the_stream_end():
     )
 
 
+def test_pause_hint_comes_once_per_pause_and_matches_the_end_it_predicts():
+    seg = seg20(pause_ms=100)
+    # speech, a 120 ms pause (hint, speech resumes), speech, then the real end
+    events = run_scores(seg, "#" * 10 + "." * 6 + "#" * 10 + "." * 12)
+    names = [type(e).__name__ for e in events]
+    assert names == ["SpeechStarted", "SpeechPaused", "SpeechPaused", "SpeechEnded"]
+    first, second, ended = events[1], events[2], events[3]
+    assert first.end_s == pytest.approx(0.2) and first.time_s == pytest.approx(0.3)
+    assert first.end_s != ended.end_s  # speech resumed: that hint is stale
+    assert second.end_s == ended.end_s == pytest.approx(0.52)  # this one was right
+    assert ended.time_s - second.time_s == pytest.approx(0.1)  # 100 ms earlier than the end
+    assert run_scores(seg20(), "#" * 10 + "." * 12)[1:] == [
+        SpeechEnded(time_s=pytest.approx(0.4), start_s=0.0, end_s=pytest.approx(0.2))
+    ]  # pause_ms = 0: no hints
+
+
 def test_vad_settings_section_and_validation():
     cfg = section_to(VadConfig, load_settings(), "vad")
     assert (cfg.scorer, cfg.end_silence_ms, cfg.min_speech_ms, cfg.pre_roll_ms) == (
         "auto",
-        250,
+        200,
         100,
         200,
     )
@@ -115,6 +131,8 @@ def test_vad_settings_section_and_validation():
         VadConfig(threshold=1.5)
     with pytest.raises(ConfigError, match="end_silence_ms"):
         VadConfig(end_silence_ms=0)
+    with pytest.raises(ConfigError, match="pause_ms"):
+        VadConfig(pause_ms=300, end_silence_ms=200)
 
 
 # --------------------------------------------------------------------- detector on audio
@@ -155,6 +173,16 @@ def test_detector_output_does_not_depend_on_chunk_sizes(digits):
     assert len(events) == 2
 
 
+def test_detector_passes_pause_hints_with_the_audio_in_order(digits):
+    x = np.concatenate([hiss(1.0, -60), digits[2], hiss(1.0, -60, 1)])
+    out = SpeechDetector(VadConfig(scorer="energy", pause_ms=100), RATE).feed(x)
+    names = [type(e).__name__ for e in out if not isinstance(e, SpeechChunk)]
+    assert names[0] == "SpeechStarted" and names[-1] == "SpeechEnded" and "SpeechPaused" in names
+    paused = [e for e in out if isinstance(e, SpeechPaused)][-1]
+    assert paused.end_s == out[-1].end_s
+    assert out[-1].time_s - paused.time_s == pytest.approx(0.1)
+
+
 def test_detector_audio_holds_pre_roll_and_the_whole_segment(digits):
     x = np.concatenate([hiss(1.0, -60), digits[1], hiss(1.0, -60, 1)])
     out = SpeechDetector(
@@ -186,7 +214,7 @@ def test_real_digits_in_line_hiss_give_one_segment_each(eval_dir, digits, scorer
         # the audio handed to the ASR (pre-roll .. endpoint) covers the whole word
         assert seg.start_s - cfg.pre_roll_ms / 1000 <= ref_start and seg.time_s >= ref_end
         assert seg.start_s < ref_start + 0.1 and seg.end_s > ref_end - 0.15
-        assert seg.time_s - ref_end <= 0.5  # endpoint: the configured 250 ms plus the word's tail
+        assert seg.time_s - ref_end <= 0.5  # endpoint: the configured 200 ms plus the word's tail
 
 
 @needs_silero

@@ -15,6 +15,7 @@ from voicebot.events import (
     PlaybackFinished,
     PlaybackStarted,
     SpeechEnded,
+    SpeechPaused,
     SpeechStarted,
     Tick,
     Transcript,
@@ -24,7 +25,8 @@ from voicebot.turns import TurnConfig, TurnTaker
 
 
 def speech(start: float, end: float, text: str, conf: float = 0.9, asr_delay: float = 0.3):
-    """A caller utterance as the segmenter and ASR report it (100 ms to start, 250 ms to end)."""
+    """A caller utterance as the segmenter and ASR report it (start seen after 100 ms, end after
+    250 ms of silence, final transcript ``asr_delay`` s later)."""
     return [
         SpeechStarted(time_s=start + 0.1, start_s=start, audio_start_s=start - 0.2),
         Transcript(time_s=start + 0.3, text=text.split()[0], confidence=0.5, final=False),
@@ -257,6 +259,16 @@ def test_missing_final_falls_back_to_the_partial_after_the_timeout():
 def test_transcript_without_segment_is_a_turn_for_text_chat():
     out = run_timeline(make(), [Transcript(time_s=3.0, text="hello", final=True)], until_s=5)
     assert [(o.text, o.source, o.start_s) for o in out] == [("hello", "speech", 3.0)]
+
+
+def test_pause_hints_change_nothing():
+    script = [
+        *speech(1.0, 2.0, "hello"),
+        SpeechPaused(time_s=1.7, start_s=1.0, end_s=1.6),
+        SpeechPaused(time_s=2.1, start_s=1.0, end_s=2.0),
+    ]
+    out = run_timeline(make(), script, until_s=5)
+    assert [(o.text, o.end_s) for o in out] == [("hello", 2.0)]
 
 
 def test_late_tick_fires_timers_at_their_own_time():

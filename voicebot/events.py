@@ -119,6 +119,24 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    """The caller has been silent for ``vad.pause_ms`` inside an open segment: an early
+    hint that the segment may end, so the ASR can start its final decode before the
+    endpoint. It is still valid when the :class:`SpeechEnded` that follows has the same
+    ``end_s``; if speech resumes first, no SpeechEnded with that ``end_s`` comes.
+
+    Attributes:
+        time_s: when the pause was noticed, s.
+        start_s: start of the segment's first speech frame, s.
+        end_s: end of the last speech frame before the pause, s.
+    """
+
+    time_s: float
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     """The segmenter decided the caller stopped speaking (endpoint).
 
@@ -271,6 +289,7 @@ class NoInput:
 
 TurnInput = (
     SpeechStarted
+    | SpeechPaused
     | SpeechEnded
     | Transcript
     | DtmfDigit

@@ -1,7 +1,7 @@
 """Turn-taking: a pure state machine from caller/bot activity to user turns and barge-ins.
 
 Inputs (:data:`voicebot.events.TurnInput`), each carrying its own ``time_s``:
-    SpeechStarted / SpeechEnded   from the VAD segmenter
+    SpeechStarted / SpeechEnded   from the VAD segmenter (SpeechPaused is accepted, ignored)
     Transcript                    from the ASR (partial or final)
     DtmfDigit                     from the line
     PlaybackStarted / Finished    from playout
@@ -56,6 +56,7 @@ from voicebot.events import (
     PlaybackFinished,
     PlaybackStarted,
     SpeechEnded,
+    SpeechPaused,
     SpeechStarted,
     Tick,
     Transcript,
@@ -185,7 +186,7 @@ class TurnTaker:
         elif isinstance(event, ExpectInput):
             self.expect = event.expect
             self.max_digits = event.max_digits
-        elif isinstance(event, Tick):
+        elif isinstance(event, Tick | SpeechPaused):
             pass
         else:  # pragma: no cover - typing guards this
             raise TypeError(f"not a turn input: {event!r}")

@@ -12,6 +12,8 @@ Rules (all lengths in ms):
   * Idle -> speaking when speech frames add up to ``min_speech_ms`` with no silence run of
     ``gap_ms`` or more breaking them (a click of a frame or two never starts a segment).
     The segment starts at its first speech frame; its audio starts ``pre_roll_ms`` earlier.
+  * Speaking: after ``pause_ms`` of silence (when > 0) a :class:`SpeechPaused` hint, once
+    per pause, so an ASR can start decoding before the endpoint.
   * Speaking -> idle after ``end_silence_ms`` of consecutive silence (the endpoint), or
     after ``max_speech_ms`` without it (forced). The segment ends at the end of its last
     speech frame.
@@ -21,9 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from voicebot.events import SpeechEnded, SpeechStarted
+from voicebot.events import SpeechEnded, SpeechPaused, SpeechStarted
 
-SegmentEvent = SpeechStarted | SpeechEnded
+SegmentEvent = SpeechStarted | SpeechPaused | SpeechEnded
 
 
 @dataclass
@@ -43,8 +45,10 @@ class SpeechSegmenter:
     """Speech needed before a segment starts, ms; shorter bursts are ignored."""
     gap_ms: float = 60.0
     """While confirming a start, a silence run this long resets the speech count, ms."""
-    end_silence_ms: float = 250.0
+    end_silence_ms: float = 200.0
     """Consecutive silence that ends a segment (endpoint), ms."""
+    pause_ms: float = 0.0
+    """Silence that emits a SpeechPaused hint before the endpoint, ms (0 = never)."""
     pre_roll_ms: float = 200.0
     """Audio kept before the first speech frame, ms (reported in ``audio_start_s``)."""
     max_speech_ms: float = 20000.0
@@ -115,6 +119,12 @@ class SpeechSegmenter:
             self._silence += 1
         if self._silence >= self._frames(self.end_silence_ms):
             return self._end(now, forced=False)
+        if self.pause_ms > 0 and is_silence and self._silence == self._frames(self.pause_ms):
+            return SpeechPaused(
+                time_s=now,
+                start_s=self.time_at(self._seg_start),
+                end_s=self.time_at(self._last_speech + 1),
+            )
         if (i + 1 - self._seg_start) >= self._frames(self.max_speech_ms):
             return self._end(now, forced=True)
         return None

@@ -2,7 +2,8 @@
 
 :class:`SpeechDetector` takes line audio in chunks of any size and returns, in order,
 :class:`~voicebot.events.SpeechStarted`, :class:`SpeechChunk` (the segment's audio, the
-pre-roll first, for the ASR stream) and :class:`~voicebot.events.SpeechEnded`. Times are
+pre-roll first, for the ASR stream), optionally :class:`~voicebot.events.SpeechPaused`
+(``pause_ms``), and :class:`~voicebot.events.SpeechEnded`. Times are
 seconds of audio fed so far plus ``start_offset_s`` (the call's clock), never a wall clock.
 
 Settings come from the ``vad`` section (:class:`VadConfig`).
@@ -20,7 +21,7 @@ import numpy.typing as npt
 from voicebot.audio.scorers import EnergyScorer, FrameScorer, SileroScorer, bundled_silero_model
 from voicebot.audio.segmenter import SpeechSegmenter
 from voicebot.errors import ConfigError
-from voicebot.events import SpeechEnded, SpeechStarted
+from voicebot.events import SpeechEnded, SpeechPaused, SpeechStarted
 
 Int16Array = npt.NDArray[np.int16]
 
@@ -35,6 +36,7 @@ class VadConfig:
         threshold: frame speech score (0..1) that counts as speech.
         min_speech_ms: speech needed before a segment starts, ms.
         end_silence_ms: silence that ends a segment (endpoint), ms.
+        pause_ms: silence that emits an early SpeechPaused hint, ms (0 = off).
         pre_roll_ms: audio kept before the start and sent with the segment, ms.
         max_speech_ms: a segment is cut after this long, ms.
         energy_snr_db: energy scorer: dB above the noise floor that scores 0.5.
@@ -45,7 +47,8 @@ class VadConfig:
     silero_model: str = ""
     threshold: float = 0.5
     min_speech_ms: float = 100.0
-    end_silence_ms: float = 250.0
+    end_silence_ms: float = 200.0
+    pause_ms: float = 0.0
     pre_roll_ms: float = 200.0
     max_speech_ms: float = 20000.0
     energy_snr_db: float = 9.0
@@ -57,6 +60,8 @@ class VadConfig:
         for name in ("min_speech_ms", "end_silence_ms", "max_speech_ms"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"settings section 'vad': {name} must be > 0 ms")
+        if self.pause_ms < 0 or (self.pause_ms and self.pause_ms >= self.end_silence_ms):
+            raise ConfigError("settings section 'vad': pause_ms must be 0 or below end_silence_ms")
         if self.pre_roll_ms < 0:
             raise ConfigError("settings section 'vad': pre_roll_ms must be >= 0 ms")
 
@@ -85,6 +90,7 @@ def make_segmenter(
         threshold=config.threshold,
         min_speech_ms=config.min_speech_ms,
         end_silence_ms=config.end_silence_ms,
+        pause_ms=config.pause_ms,
         pre_roll_ms=config.pre_roll_ms,
         max_speech_ms=config.max_speech_ms,
         start_offset_s=start_offset_s,
@@ -104,7 +110,7 @@ class SpeechChunk:
     samples: Int16Array
 
 
-DetectorOutput = SpeechStarted | SpeechChunk | SpeechEnded
+DetectorOutput = SpeechStarted | SpeechChunk | SpeechPaused | SpeechEnded
 
 
 @dataclass
@@ -182,6 +188,9 @@ class SpeechDetector:
                 start_index = index + 1 - len(frames)
                 out.append(SpeechChunk(self.segmenter.time_at(start_index), np.concatenate(frames)))
             elif isinstance(event, SpeechEnded):
+                out.append(event)
+            elif isinstance(event, SpeechPaused):
+                out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
                 out.append(event)
             elif self.segmenter.speaking:
                 out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
