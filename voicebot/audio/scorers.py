@@ -54,7 +54,7 @@ class EnergyScorer:
         self,
         rate: int = 8000,
         frame_ms: float = 20.0,
-        snr_db: float = 9.0,
+        snr_db: float = 6.0,
         min_dbfs: float = -50.0,
         floor_window_ms: float = 2000.0,
         slope_db: float = 3.0,

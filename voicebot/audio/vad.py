@@ -51,7 +51,7 @@ class VadConfig:
     pause_ms: float = 0.0
     pre_roll_ms: float = 200.0
     max_speech_ms: float = 20000.0
-    energy_snr_db: float = 9.0
+    energy_snr_db: float = 6.0
     energy_min_dbfs: float = -50.0
 
     def __post_init__(self) -> None:
