@@ -113,19 +113,42 @@ def sipp(
     media = free_port(4)
     tag = uuid.uuid4().hex[:6]
     cmd = [
-        SIPP, "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(port), "-mp", str(media),
-        "-m", str(calls), "-l", str(limit or calls), "-r", str(rate),
-        "-timeout", f"{int(timeout_s)}s", "-timeout_error", "-nostdin",
-        "-trace_msg", "-message_file", str(folder / f"{tag}.msg"),
-        "-trace_err", "-error_file", str(folder / f"{tag}.err"),
-        "-trace_logs", "-log_file", str(folder / f"{tag}.log"),
-        "-trace_stat", "-stf", str(folder / f"{tag}.csv"),
+        SIPP,
+        "-sf",
+        str(scenario),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-mp",
+        str(media),
+        "-m",
+        str(calls),
+        "-l",
+        str(limit or calls),
+        "-r",
+        str(rate),
+        "-timeout",
+        f"{int(timeout_s)}s",
+        "-timeout_error",
+        "-nostdin",
+        "-trace_msg",
+        "-message_file",
+        str(folder / f"{tag}.msg"),
+        "-trace_err",
+        "-error_file",
+        str(folder / f"{tag}.err"),
+        "-trace_logs",
+        "-log_file",
+        str(folder / f"{tag}.log"),
+        "-trace_stat",
+        "-stf",
+        str(folder / f"{tag}.csv"),
         *extra,
     ]
     if not server:
         cmd += ["-s", "bot", target or ""]
-    proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     proc.tag = tag  # type: ignore[attr-defined]
     proc.folder = folder  # type: ignore[attr-defined]
     if background:
@@ -208,16 +231,34 @@ def start_worker(folder: Path, settings: str = "", **env: str) -> Worker:
     cfg.write_text("sip:\n  rtp_ports: 40\n  media_timeout_s: 10\n" + settings)
     ready = folder / "ready"
     full_env = {
-        **os.environ, "VOICEBOT_CONFIG": str(cfg), "VOICEBOT_DEMO_RECORD_DIR": str(record),
-        "PYTHONPATH": str(ROOT), **env,
+        **os.environ,
+        "VOICEBOT_CONFIG": str(cfg),
+        "VOICEBOT_DEMO_RECORD_DIR": str(record),
+        "PYTHONPATH": str(ROOT),
+        **env,
     }
     log = folder / "worker.log"
     with open(log, "wb") as f:
         proc = subprocess.Popen(
-            [PYTHON, "-m", "voicebot.telephony.worker", "--sip-address", "127.0.0.1",
-             "--sip-port", str(port), "--rtp-port", str(rtp), "--handler",
-             "voicebot.telephony.demo:handle_call", "--ready-file", str(ready)],
-            stdout=f, stderr=subprocess.STDOUT, env=full_env, cwd=ROOT,
+            [
+                PYTHON,
+                "-m",
+                "voicebot.telephony.worker",
+                "--sip-address",
+                "127.0.0.1",
+                "--sip-port",
+                str(port),
+                "--rtp-port",
+                str(rtp),
+                "--handler",
+                "voicebot.telephony.demo:handle_call",
+                "--ready-file",
+                str(ready),
+            ],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=ROOT,
         )
     end = time.monotonic() + 20
     while not ready.exists():
@@ -231,8 +272,18 @@ def start_worker(folder: Path, settings: str = "", **env: str) -> Worker:
 def run_caller(folder: Path, target: str, **opts: object) -> dict:
     """Run tests/sip/caller.py (a pjsua2 phone in its own process); its JSON report."""
     report = folder / f"caller-{uuid.uuid4().hex[:6]}.json"
-    cmd = [PYTHON, str(HERE / "caller.py"), "--target", target, "--port", str(free_port()),
-           "--rtp-port", str(free_port(4)), "--report", str(report)]
+    cmd = [
+        PYTHON,
+        str(HERE / "caller.py"),
+        "--target",
+        target,
+        "--port",
+        str(free_port()),
+        "--rtp-port",
+        str(free_port(4)),
+        "--report",
+        str(report),
+    ]
     for key, value in opts.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     out = subprocess.run(cmd, capture_output=True, timeout=60, cwd=folder)

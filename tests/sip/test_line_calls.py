@@ -62,9 +62,11 @@ def test_garbage_datagrams_do_not_hurt(worker: Worker, sip_dir: Path) -> None:
         b"\x00\xff" * 300,
         b"INVITE sip:bot@127.0.0.1 SIP/2.0\r\nVia: nonsense\r\nCSeq: x\r\n\r\n",
         b"INVITE sip:bot@127.0.0.1 SIP/2.0\r\nContent-Length: 99999\r\n\r\nv=0",
-        ("INVITE sip:bot@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\n"
-         "From: <sip:a@b>;tag=1\r\nTo: <sip:bot@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
-         "Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\n\x01\x02\x03\x04\x05").encode(),
+        (
+            b"INVITE sip:bot@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK1\r\n"
+            b"From: <sip:a@b>;tag=1\r\nTo: <sip:bot@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n"
+            b"Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\n\x01\x02\x03\x04\x05"
+        ),
     ]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         for data in junk:
@@ -85,9 +87,17 @@ def _assert_still_serving(worker: Worker, sip_dir: Path) -> None:
 
 def test_pjsua2_caller_hears_prompt_and_is_heard(worker: Worker, sip_dir: Path) -> None:
     heard = sip_dir / f"heard-{uuid.uuid4().hex[:4]}.wav"
-    report = run_caller(sip_dir, f"sip:bot@{worker.target}", play=SPEECH_WAV, record=heard,
-                        digits="4", info_digits="7", digits_at=2.0, duration=4.0,
-                        user="0611111111")
+    report = run_caller(
+        sip_dir,
+        f"sip:bot@{worker.target}",
+        play=SPEECH_WAV,
+        record=heard,
+        digits="4",
+        info_digits="7",
+        digits_at=2.0,
+        duration=4.0,
+        user="0611111111",
+    )
     assert report["connected"]
     # The demo prompt: three 880 Hz beeps in the first second and a half.
     samples = read_wav(heard)
@@ -111,11 +121,24 @@ def _report_of(worker: Worker, caller_id: str, timeout_s: float = 10.0) -> dict:
 
 
 def test_transfer_reaches_agent_with_context(worker: Worker, sip_dir: Path) -> None:
-    agent = sipp(render("uas_agent.xml", sip_dir), None, sip_dir, server=True,
-                 port=int(worker.env["agent_port"]), background=True, timeout_s=30)
+    agent = sipp(
+        render("uas_agent.xml", sip_dir),
+        None,
+        sip_dir,
+        server=True,
+        port=int(worker.env["agent_port"]),
+        background=True,
+        timeout_s=30,
+    )
     time.sleep(0.3)
-    caller = run_caller(sip_dir, f"sip:bot@{worker.target}", digits="9", digits_at=1.5,
-                        duration=4.0, user="0622222222")
+    caller = run_caller(
+        sip_dir,
+        f"sip:bot@{worker.target}",
+        digits="9",
+        digits_at=1.5,
+        duration=4.0,
+        user="0622222222",
+    )
     res = sipp_wait(agent)  # type: ignore[arg-type]
     assert res.returncode == 0 and res.successful == 1, res.log[-3000:]
     assert "X-Voicebot-Summary: Caller asks about a double charge on the May bill" in res.messages
@@ -128,11 +151,24 @@ def test_transfer_reaches_agent_with_context(worker: Worker, sip_dir: Path) -> N
 
 
 def test_transfer_to_busy_agent_keeps_the_call(worker: Worker, sip_dir: Path) -> None:
-    agent = sipp(render("uas_busy.xml", sip_dir), None, sip_dir, server=True,
-                 port=int(worker.env["agent_port"]), background=True, timeout_s=30)
+    agent = sipp(
+        render("uas_busy.xml", sip_dir),
+        None,
+        sip_dir,
+        server=True,
+        port=int(worker.env["agent_port"]),
+        background=True,
+        timeout_s=30,
+    )
     time.sleep(0.3)
-    run_caller(sip_dir, f"sip:bot@{worker.target}", digits="9", digits_at=1.5, duration=3.5,
-               user="0633333333")
+    run_caller(
+        sip_dir,
+        f"sip:bot@{worker.target}",
+        digits="9",
+        digits_at=1.5,
+        duration=3.5,
+        user="0633333333",
+    )
     sipp_wait(agent)  # type: ignore[arg-type]
     bot = _report_of(worker, "0633333333")
     assert bot["transfer"] == "busy"
@@ -140,8 +176,13 @@ def test_transfer_to_busy_agent_keeps_the_call(worker: Worker, sip_dir: Path) ->
 
 
 def test_fifth_simultaneous_call_is_busy(worker: Worker, sip_dir: Path) -> None:
-    res = sipp(render("uac_speech_dtmf.xml", sip_dir, SPEECH_MS="2500"), worker.target,
-               sip_dir, calls=5, rate=50)
+    res = sipp(
+        render("uac_speech_dtmf.xml", sip_dir, SPEECH_MS="2500"),
+        worker.target,
+        sip_dir,
+        calls=5,
+        rate=50,
+    )
     assert res.successful == 4 and res.failed == 1, res.log[-2000:]
     assert "SIP/2.0 486" in res.messages
 
@@ -158,12 +199,20 @@ def test_source_outside_allowed_networks_gets_403(tmp_path: Path) -> None:
 def test_digest_authentication(tmp_path: Path) -> None:
     w = start_worker(tmp_path, '  auth_user: "pbx"\n  auth_password: "s3cret"\n')
     try:
-        res = sipp(render("uac_auth.xml", tmp_path), w.target, tmp_path,
-                   extra=("-au", "pbx", "-ap", "s3cret"))
+        res = sipp(
+            render("uac_auth.xml", tmp_path),
+            w.target,
+            tmp_path,
+            extra=("-au", "pbx", "-ap", "s3cret"),
+        )
         assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
         assert "SIP/2.0 401" in res.messages and "WWW-Authenticate: Digest" in res.messages
-        res = sipp(render("uac_auth.xml", tmp_path), w.target, tmp_path,
-                   extra=("-au", "pbx", "-ap", "wrong"))
+        res = sipp(
+            render("uac_auth.xml", tmp_path),
+            w.target,
+            tmp_path,
+            extra=("-au", "pbx", "-ap", "wrong"),
+        )
         assert res.successful == 0
         assert "SIP/2.0 403" in res.messages
     finally:
