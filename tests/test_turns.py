@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from _audio_timeline import run_timeline
 
@@ -104,6 +106,18 @@ def test_barge_in_minimum_is_configurable_and_can_be_switched_off():
     # 900 ms minimum: the segment ends during playback and is dropped
     assert run_timeline(make(barge_in_min_ms=900), script, until_s=6) == []
     assert run_timeline(make(barge_in=False), script, until_s=6) == []
+
+
+def test_caller_still_talking_when_the_bot_starts_barges_in_at_once():
+    script = [
+        SpeechStarted(time_s=1.1, start_s=1.0, audio_start_s=0.8),
+        PlaybackStarted(time_s=1.8),
+        SpeechEnded(time_s=3.25, start_s=1.0, end_s=3.0),
+        Transcript(time_s=3.5, text="and also my address changed", final=True),
+    ]
+    out = run_timeline(make(), script, until_s=6)
+    assert out[0] == BargeIn(time_s=1.8, start_s=1.0, source="speech")
+    assert kinds(out) == ["BargeIn", "UserTurn"]
 
 
 def test_fixed_prompt_is_not_interruptible():
@@ -291,3 +305,55 @@ def test_late_tick_fires_timers_at_their_own_time():
 def test_bad_settings_are_config_errors(bad):
     with pytest.raises(ConfigError):
         TurnConfig(**bad)
+
+
+def test_late_final_of_a_dropped_noise_does_not_become_a_turn():
+    taker = make(no_input_ms=3000)
+    script = [
+        *prompt(0.0, 2.0),
+        SpeechStarted(time_s=1.1, start_s=1.0, audio_start_s=0.8),
+        SpeechEnded(time_s=1.45, start_s=1.0, end_s=1.2),
+        Transcript(time_s=2.4, text="hm", confidence=0.2, final=True),  # after the prompt
+    ]
+    out = run_timeline(taker, script, until_s=6)
+    assert out == [NoInput(time_s=5.0, waited_s=3.0, count=1)]
+
+
+def test_random_timelines_never_get_stuck_and_keep_time_order():
+    rng = random.Random(42)
+    for _ in range(200):
+        taker = make(no_input_ms=2000, dtmf_inter_digit_ms=1000, asr_final_timeout_ms=800)
+        t, script, speaking = 0.0, [], False
+        for _ in range(25):
+            t += rng.uniform(0.05, 1.5)
+            choice = rng.choice(["speech", "text", "key", "play", "stop", "expect"])
+            if choice == "speech":
+                if speaking:
+                    script.append(SpeechEnded(time_s=t, start_s=t - 0.5, end_s=t - 0.2))
+                else:
+                    script.append(SpeechStarted(time_s=t, start_s=t - 0.1, audio_start_s=t - 0.3))
+                speaking = not speaking
+            elif choice == "text":
+                script.append(
+                    Transcript(
+                        time_s=t, text=rng.choice(["", "yes", "no"]), final=rng.random() < 0.7
+                    )
+                )
+            elif choice == "key":
+                script.append(DtmfDigit(time_s=t, digit=rng.choice("0123456789*#")))
+            elif choice == "play":
+                script.append(PlaybackStarted(time_s=t, interruptible=rng.random() < 0.8))
+            elif choice == "stop":
+                script.append(PlaybackFinished(time_s=t))
+            else:
+                script.append(
+                    ExpectInput(time_s=t, expect="digits", max_digits=rng.choice([None, 4]))
+                )
+        out = run_timeline(taker, script, until_s=t + 30)
+        times = [o.time_s for o in out]
+        assert times == sorted(times)
+        for o in out:
+            if isinstance(o, UserTurn):
+                assert o.text and o.start_s <= o.end_s <= o.time_s + 1e-9
+        # once everything has settled, only an armed no-input wait may remain
+        assert not taker.caller_speaking or speaking

@@ -25,7 +25,8 @@ Rules:
     A final transcript with no segment at all (text chat, an ASR with its own endpointing)
     is a turn by itself.
   * Barge-in: a segment open during interruptible playback for ``barge_in_min_ms`` (counted
-    from its first speech frame) emits BargeIn once; the segment then is a normal turn.
+    from its first speech frame, so a caller still talking when playback starts barges in
+    at once) emits BargeIn once; the segment then is a normal turn.
     A segment that ends during playback without barging in is dropped with its transcript,
     so coughs and line noise never interrupt or make turns. Because a segment stays open
     for ``vad.end_silence_ms`` after the sound stops, bursts shorter than
@@ -178,6 +179,13 @@ class TurnTaker:
             self._playback_barged = False
             self._waiting = False
             self._no_input_from = None
+            seg = self._open_segment()
+            if seg is not None:  # the caller is still talking as the bot starts
+                seg.during_playback = True
+                if self._barge_in_possible(seg) and event.time_s - seg.start_s >= (
+                    self.config.barge_in_min_ms / 1000.0
+                ):
+                    self._barge(seg, event.time_s, out)
         elif isinstance(event, PlaybackFinished):
             self.playing = False
             self._waiting = True
