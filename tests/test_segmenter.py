@@ -200,6 +200,39 @@ def test_detector_audio_holds_pre_roll_and_the_whole_segment(digits):
     assert 5.0 + (first + len(audio)) / RATE >= ended.end_s
 
 
+class ScriptedScorer:
+    """A FrameScorer that replays a score pattern ('#' 1.0, '.' 0.0, '~' 0.4) per 20 ms frame."""
+
+    rate = RATE
+    frame_samples = 160
+
+    def __init__(self, pattern: str) -> None:
+        self.values = [{"#": 1.0, ".": 0.0, "~": 0.4}[c] for c in pattern]
+        self.i = 0
+
+    def score(self, frame) -> float:
+        self.i += 1
+        return self.values[self.i - 1] if self.i <= len(self.values) else 0.0
+
+    def reset(self) -> None:
+        self.i = 0
+
+
+def test_detector_audio_start_matches_the_first_chunk_even_for_a_slow_start():
+    # in-between scores keep the start run alive for 1.2 s before 100 ms of speech add up
+    pattern = "." * 50 + "#~~~~~~~~~~~" * 5 + "#" * 20 + "." * 20
+    x = np.arange(len(pattern) * 160, dtype=np.int64).astype(np.int16)  # sample i holds i
+    out = SpeechDetector(VadConfig(), RATE, ScriptedScorer(pattern)).feed(x)
+    started = next(e for e in out if isinstance(e, SpeechStarted))
+    chunks = [e for e in out if isinstance(e, SpeechChunk)]
+    assert started.start_s == pytest.approx(1.0)
+    assert chunks[0].time_s == pytest.approx(started.audio_start_s)
+    assert started.audio_start_s <= started.start_s  # history may run out, never overlap
+    audio = np.concatenate([c.samples for c in chunks])
+    first = round(chunks[0].time_s * RATE)
+    assert np.array_equal(audio, x[first : first + len(audio)])
+
+
 @pytest.mark.parametrize("scorer", ["energy", pytest.param("silero", marks=needs_silero)])
 def test_real_digits_in_line_hiss_give_one_segment_each(eval_dir, digits, scorer):
     cfg = VadConfig(scorer=scorer)

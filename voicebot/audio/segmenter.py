@@ -73,6 +73,11 @@ class SpeechSegmenter:
         """Time of the start of frame ``frame_index``, s."""
         return self.start_offset_s + frame_index * self.frame_ms / 1000.0
 
+    @property
+    def pending_start(self) -> int | None:
+        """Frame index where a not-yet-confirmed segment would start, or None."""
+        return self._run_start if not self.speaking and self._run_start >= 0 else None
+
     def reset(self, start_offset_s: float | None = None) -> None:
         """Forget any open segment and count frames from 0 (at ``start_offset_s`` if given)."""
         if start_offset_s is not None:

@@ -12,7 +12,7 @@ Settings come from the ``vad`` section (:class:`VadConfig`).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -24,6 +24,8 @@ from voicebot.errors import ConfigError
 from voicebot.events import SpeechEnded, SpeechPaused, SpeechStarted
 
 Int16Array = npt.NDArray[np.int16]
+SCORE_HISTORY = 20_000
+"""Frame scores a detector keeps (about 10 minutes of 32 ms frames)."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,8 @@ class SpeechDetector:
     """Session time of the first sample fed, s."""
 
     segmenter: SpeechSegmenter = field(init=False)
-    scores: list[float] = field(default_factory=list, init=False)
-    """Every frame's score so far (for plots and tuning); cleared by :meth:`reset`."""
+    scores: deque[float] = field(default_factory=lambda: deque(maxlen=SCORE_HISTORY), init=False)
+    """The last frames' scores (up to ``SCORE_HISTORY``), for plots and tuning."""
     _pending: Int16Array = field(init=False)
     _history: deque[Int16Array] = field(init=False)
 
@@ -137,10 +139,10 @@ class SpeechDetector:
         self.frame_samples = self.scorer.frame_samples
         self.frame_ms = 1000.0 * self.frame_samples / self.rate
         self.segmenter = make_segmenter(self.config, self.frame_ms, self.start_offset_s)
-        keep = int(np.ceil((self.config.pre_roll_ms + self.config.min_speech_ms) / self.frame_ms))
-        self._keep_frames = keep + 2
+        self._pre_roll_frames = int(np.ceil(self.config.pre_roll_ms / self.frame_ms))
+        self._max_frames = int(np.ceil(self.config.max_speech_ms / self.frame_ms))
         self._pending = np.zeros(0, dtype=np.int16)
-        self._history = deque(maxlen=self._keep_frames)
+        self._history = deque()  # pre-roll + the frames of a start not yet confirmed
 
     @property
     def speaking(self) -> bool:
@@ -173,20 +175,21 @@ class SpeechDetector:
             score = self.scorer.score(frame)
             self.scores.append(score)
             self._history.append(frame)
+            pending = self.segmenter.pending_start
             event = self.segmenter.process(score)
+            # keep the pre-roll before a start run, and the run itself, for the SpeechStarted
+            keep = self._pre_roll_frames + (index + 1 - pending if pending is not None else 1)
+            while len(self._history) > min(keep, self._max_frames) + 1:
+                self._history.popleft()
             if isinstance(event, SpeechStarted):
-                out.append(event)
-                first = max(
-                    0,
-                    int(
-                        round(
-                            (event.audio_start_s - self.start_offset_s) / (self.frame_ms / 1000.0)
-                        )
-                    ),
-                )
+                offset = event.audio_start_s - self.start_offset_s
+                first = max(0, int(round(offset * 1000.0 / self.frame_ms)))
                 frames = list(self._history)[-(index + 1 - first) :]
-                start_index = index + 1 - len(frames)
-                out.append(SpeechChunk(self.segmenter.time_at(start_index), np.concatenate(frames)))
+                audio_start = self.segmenter.time_at(index + 1 - len(frames))
+                if audio_start > event.audio_start_s + 1e-9:  # longer than max_speech_ms
+                    event = replace(event, audio_start_s=audio_start)
+                out.append(event)
+                out.append(SpeechChunk(audio_start, np.concatenate(frames)))
             elif isinstance(event, SpeechEnded):
                 out.append(event)
             elif isinstance(event, SpeechPaused):
