@@ -77,6 +77,7 @@ async def handle_call(call: CallIO) -> None:
         "caller_uri": call.details.caller_uri,
         "called_uri": call.details.called_uri,
         "source": call.details.source,
+        "worker_pid": os.getpid(),
         "digits": [],
         "plays": [],
         "transfer": None,

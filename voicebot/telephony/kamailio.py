@@ -44,6 +44,7 @@ MODULES = (
     "sanity",
     "ipops",
     "dispatcher",
+    "ctl",
 )
 
 
@@ -78,7 +79,9 @@ def _modules_dir() -> str:
     raise TelephonyError("Kamailio modules not found", hint="apt-get install kamailio (Debian 12)")
 
 
-def render_config(settings: SipSettings, workers: list[Worker], list_file: Path) -> str:
+def render_config(
+    settings: SipSettings, workers: list[Worker], list_file: Path, ctl_socket: Path
+) -> str:
     """The kamailio.cfg text for ``settings`` and ``workers``."""
     s = settings
     listens = "\n".join(f"listen={t}:{s.address}:{s.port}" for t in s.transports)
@@ -101,6 +104,8 @@ mpath="{_modules_dir()}"
 
 modparam("tm", "fr_timer", 4000)
 modparam("tm", "fr_inv_timer", 60000)
+modparam("pv", "shvset", "draining=i:0")
+modparam("ctl", "binrpc", "unix:{ctl_socket}")
 modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
 modparam("dispatcher", "list_file", "{list_file}")
@@ -150,6 +155,10 @@ request_route {{
         sl_send_reply("403", "Forbidden");
         exit;
     }}
+    if ($shv(draining) == 1) {{
+        sl_send_reply("503", "Shutting Down");
+        exit;
+    }}
     t_check_trans();
     remove_hf("X-Voicebot-Source");
     append_hf("X-Voicebot-Source: $si:$sp\\r\\n");
@@ -185,7 +194,8 @@ failure_route[NEXT_WORKER] {{
     if (t_is_canceled()) {{
         exit;
     }}
-    if (t_check_status("486|503|408|500") || (t_branch_timeout() && !t_branch_replied())) {{
+    if (t_check_status("486|503|408|480|477|500")
+        || (t_branch_timeout() && !t_branch_replied())) {{
         if (ds_next_dst()) {{
             t_on_failure("NEXT_WORKER");
             t_relay();
@@ -205,7 +215,7 @@ def write_config(settings: SipSettings, workers: list[Worker], folder: Path) -> 
         + "".join(f"1 sip:{w.address}:{w.port} 0 0 name={w.name}\n" for w in workers)
     )
     cfg = folder / "kamailio.cfg"
-    cfg.write_text(render_config(settings, workers, list_file))
+    cfg.write_text(render_config(settings, workers, list_file, folder / "ctl.sock"))
     return cfg
 
 
@@ -280,6 +290,21 @@ class KamailioProcess:
             f"Kamailio did not answer on {self.settings.address}:"
             f"{self.settings.port} within {timeout_s:.0f} s"
         )
+
+    def drain(self) -> bool:
+        """Answer new INVITEs with 503 from now on (calls in progress go on)."""
+        kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
+        sock = f"unix:{self.folder / 'ctl.sock'}"
+        try:
+            out = subprocess.run(
+                [kamcmd, "-s", sock, "pv.shvSet", "draining", "int", "1"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return out.returncode == 0
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """SIGTERM Kamailio (its whole process group), SIGKILL after ``timeout_s``."""

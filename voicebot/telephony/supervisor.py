@@ -88,6 +88,8 @@ class Supervisor:
                 self._restart_dead(workers, config)
                 time.sleep(0.2)
             print("voicebot: stopping: new calls get 503, waiting for calls to end", flush=True)
+            if not self.kamailio.drain():
+                log.warning("could not switch Kamailio to 503; workers answer 503 themselves")
             self._stop_workers()
             return 0
         finally:
