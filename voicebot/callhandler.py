@@ -1,0 +1,134 @@
+"""The phone line's per-call handler: a :class:`CallIO` driven by the voice pipeline.
+
+``sip.handler`` points here (``voicebot.callhandler:handle_call``). Each worker process loads
+the pipeline (dialog model, ASR, TTS) once, before its first call if :func:`prepare` is called
+at start-up, and runs one :class:`~voicebot.session.CallSession` per call through
+:class:`CallIOLine`, which adapts the SIP line's frames, digits, playback and transfer to the
+:class:`~voicebot.line.Line` protocol the session speaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import numpy as np
+
+from voicebot.events import DtmfDigit
+from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
+from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf
+
+log = logging.getLogger(__name__)
+
+
+class CallIOLine:
+    """:class:`voicebot.line.Line` over a SIP :class:`CallIO` (8 kHz, 20 ms frames)."""
+
+    rate = SAMPLE_RATE
+
+    def __init__(self, call: CallIO) -> None:
+        self.call = call
+        self.call_id = call.details.call_id
+        self.caller_id = call.details.caller_id or None
+        self._frames = 0
+        self._queue: asyncio.Queue[Int16Array | None] = asyncio.Queue()
+        self._player: asyncio.Task[bool] | None = None
+
+    def now(self) -> float:
+        """Position in the caller's audio stream, s."""
+        return self._frames * FRAME_MS / 1000
+
+    async def inputs(self) -> AsyncIterator[LineInput]:
+        audio_get: asyncio.Task[bytes | None] | None = None
+        dtmf_get: asyncio.Task[Dtmf] | None = None
+        try:
+            while True:
+                audio_get = audio_get or asyncio.ensure_future(self.call.audio.get())
+                dtmf_get = dtmf_get or asyncio.ensure_future(self.call.dtmf.get())
+                done, _ = await asyncio.wait(
+                    {audio_get, dtmf_get}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if dtmf_get in done:
+                    yield DtmfDigit(self.now(), dtmf_get.result().digit)
+                    dtmf_get = None
+                if audio_get in done:
+                    frame = audio_get.result()
+                    audio_get = None
+                    if frame is None:
+                        yield HungUp(self.now())
+                        return
+                    samples = np.frombuffer(frame, dtype="<i2").astype(np.int16)
+                    t = self.now()
+                    self._frames += 1
+                    yield AudioIn(t, samples)
+        finally:
+            for task in (audio_get, dtmf_get):
+                if task is not None:
+                    task.cancel()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while (chunk := await self._queue.get()) is not None:
+            yield chunk.astype("<i2").tobytes()
+
+    async def _play_all(self) -> bool:
+        result = await self.call.play(self._chunks())
+        return result.completed
+
+    async def play(self, samples: Int16Array) -> None:
+        if self._player is None or self._player.done():
+            self._queue = asyncio.Queue()
+            self._player = asyncio.ensure_future(self._play_all())
+        self._queue.put_nowait(samples)
+
+    async def wait_played(self) -> bool:
+        if self._player is None:
+            return True
+        self._queue.put_nowait(None)
+        completed = await self._player
+        self._player = None
+        return completed
+
+    def stop_playback(self) -> float:
+        played = self.call.stop_playback()
+        self._queue.put_nowait(None)
+        return float(played)
+
+    async def transfer(self, uri: str, headers: dict[str, str]) -> TransferResult:
+        result = await self.call.transfer(uri, headers)
+        value = str(result)
+        return "unsupported" if value == "not_supported" else value  # type: ignore[return-value]
+
+    async def hangup(self) -> None:
+        await self.call.hangup()
+
+
+_pipeline = None
+_loading: asyncio.Lock | None = None
+
+
+def prepare() -> None:
+    """Load the pipeline now (blocking), so the first call is answered at once."""
+    global _pipeline
+    if _pipeline is None:
+        from voicebot.pipeline import Pipeline
+
+        _pipeline = Pipeline.load()
+
+
+async def handle_call(call: CallIO) -> None:
+    """Run one call through the voice pipeline (the ``sip.handler`` entry point)."""
+    global _loading
+    if _pipeline is None:
+        _loading = _loading or asyncio.Lock()
+        async with _loading:
+            if _pipeline is None:
+                await asyncio.get_running_loop().run_in_executor(None, prepare)
+    assert _pipeline is not None
+    line = CallIOLine(call)
+    session = _pipeline.session(line)
+    result = await session.run()
+    log.info(
+        "call %s ended: %s (%d turns)", line.call_id, result.outcome.describe(), len(result.turns)
+    )
+    _pipeline.bridge.forget(line.call_id)
