@@ -65,7 +65,9 @@ class Result:
     delays_ms: tuple[float, ...] = ()
 
     def row(self) -> dict[str, object]:
-        d = np.array(self.delays_ms) if self.delays_ms else np.array([np.nan])
+        d = np.array(self.delays_ms)
+        p50 = round(float(np.median(d))) if len(d) else "-"
+        p95 = round(float(np.percentile(d, 95))) if len(d) else "-"
         return {
             "scorer": self.scorer,
             "condition": self.condition,
@@ -74,8 +76,8 @@ class Result:
             "missed": self.missed,
             "split": self.split,
             "false": self.false_starts,
-            "endpoint_p50_ms": round(float(np.nanmedian(d)), 0),
-            "endpoint_p95_ms": round(float(np.nanpercentile(d, 95)), 0),
+            "endpoint_p50_ms": p50,
+            "endpoint_p95_ms": p95,
         }
 
 
