@@ -173,6 +173,24 @@ def test_detector_output_does_not_depend_on_chunk_sizes(digits):
     assert len(events) == 2
 
 
+def test_detector_takes_float_audio_and_copies_its_input(digits):
+    x = np.concatenate([hiss(1.0, -60), digits[3], hiss(1.0, -60, 1)])
+    cfg = VadConfig(scorer="energy")
+    ref = [e for e in SpeechDetector(cfg, RATE).feed(x) if not isinstance(e, SpeechChunk)]
+    floats = [
+        e for e in SpeechDetector(cfg, RATE).feed(x / 32768.0) if not isinstance(e, SpeechChunk)
+    ]
+    assert floats == ref and len(ref) == 2
+    det = SpeechDetector(cfg, RATE)
+    buf = np.zeros(160, np.int16)
+    chunks = []
+    for start in range(0, len(x) - 159, 160):  # a line that reuses one buffer
+        buf[:] = x[start : start + 160]
+        chunks += [e.samples for e in det.feed(buf) if isinstance(e, SpeechChunk)]
+    audio = np.concatenate(chunks)
+    assert len(np.unique(audio[: 160 * 5].reshape(5, 160), axis=0)) == 5  # frames not aliased
+
+
 def test_detector_passes_pause_hints_with_the_audio_in_order(digits):
     x = np.concatenate([hiss(1.0, -60), digits[2], hiss(1.0, -60, 1)])
     out = SpeechDetector(VadConfig(scorer="energy", pause_ms=100), RATE).feed(x)

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from voicebot.audio.resample import to_int16
 from voicebot.audio.scorers import EnergyScorer, FrameScorer, SileroScorer, bundled_silero_model
 from voicebot.audio.segmenter import SpeechSegmenter
 from voicebot.errors import ConfigError
@@ -161,9 +162,10 @@ class SpeechDetector:
         self._history.clear()
 
     def feed(self, pcm: npt.ArrayLike) -> list[DetectorOutput]:
-        """Take the next int16 samples (any count); return what they completed, in order."""
+        """Take the next samples (any count; int16, or float in [-1, 1]); return what they
+        completed, in order. The samples are copied: the caller may reuse its buffer."""
         assert self.scorer is not None
-        data = np.asarray(pcm, dtype=np.int16).reshape(-1)
+        data = to_int16(np.array(pcm).reshape(-1))  # copies; converts float, clips int
         buf = np.concatenate([self._pending, data]) if len(self._pending) else data
         n = self.frame_samples
         whole = len(buf) // n * n
