@@ -8,4 +8,5 @@ Modules:
     segmenter  a pure speech segmenter: per-frame speech scores in, SpeechStarted/Ended out
     scorers    per-frame speech scores: adaptive energy, or the Silero VAD ONNX model
     vad        VadConfig and SpeechDetector: PCM in, segment events and segment audio out
+    vad_eval   measures the segmenter on the shared eval speech mixed with noise (a script)
 """
