@@ -16,7 +16,7 @@ log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------
 apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox)
 if [ "$profile" = dev ]; then
-  apt_pkgs+=(flite sip-tester)
+  apt_pkgs+=(flite sip-tester kamailio)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -48,7 +48,8 @@ fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 
 # --- Python packages, skipped when the requirement files did not change -----------
-files=(requirements/constraints.txt requirements/rasa-runtime.txt requirements/voice.txt pyproject.toml)
+files=(requirements/constraints.txt requirements/rasa-runtime.txt requirements/voice.txt
+       requirements/voice-nodeps.txt pyproject.toml)
 [ "$profile" = dev ] && files+=(requirements/dev.txt)
 stamp="$venv/.voicebot-$profile-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
@@ -59,6 +60,8 @@ if [ ! -f "$stamp" ]; then
   reqs=(-r requirements/rasa-runtime.txt -r requirements/voice.txt)
   [ "$profile" = dev ] && reqs+=(-r requirements/dev.txt)
   "${pip[@]}" install -c requirements/constraints.txt "${reqs[@]}"
+  # Packages used for a data file only (Silero's ONNX VAD model): their torch is not wanted.
+  "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/voice-nodeps.txt
   "${pip[@]}" install --no-deps -e .
   touch "$stamp"
 fi
