@@ -45,8 +45,8 @@ from voicebot.telephony.sipmsg import (
 
 log = logging.getLogger(__name__)
 
-POLL_S = 0.004
-"""Seconds between two polls of pjsua2 (SIP timers and sockets)."""
+POLL_S = 0.01
+"""Seconds between two polls of pjsua2 (SIP sockets and timers; audio does not wait on it)."""
 MEDIA_CHECK_S = 2.0
 """Seconds between two looks at a call's RTP counters (media timeout)."""
 HANDLER_EXIT_S = 3.0
