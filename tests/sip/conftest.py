@@ -340,3 +340,5 @@ def worker(sip_dir: Path) -> Iterator[Worker]:
     w.env["agent_port"] = str(agent_port)
     yield w
     assert w.stop() == 0, w.log.read_text(errors="replace")[-3000:]
+    # every call released: no Call objects, only the clock's port left in the bridge
+    assert "0 call object(s), 1 media port(s) left" in w.log.read_text(errors="replace")

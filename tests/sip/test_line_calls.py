@@ -217,3 +217,56 @@ def test_digest_authentication(tmp_path: Path) -> None:
         assert "SIP/2.0 403" in res.messages
     finally:
         assert w.stop() == 0
+
+
+def test_call_over_tcp(worker: Worker, sip_dir: Path) -> None:
+    res = sipp(
+        render("uac_speech_dtmf.xml", sip_dir, SPEECH_MS="1000"),
+        worker.target,
+        sip_dir,
+        extra=("-t", "t1"),
+    )
+    assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
+    assert "TCP message sent" in res.messages
+    report = worker.report_for(_call_id(res.messages))
+    assert [d["digit"] for d in report["digits"]] == ["1", "2", "3", "5"]
+
+
+SPEECH = '<nop><action><exec play_pcap_audio="{PCAP_DIR}/g711a.pcap"/></action></nop>'
+
+
+def test_time_limit_notice_then_hangup(tmp_path: Path) -> None:
+    w = start_worker(tmp_path, "  max_call_s: 2\n  limit_notice_s: 2\n")
+    try:
+        t0 = time.monotonic()
+        res = sipp(
+            render(
+                "uac_wait_bye.xml",
+                tmp_path,
+                MEDIA=SPEECH.replace("{PCAP_DIR}", str(SPEECH_WAV.parent)),
+            ),
+            w.target,
+            tmp_path,
+            timeout_s=20,
+        )
+        took = time.monotonic() - t0
+        assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
+        assert 2.0 < took < 6.0
+        report = w.report_for(_call_id(res.messages))
+        assert report["close_reason"] == "time limit"
+        assert report["plays"][-1]["played_ms"] == 400  # the notice beep, played in full
+    finally:
+        assert w.stop() == 0
+    assert "0 call object(s), 1 media port(s) left" in w.log.read_text()
+
+
+def test_caller_gone_without_bye_is_hung_up(tmp_path: Path) -> None:
+    w = start_worker(tmp_path, "  media_timeout_s: 2\n")
+    try:
+        t0 = time.monotonic()
+        res = sipp(render("uac_wait_bye.xml", tmp_path, MEDIA=""), w.target, tmp_path, timeout_s=20)
+        assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
+        assert time.monotonic() - t0 < 8.0
+        assert w.report_for(_call_id(res.messages))["close_reason"] == "no media"
+    finally:
+        assert w.stop() == 0

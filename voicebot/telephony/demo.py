@@ -84,14 +84,14 @@ async def handle_call(call: CallIO) -> None:
     }
     frames: list[bytes] = []
 
-    async def on_limit(io: CallIO) -> None:
-        await io.play(beeps(1, 440.0, 400, 0))
-
-    call.on_time_limit = on_limit
-
     async def speak(pcm: bytes) -> None:
         result = await call.play(pcm)
         report["plays"].append({"played_ms": result.played_ms, "completed": result.completed})
+
+    async def on_limit(io: CallIO) -> None:
+        await speak(beeps(1, 440.0, 400, 0))  # the "time is up" notice
+
+    call.on_time_limit = on_limit
 
     async def take_audio() -> None:
         while (frame := await call.audio.get()) is not None:

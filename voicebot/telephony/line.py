@@ -265,7 +265,17 @@ class SipLine:
             self.poll()
             await asyncio.sleep(POLL_S)
 
+    def media_ports(self) -> int:
+        """Ports in the conference bridge now (1 when idle: the clock); leak check."""
+        return int(self._ep.mediaActivePorts()) if self._ep is not None else 0
+
     def _destroy(self) -> None:
+        log.info(
+            "%s: closing; %d call object(s), %d media port(s) left",
+            self.name,
+            len(self.calls),
+            self.media_ports(),
+        )
         for call in list(self.calls.values()):
             self._release(call)
         self.calls.clear()
