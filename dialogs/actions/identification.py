@@ -115,12 +115,13 @@ class ValidateIdentificationForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> dict[str, Any]:
         text = str(value or "").lower()
-        pin = extract_number(text, 4)
-        if pin:
-            return self._check(dispatcher, tracker, pin=pin)
+        # a date first: "fifth of may nineteen seventy five" also holds four digits
         dob = parse_date_of_birth(text)
         if dob:
             return self._check(dispatcher, tracker, dob=dob)
+        pin = extract_number(text, 4)
+        if pin:
+            return self._check(dispatcher, tracker, pin=pin)
         if _NO_PIN.search(text):
             return {**_CLEARED, "second_factor": "date_of_birth"}
         return self._failure(
@@ -154,11 +155,13 @@ def _identified_customer(
         customer = store().customer(str(account))
         if customer is not None:
             return customer, []
+    pending = tracker.get_slot("pending_request")
     return None, hand_off(
         dispatcher,
         tracker,
         "customer_service",
         HandoffReason.IDENTIFICATION_FAILED,
+        intent={"balance": "check_balance", "order": "check_order"}.get(str(pending)),
         lead_in="A colleague can check your details with you.",
     )
 

@@ -156,7 +156,7 @@ class ActionCheckOutage(Action):
             )
             return reset
         outward = str(postcode).split()[0]
-        spoken = " ".join(str(postcode))
+        spoken = ", ".join(" ".join(part) for part in str(postcode).split())
         status = OUTAGES.get(outward)
         if status:
             text = f"Thanks. For {spoken}, {status}. Sorry for the trouble."

@@ -29,16 +29,35 @@ GREETING = (
 
 
 class ActionSessionStart(Action):
-    """Greets the caller; a known caller ID pre-fills the account number (not the identity)."""
+    """Greets the caller; a known caller ID pre-fills the account number (not the identity).
+
+    Rasa runs this twice when a call starts with ``/session_start`` (once for the new
+    tracker, once for the intent): the metadata is kept in its slot across the two runs
+    and the greeting is said only once.
+    """
 
     def name(self) -> str:
         return "action_session_start"
+
+    @staticmethod
+    def _already_greeted(tracker: Tracker) -> bool:
+        for event in reversed(tracker.events):
+            kind = event.get("event")
+            if kind == "bot":
+                return event.get("text") == GREETING
+            if kind == "user":
+                intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+                if intent != "session_start":
+                    return False
+        return False
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         events: list[EventType] = [SessionStarted()]
         metadata = tracker.get_slot("session_started_metadata") or {}
+        if isinstance(metadata, dict) and metadata:
+            events.append(SlotSet("session_started_metadata", metadata))
         caller_id = metadata.get("caller_id") if isinstance(metadata, dict) else None
         if caller_id:
             events.append(SlotSet("caller_id", str(caller_id)))
@@ -47,7 +66,8 @@ class ActionSessionStart(Action):
                 # the number only suggests the account: the caller still gives a second factor
                 events.append(SlotSet("account_number", customer.account_number))
                 logger.info("caller ID matches an account; account number pre-filled")
-        dispatcher.utter_message(text=GREETING)
+        if not self._already_greeted(tracker):
+            dispatcher.utter_message(text=GREETING)
         events.append(ActionExecuted("action_listen"))
         return events
 
