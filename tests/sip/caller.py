@@ -44,6 +44,9 @@ class Call(pj.Call):
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802
         note("refer", call=self.name, to=prm.dstUri)
+        if REFUSE_REFER:  # a phone or PBX that does not do blind transfer
+            prm.statusCode = 405
+            return
         new = Call(ACC, "transfer")
         CALLS.append(new)
         prm.newCall = new
@@ -55,10 +58,11 @@ class Call(pj.Call):
 
 ACC: pj.Account
 CALLS: list[Call] = []
+REFUSE_REFER = False
 
 
 def main() -> int:
-    global ACC
+    global ACC  # noqa: PLW0603
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--target", required=True, help="sip:bot@127.0.0.1:5060")
     ap.add_argument("--port", type=int, required=True, help="local SIP port (UDP)")
@@ -71,7 +75,10 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=6.0, help="hang up after (s)")
     ap.add_argument("--report", required=True, help="JSON report file")
     ap.add_argument("--user", default="0687654321", help="caller number (From user)")
+    ap.add_argument("--refuse-refer", action="store_true", help="answer REFER with 405")
     args = ap.parse_args()
+    global REFUSE_REFER
+    REFUSE_REFER = args.refuse_refer
 
     ep = pj.Endpoint()
     ep.libCreate()

@@ -77,6 +77,7 @@ def render(scenario: str, folder: Path, **values: str) -> Path:
     text = (SCENARIOS / scenario).read_text()
     values.setdefault("PCAP_DIR", str(PCAP_DIR))
     values.setdefault("SPEECH_MS", "3000")
+    values.setdefault("MEDIA", "")
     for key, value in values.items():
         text = text.replace("{" + key + "}", value)
     out = folder / f"{uuid.uuid4().hex[:6]}-{scenario}"
@@ -285,7 +286,7 @@ def run_caller(folder: Path, target: str, **opts: object) -> dict:
         str(report),
     ]
     for key, value in opts.items():
-        cmd += [f"--{key.replace('_', '-')}", str(value)]
+        cmd += [f"--{key.replace('_', '-')}"] + ([str(value)] if value != "" else [])
     out = subprocess.run(cmd, capture_output=True, timeout=60, cwd=folder)
     assert out.returncode == 0, out.stdout.decode(errors="replace")[-2000:]
     return json.loads(report.read_text())

@@ -20,6 +20,8 @@ class FakeControl:
     def __init__(self) -> None:
         self.transfers: list[tuple[str, dict[str, str]]] = []
         self.hangups: list[int] = []
+        self.bridges: list[str] = []
+        self.cancelled = 0
         self.io: CallIO | None = None
 
     def start_transfer(self, uri: str, headers: Mapping[str, str]) -> None:
@@ -29,6 +31,12 @@ class FakeControl:
         self.hangups.append(status)
         assert self.io is not None
         self.io.mark_closed("bot hung up")
+
+    def start_bridge(self, uri: str, headers: Mapping[str, str]) -> None:
+        self.bridges.append(uri)
+
+    def cancel_bridge(self) -> None:
+        self.cancelled += 1
 
 
 async def clock(io: CallIO, frames: int, out: list[bytes | None]) -> None:
@@ -142,6 +150,28 @@ def test_transfer_result_and_timeout() -> None:
         await io.hangup()
         assert control.hangups == [200]
         assert await io.transfer("sip:x@y") is TransferResult.FAILED
+
+    run(main())
+
+
+def test_refused_refer_falls_back_to_bridge() -> None:
+    async def main() -> None:
+        io, control = make()
+        task = asyncio.create_task(io.transfer("sip:agent@pbx", {"X-Voicebot-Reason": "r"}))
+        await asyncio.sleep(0.01)
+        io.transfer_finished(TransferResult.NOT_SUPPORTED)  # REFER answered 405
+        await asyncio.sleep(0.01)
+        assert control.bridges == ["sip:agent@pbx"] and io.transfer_mode == "bridge"
+        io.transfer_finished(TransferResult.ACCEPTED)
+        assert await task is TransferResult.ACCEPTED
+        # a bridge target that never answers is cancelled at the timeout
+        assert await io.bridge("sip:agent@pbx") is TransferResult.NO_ANSWER
+        assert control.cancelled == 1
+        # without the fallback, the refusal is the answer
+        task = asyncio.create_task(io.transfer("sip:x@y", bridge_if_refused=False))
+        await asyncio.sleep(0.01)
+        io.transfer_finished(TransferResult.NOT_SUPPORTED)
+        assert await task is TransferResult.NOT_SUPPORTED
 
     run(main())
 

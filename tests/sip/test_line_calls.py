@@ -270,3 +270,44 @@ def test_caller_gone_without_bye_is_hung_up(tmp_path: Path) -> None:
         assert w.report_for(_call_id(res.messages))["close_reason"] == "no media"
     finally:
         assert w.stop() == 0
+
+
+AGENT_SPEECH = '<nop><action><exec play_pcap_audio="{PCAP_DIR}/g711a.pcap"/></action></nop>'
+
+
+def test_refused_refer_falls_back_to_a_bridged_transfer(worker: Worker, sip_dir: Path) -> None:
+    """The caller's phone refuses REFER: the bot calls the agent itself and joins the calls."""
+    agent = sipp(
+        render(
+            "uas_agent.xml",
+            sip_dir,
+            MEDIA=AGENT_SPEECH.replace("{PCAP_DIR}", str(SPEECH_WAV.parent)),
+        ),
+        None,
+        sip_dir,
+        server=True,
+        port=int(worker.env["agent_port"]),
+        background=True,
+        timeout_s=30,
+    )
+    time.sleep(0.3)
+    heard = sip_dir / f"bridged-{uuid.uuid4().hex[:4]}.wav"
+    caller = run_caller(
+        sip_dir,
+        f"sip:bot@{worker.target}",
+        digits="9",
+        digits_at=1.5,
+        duration=5.0,
+        user="0644444444",
+        refuse_refer="",
+        record=heard,
+    )
+    res = sipp_wait(agent)  # type: ignore[arg-type]
+    assert res.returncode == 0 and res.successful == 1, res.log[-3000:]
+    assert "X-Voicebot-Intent: billing_question" in res.messages  # on the bot's INVITE
+    bot = _report_of(worker, "0644444444")
+    assert bot["transfer"] == "accepted" and bot["transfer_mode"] == "bridge"
+    assert [e for e in caller["events"] if e["event"] == "refer"]
+    # after the hand-over (about 2 s in) the caller hears the agent's speech
+    levels = frame_dbfs(read_wav(heard))
+    assert len([x for x in levels[150:] if x > -35.0]) >= 25

@@ -138,6 +138,13 @@ class CallControl(Protocol):
     def hang_up(self, status: int) -> None:
         """End the call (BYE, or ``status`` when not answered yet)."""
 
+    def start_bridge(self, uri: str, headers: Mapping[str, str]) -> None:
+        """Call ``uri`` from the bot and, once answered, join the two calls' audio;
+        report with :meth:`CallIO.transfer_finished`."""
+
+    def cancel_bridge(self) -> None:
+        """Give up the call to the bridge target (CANCEL or BYE)."""
+
 
 TimeLimitHook = Callable[["CallIO"], Awaitable[None]]
 
@@ -183,6 +190,7 @@ class CallIO:
         self._played_frames = 0
         self._play_lock = asyncio.Lock()
         self._transfer: asyncio.Future[TransferResult] | None = None
+        self.transfer_mode: Literal["refer", "bridge"] | None = None
 
     # ------------------------------------------------------------------ handler side
 
@@ -242,7 +250,13 @@ class CallIO:
         self._out.clear()
         return self._played_frames * FRAME_MS
 
-    async def transfer(self, uri: str, headers: Mapping[str, str] | None = None) -> TransferResult:
+    async def transfer(
+        self,
+        uri: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        bridge_if_refused: bool = True,
+    ) -> TransferResult:
         """Blind-transfer the caller to ``uri`` (REFER) and wait for the outcome.
 
         Args:
@@ -250,16 +264,38 @@ class CallIO:
             headers: context for the agent (``X-Voicebot-Intent`` ...); sent on the REFER and
                 carried into the INVITE the caller's side sends to ``uri``. Values must be
                 free of secrets (PINs, full account numbers).
+            bridge_if_refused: when the caller's side refuses the REFER (NOT_SUPPORTED), call
+                ``uri`` from the bot and join the two calls instead (:meth:`bridge`).
 
-        On ACCEPTED the line ends the bot's leg; otherwise the call goes on.
+        On ACCEPTED the line ends the bot's leg (REFER) or hands the audio to the agent
+        (bridge; :attr:`transfer_mode` says which); otherwise the call goes on with the bot.
         """
+        self.transfer_mode = "refer"
+        result = await self._outcome(lambda: self._control.start_transfer(uri, dict(headers or {})))
+        if result is TransferResult.NOT_SUPPORTED and bridge_if_refused:
+            return await self.bridge(uri, headers)
+        return result
+
+    async def bridge(self, uri: str, headers: Mapping[str, str] | None = None) -> TransferResult:
+        """Bridged transfer: the bot calls ``uri`` (with ``headers`` on the INVITE) and, when
+        it answers, the caller and the agent hear each other through the line; the bot's
+        audio and :attr:`audio` stop. Uses a second call slot of this worker."""
+        self.transfer_mode = "bridge"
+        return await self._outcome(
+            lambda: self._control.start_bridge(uri, dict(headers or {})),
+            on_timeout=self._control.cancel_bridge,
+        )
+
+    async def _outcome(
+        self, start: Callable[[], None], on_timeout: Callable[[], None] | None = None
+    ) -> TransferResult:
         if self.closed.is_set():
             return TransferResult.FAILED
         if self._transfer is not None and not self._transfer.done():
             raise RuntimeError("a transfer is already in progress")
         self._transfer = self._loop.create_future()
         try:
-            self._control.start_transfer(uri, dict(headers or {}))
+            start()
         except Exception:  # noqa: BLE001 - the line reports its own error
             self._transfer = None
             return TransferResult.FAILED
@@ -277,6 +313,10 @@ class CallIO:
             return self._transfer.result()
         if closed in done:
             return TransferResult.FAILED
+        self._transfer.cancel()  # a late answer is ignored
+        if on_timeout is not None:
+            with contextlib.suppress(Exception):
+                on_timeout()
         return TransferResult.NO_ANSWER
 
     async def hangup(self) -> None:
@@ -341,6 +381,12 @@ class _Detached:
         raise RuntimeError("the call has ended")
 
     def hang_up(self, status: int) -> None:
+        pass
+
+    def start_bridge(self, uri: str, headers: Mapping[str, str]) -> None:
+        raise RuntimeError("the call has ended")
+
+    def cancel_bridge(self) -> None:
         pass
 
 

@@ -113,6 +113,7 @@ async def handle_call(call: CallIO) -> None:
                     },
                 )
                 report["transfer"] = result.value
+                report["transfer_mode"] = call.transfer_mode
                 if result.value != "accepted":
                     await speak(beeps(2, 330.0))
             elif d.digit == hangup_digit:

@@ -79,6 +79,9 @@ class _Call(pj.Call):
         self.details: CallDetails | None = None
         self.refer_accepted = False
         self.disconnected = False
+        self.peer: _Call | None = None  # the other leg of a bridged transfer
+        self.is_agent_leg = False  # this call was placed by the bot to bridge to an agent
+        self.bridged = False  # audio flows between this call and its peer
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 - pjsua2 API
         ci = self.getInfo()
@@ -193,6 +196,8 @@ class SipLine:
             ep.libStart()
             acfg = pj.AccountConfig()
             acfg.idUri = f"sip:voicebot@{self.sip_address}:{self.sip_port}"
+            # No re-INVITE to "lock" one codec when a peer answers with several.
+            acfg.mediaConfig.lockCodecEnabled = False
             mt = acfg.mediaConfig.transportConfig
             mt.boundAddress = s.address
             mt.port = self.rtp_port
@@ -348,8 +353,11 @@ class SipLine:
     def on_state(self, call: _Call, state: int, code: int, reason: str) -> None:
         if state == pj.PJSIP_INV_STATE_CONFIRMED and call.task is None and call.details:
             self._start_handler(call)
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED and call.is_agent_leg:
+            self._join(call)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             call.disconnected = True
+            self._peer_gone(call, code)
             if call.io is not None:
                 why = call.io.close_reason or (
                     "caller hung up" if code in (0, 200) else f"ended {code} {reason}"
@@ -360,6 +368,9 @@ class SipLine:
                 self._release(call)
 
     def on_media(self, call: _Call) -> None:
+        if call.is_agent_leg:
+            self._join(call)
+            return
         if call.io is None and call.details is not None and not call.disconnected:
             self._make_io(call)
         if call.io is None or call.port is not None:
@@ -431,6 +442,8 @@ class SipLine:
             elif not work.cancelled() and work.exception() is not None:
                 log.error("%s: call handler failed", self.name, exc_info=work.exception())
         finally:
+            while call.bridged and not call.disconnected:  # the agent has the caller now
+                await asyncio.sleep(0.1)
             if not call.disconnected:
                 io.close_reason = io.close_reason or "bot hung up"
                 self._hangup(call, 200)
@@ -447,7 +460,7 @@ class SipLine:
         s = self.settings
         end = time.monotonic() + s.max_call_s
         last_pkts, last_change = -1, time.monotonic()
-        while not io.closed.is_set():
+        while not io.closed.is_set() and not call.bridged:
             left = end - time.monotonic()
             if left <= 0:
                 break
@@ -463,7 +476,7 @@ class SipLine:
                 io.close_reason = "no media"
                 self._hangup(call, 200)
                 return
-        if io.closed.is_set():
+        if io.closed.is_set() or call.bridged:
             return
         log.info("%s: call reached the %.0f s limit", self.name, s.max_call_s)
         io.close_reason = "time limit"
@@ -524,6 +537,70 @@ class SipLine:
         except pj.Error as exc:
             raise TelephonyError(f"REFER to {uri} failed: {exc.reason}") from None
 
+    # ------------------------------------------------------------------ bridged transfer
+
+    def bridge(self, call: _Call, uri: str, headers: Mapping[str, str]) -> None:
+        """Call ``uri`` with ``headers`` on the INVITE; :meth:`_join` links the audio."""
+        if self._acc is None or call.disconnected:
+            raise TelephonyError("the call has ended")
+        agent = _Call(self, self._acc, pj.PJSUA_INVALID_ID)
+        agent.is_agent_leg, agent.peer = True, call
+        op = pj.CallOpParam(True)
+        for name, value in headers.items():
+            h = pj.SipHeader()
+            h.hName, h.hValue = name, header_safe(value)
+            op.txOption.headers.append(h)
+        try:
+            agent.makeCall(uri, op)
+        except pj.Error as exc:
+            raise TelephonyError(f"bridge call to {uri} failed: {exc.reason}") from None
+        agent.pj_id = agent.getId()
+        self.calls[agent.pj_id] = agent
+        call.peer = agent
+        log.info("%s: bridging to the agent", self.name)
+
+    def _join(self, agent: _Call) -> None:
+        caller = agent.peer
+        if caller is None or caller.disconnected or caller.bridged:
+            return
+        ci = agent.getInfo()
+        if ci.state != pj.PJSIP_INV_STATE_CONFIRMED and ci.lastStatusCode != 200:
+            return
+        try:
+            a_aud, c_aud = agent.getAudioMedia(-1), caller.getAudioMedia(-1)
+        except pj.Error:
+            return
+        if caller.port is not None:
+            caller.port.stopTransmit(c_aud)
+            c_aud.stopTransmit(caller.port)
+        c_aud.startTransmit(a_aud)
+        a_aud.startTransmit(c_aud)
+        caller.bridged = agent.bridged = True
+        self.stats.transfers["bridged"] = self.stats.transfers.get("bridged", 0) + 1
+        if caller.io is not None:
+            caller.io.stop_playback()
+            caller.io.close_reason = "bridged to agent"
+            caller.io.transfer_finished(TransferResult.ACCEPTED)
+
+    def _peer_gone(self, call: _Call, code: int) -> None:
+        """One leg of a (would-be) bridge ended: end the other, or report the failure."""
+        peer = call.peer
+        if peer is None:
+            return
+        call.peer = None
+        if peer.peer is call:
+            peer.peer = None
+        if call.bridged or peer.bridged:
+            self._hangup(peer, 200)
+        elif call.is_agent_leg and peer.io is not None:
+            peer.io.transfer_finished(transfer_result(code or 408))
+        elif not call.is_agent_leg:
+            self._hangup(peer, 487)
+
+    def cancel_bridge(self, call: _Call) -> None:
+        if call.peer is not None and not call.bridged:
+            self._hangup(call.peer, 487)
+
 
 class _Control:
     """The :class:`CallControl` a CallIO uses, bound to one pjsua2 call."""
@@ -533,6 +610,12 @@ class _Control:
 
     def start_transfer(self, uri: str, headers: Mapping[str, str]) -> None:
         self._line.transfer(self._call, uri, headers)
+
+    def start_bridge(self, uri: str, headers: Mapping[str, str]) -> None:
+        self._line.bridge(self._call, uri, headers)
+
+    def cancel_bridge(self) -> None:
+        self._line.cancel_bridge(self._call)
 
     def hang_up(self, status: int) -> None:
         if self._call.io is not None and not self._call.io.close_reason:
