@@ -21,6 +21,7 @@ import pytest
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 _VAR = tempfile.mkdtemp(prefix="voicebot-test-var-")
 os.environ["VOICEBOT_VAR"] = _VAR
 

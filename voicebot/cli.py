@@ -58,6 +58,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")  # Rasa's structlog debug output otherwise
     parser, modules = build_parser()
     args = parser.parse_args(argv)
     if not args.command:

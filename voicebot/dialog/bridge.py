@@ -142,10 +142,21 @@ class DialogBridge:
 
     async def start(self, call_id: str, caller_id: str | None = None) -> DialogReply:
         """Begin a call: runs the session start (caller-ID lookup) and the greeting."""
+        from rasa.core.channels.channel import CollectingOutputChannel
+
         conv = self.conversation(call_id)
         conv.caller_id = caller_id
         metadata = {"caller_id": caller_id} if caller_id else {}
-        return await self._send(conv, "/session_start", metadata, caller_text=None)
+        channel = CollectingOutputChannel()
+        processor = self.agent.processor
+        if processor is None:
+            raise DialogError("the dialog model is not loaded")
+        try:
+            tracker = await processor.fetch_tracker_and_update_session(call_id, channel, metadata)
+            await processor.save_tracker(tracker)
+        except Exception as exc:
+            raise DialogError(f"the dialog model failed to start a call: {exc}") from exc
+        return self._reply(conv, channel.messages, tracker)
 
     async def handle(self, call_id: str, text: str) -> DialogReply:
         """One caller turn (speech transcript, typed text or keyed digits)."""
@@ -154,19 +165,14 @@ class DialogBridge:
         if not clean:
             clean = "..."
         shown = "[redacted]" if conv.requested_slot in SECRET_SLOTS else clean
-        return await self._send(conv, clean, {}, caller_text=shown)
+        return await self._send(conv, clean, caller_text=shown)
 
-    async def _send(
-        self, conv: Conversation, text: str, metadata: dict[str, Any], caller_text: str | None
-    ) -> DialogReply:
+    async def _send(self, conv: Conversation, text: str, caller_text: str) -> DialogReply:
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
-        if caller_text is not None:
-            conv.transcript.append(Turn("caller", caller_text))
+        conv.transcript.append(Turn("caller", caller_text))
         channel = CollectingOutputChannel()
-        message = UserMessage(
-            text, channel, sender_id=conv.call_id, metadata=metadata, input_channel="voicebot"
-        )
+        message = UserMessage(text, channel, sender_id=conv.call_id, input_channel="voicebot")
         try:
             await self.agent.handle_message(message)
             tracker = await self.agent.tracker_store.retrieve(conv.call_id)

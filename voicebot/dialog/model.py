@@ -29,8 +29,12 @@ def latest_model(models_dir: Path) -> Path:
 def load_agent(model_path: Path, action_endpoint: str | None) -> Agent:
     """Load a Rasa agent whose custom actions run at ``action_endpoint``."""
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
     from rasa.core.agent import Agent
     from rasa.utils.endpoints import EndpointConfig
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.getLogger("rasa").getEffectiveLevel() or logging.WARNING)
 
     endpoint = EndpointConfig(url=action_endpoint) if action_endpoint else None
     log.info("loading dialog model %s", model_path)
