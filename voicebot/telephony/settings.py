@@ -42,7 +42,10 @@ class SipSettings:
             up (a caller that vanished without BYE); 0 turns the check off.
         transfer_timeout_s: seconds to wait for the transfer target's final answer.
         shutdown_grace_s: seconds calls in progress may go on after SIGTERM.
-        handler: ``module:function`` of the async per-call handler ``handler(call)``.
+        handler: ``module:function`` of the async per-call handler ``handler(call)``; a
+            ``prepare()`` function in the same module runs once per worker before it takes
+            calls (loading models).
+        worker_start_s: seconds a worker may take to start (``prepare()`` included).
         kamailio: path of the Kamailio binary.
         user_agent: User-Agent / Server header value.
         log_level: pjsip log level to stderr (0 = silent .. 5 = every message).
@@ -73,7 +76,8 @@ class SipSettings:
     media_timeout_s: float = 30.0
     transfer_timeout_s: float = 30.0
     shutdown_grace_s: float = 60.0
-    handler: str = "voicebot.session:handle_call"
+    handler: str = "voicebot.callhandler:handle_call"
+    worker_start_s: float = 180.0
     kamailio: str = "/usr/sbin/kamailio"
     user_agent: str = "voicebot"
     log_level: int = 1

@@ -32,12 +32,10 @@ from voicebot.config import Settings
 from voicebot.errors import TelephonyError
 from voicebot.telephony.kamailio import KamailioProcess, Worker, workers_of
 from voicebot.telephony.settings import SipSettings
-from voicebot.telephony.worker import load_handler, serve_line
+from voicebot.telephony.worker import load_handler, load_prepare, serve_line
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT_S = 30.0
-"""Seconds a worker may take to open its SIP transports."""
 RESTART_GAP_S = 5.0
 """Seconds between two restarts of the same worker."""
 
@@ -109,6 +107,9 @@ class Supervisor:
             flush=True,
         )
         os.environ.update(self.env)
+        prepare = load_prepare(self.sip.handler)
+        if prepare is not None:
+            prepare()
         asyncio.run(
             serve_line(
                 self.sip,
@@ -162,7 +163,7 @@ class Supervisor:
         self.started[w.name] = time.monotonic()
 
     def _wait_ready(self, workers: list[Worker]) -> None:
-        end = time.monotonic() + READY_TIMEOUT_S
+        end = time.monotonic() + self.sip.worker_start_s
         waiting = {w.name for w in workers}
         while waiting:
             for name in list(waiting):
@@ -177,7 +178,8 @@ class Supervisor:
                 raise TelephonyError("stopped while the workers were starting")
             if time.monotonic() > end:
                 raise TelephonyError(
-                    f"workers not ready after {READY_TIMEOUT_S:.0f} s: {', '.join(sorted(waiting))}"
+                    f"workers not ready after {self.sip.worker_start_s:.0f} s: "
+                    + ", ".join(sorted(waiting))
                 )
             time.sleep(0.05)
 

@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from voicebot.config import load_settings, section_to
@@ -27,6 +28,13 @@ from voicebot.telephony.callio import Handler
 from voicebot.telephony.settings import SipSettings
 
 log = logging.getLogger(__name__)
+
+
+def load_prepare(spec: str) -> Callable[[], object] | None:
+    """The ``prepare()`` of the handler's module, if it has one."""
+    module = importlib.import_module(spec.partition(":")[0])
+    prepare = getattr(module, "prepare", None)
+    return prepare if callable(prepare) else None
 
 
 def load_handler(spec: str) -> Handler:
@@ -98,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         settings = section_to(SipSettings, load_settings(), "sip")
-        handler = load_handler(args.handler or settings.handler)
+        spec = args.handler or settings.handler
+        handler = load_handler(spec)
+        prepare = load_prepare(spec)
+        if prepare is not None:  # load models before the line takes calls
+            log.info("%s: preparing the handler (%s)", args.name, spec)
+            prepare()
         asyncio.run(
             serve_line(
                 settings,
