@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from voicebot.customers import CustomerStore
@@ -129,6 +129,9 @@ def hand_off(
     is_open = dept.is_open(now())
     intent = intent if intent is not None else latest_intent(tracker)
     events: list[EventType] = [
+        # a hand-off ends whatever form was asking (e.g. "a person please" at the PIN)
+        ActiveLoop(None),
+        SlotSet("requested_slot", None),
         SlotSet("department", department),
         SlotSet("handoff_reason", reason.value),
     ]
