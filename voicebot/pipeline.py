@@ -9,6 +9,7 @@ before taking calls, never on a call's path.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,23 +43,34 @@ class Pipeline:
         *,
         action_endpoint: str | None = None,
         model: Any = None,
+        agent: Any = None,
     ) -> Pipeline:
-        """Load the dialog model, the ASR engine and the TTS voice (blocking)."""
+        """Load the dialog model, the ASR engine and the TTS voice (blocking).
+
+        ``agent``: an already loaded Rasa agent to share (tests); else ``model`` (a path) or
+        the newest trained model is loaded with its actions at ``action_endpoint``.
+        """
+        from voicebot.asr import load_engine
         from voicebot.departments import load_departments
         from voicebot.dialog.model import latest_model, load_agent
         from voicebot.dialog.settings import dialog_config
-        from voicebot.speech import load_recognizer, load_speaker
+        from voicebot.errors import ConfigError
+        from voicebot.tts import load_speaker
 
         settings = settings or load_settings()
         dcfg = dialog_config(settings)
-        audio = section_to(AudioConfig, settings, "audio")
-        rate = audio.line_rate
-        recognizer = load_recognizer(settings, rate)
-        speaker = load_speaker(settings, rate)
-        agent = load_agent(
-            model or latest_model(dcfg.models_path()), action_endpoint or dcfg.action_endpoint
-        )
-        return cls(
+        rate = section_to(AudioConfig, settings, "audio").line_rate
+        speaker = load_speaker(settings)
+        if speaker.sample_rate != rate:
+            raise ConfigError(
+                f"tts.sample_rate {speaker.sample_rate} Hz differs from audio.line_rate {rate} Hz"
+            )
+        recognizer = load_engine(settings)
+        if agent is None:
+            agent = load_agent(
+                model or latest_model(dcfg.models_path()), action_endpoint or dcfg.action_endpoint
+            )
+        pipeline = cls(
             settings=settings,
             bridge=DialogBridge(agent),
             recognizer=recognizer,
@@ -69,7 +81,28 @@ class Pipeline:
             rate=rate,
             departments=load_departments(),
         )
+        pipeline.warm()
+        return pipeline
 
+    def warm(self) -> None:
+        """Synthesize the dialog's fixed prompts into the TTS cache and run one ASR decode,
+        so the first caller does not pay for first-use set-up (seconds)."""
+        import numpy as np
+
+        prompts: list[str] = []
+        domain = getattr(self.bridge.agent, "domain", None)
+        for variants in (getattr(domain, "responses", None) or {}).values():
+            for variant in variants:
+                text = variant.get("text") if isinstance(variant, dict) else None
+                if text and "{" not in text:
+                    prompts.append(text)
+        started = time.perf_counter()
+        made = self.speaker.warm(prompts)
+        stream = self.recognizer.open_stream("free", sample_rate=self.rate)
+        noise = np.random.default_rng(0).normal(0, 2000, self.rate).astype(np.int16)
+        stream.accept(noise)
+        stream.finish()
+        log.info("warmed %d prompts in %.1f s", made, time.perf_counter() - started)
     def session(self, line: Line) -> CallSession:
         """A new call session on ``line`` (fresh VAD and turn state, shared models)."""
         return CallSession(

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,19 +63,19 @@ log = logging.getLogger(__name__)
 
 
 class SpeechStream(Protocol):
-    """One utterance being recognised."""
+    """One utterance being recognised (see :class:`voicebot.asr.base.AsrStream`)."""
 
     def accept(self, samples: Int16Array) -> str | None:
         """Feed line-rate int16 audio; may return a partial transcript."""
         ...
 
-    def finish(self) -> tuple[str, float]:
-        """Final (text, confidence 0..1). Blocking: run in an executor."""
+    def finish(self) -> Any:
+        """Final transcript with ``.text`` and ``.confidence`` (0..1). Blocking."""
         ...
 
 
 class Recognizer(Protocol):
-    def open_stream(self, expect: ExpectedInput) -> SpeechStream: ...
+    def open_stream(self, expect: ExpectedInput = "free", *, sample_rate: int = 8000) -> Any: ...
 
 
 class Speaker(Protocol):
@@ -229,7 +231,7 @@ class CallSession:
     async def _hear(self, frame: AudioIn) -> None:
         for out in self.detector.feed(frame.samples):
             if isinstance(out, SpeechStarted):
-                self._stream = self.recognizer.open_stream(self._expect)
+                self._stream = self.recognizer.open_stream(self._expect, sample_rate=self.line.rate)
                 self._segment = []
                 self._feed(out)
             elif isinstance(out, SpeechChunk):
@@ -251,7 +253,8 @@ class CallSession:
         self._ended_at = ended
         started = time.perf_counter()
         try:
-            text, confidence = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
+            final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
+            text, confidence = final.text, float(final.confidence)
         except VoicebotError as exc:
             self.errors.append(f"{exc.code}: {exc}")
             text, confidence = "", 0.0
@@ -469,7 +472,7 @@ class CallSession:
             key = self.departments.default
             dept = self.departments.get(key)
             uri = dept.transfer_uri
-            is_open = self.departments.is_open(key)
+            is_open = self.departments.is_open(key, _now())
         conv = self.bridge.conversation(self.call_id)
         return Handoff(
             key, reason, uri, is_open, conv.intents[-1] if conv.intents else None, {}, summary
@@ -537,6 +540,12 @@ class CallSession:
 
     async def _hangup(self) -> None:
         await self.line.hangup()
+
+
+def _now() -> datetime:
+    """The current time, or ``$VOICEBOT_NOW`` (ISO 8601) when a replay freezes the clock."""
+    frozen = os.environ.get("VOICEBOT_NOW")
+    return datetime.fromisoformat(frozen) if frozen else datetime.now(UTC)
 
 
 def session_config(settings: Settings) -> SessionConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ def simulated_pipeline(now: str | None = None) -> Iterator[Pipeline]:
 
     model, _ = train()
     env = {"VOICEBOT_NOW": now} if now else {}
+    if now:
+        os.environ["VOICEBOT_NOW"] = now  # the session's own hand-offs use the same clock
     env["VOICEBOT_VAR"] = tempfile.mkdtemp(prefix="voicebot-replay-actions-")
     endpoint = f"http://127.0.0.1:{_free_port()}/webhook"
     print("loading models (dialog, ASR, TTS) ...", file=sys.stderr)
