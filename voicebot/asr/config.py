@@ -39,9 +39,13 @@ class AsrConfig:
             windows; a shorter one makes every decode several times faster. An utterance
             longer than this gets a window of its length plus ``whisper_pad_s`` (max 30 s).
         whisper_pad_s: silence added after the audio before decoding, seconds.
+        whisper_lead_s: silence put before the audio, seconds (Whisper tends to drop a
+            first word that starts right at the beginning of the window).
         whisper_prompt: text given as the previous context in ``free`` mode (vocabulary
             hints: company and product names).
         whisper_digits_prompt: previous context in ``digits`` mode.
+        whisper_multi_digit_tokens: in digits mode also allow tokens of several digits
+            ("407"); off = single digits only.
         whisper_no_speech: above this no-speech probability (0..1) with a low average
             token probability, the transcript is empty (Whisper's own hallucination rule).
         whisper_partial_s: in a stream, decode the audio so far every this many seconds of
@@ -62,8 +66,10 @@ class AsrConfig:
     whisper_beam_size: int = 1
     whisper_window_s: float = 8.0
     whisper_pad_s: float = 1.0
+    whisper_lead_s: float = 0.3
     whisper_prompt: str = ""
     whisper_digits_prompt: str = "Account number: 4 0 7 1 2. Digits: 3, 9, 5, 8, 6."
+    whisper_multi_digit_tokens: bool = False
     whisper_no_speech: float = 0.6
     whisper_partial_s: float = 0.0
     vosk_model: str = "models/asr/vosk-model-small-en-us-0.15"

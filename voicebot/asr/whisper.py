@@ -45,7 +45,12 @@ FRAMES_PER_S = 100
 MAX_WINDOW_S = 30.0
 """Whisper's longest window, seconds; longer audio is decoded in 30 s pieces."""
 DIGITS_REPETITION_PENALTY = 1.5
-"""Measured on FSDD: 94% digits at 10 s windows vs 89% without the penalty."""
+"""Used to re-decode digits that loop ("1 1 1 1"): the penalty stops the loop but also
+hurts real repeats in account numbers, so it is a fallback, not the first decode."""
+TOKENS_PER_VOICED_S = 8
+"""Most tokens a second of speech yields (about 3 words of 1.3 tokens; twice that)."""
+SECONDS_PER_DIGIT = 0.2
+"""Shortest voiced time of one spoken digit, s: bounds how many digits a clip can hold."""
 YES_NO_PROMPT = "Yes. No. Yes, that's right. No, that's wrong."
 
 
@@ -104,8 +109,21 @@ class WhisperEngine(AsrEngine):
         return [*prompt, *tok.sot_sequence, tok.no_timestamps]
 
     def _digit_tokens(self) -> set[int]:
-        """Tokens allowed in digits mode: single digits and digit words (any case)."""
+        """Tokens allowed in digits mode: numerals ("4", " 407") and digit words (any case)."""
         allowed: set[int] = set()
+        if self.cfg.whisper_multi_digit_tokens:
+            for i in range(self._tok.eot):
+                piece = self._tok.decode([i])
+                if (
+                    piece.strip().isascii()
+                    and piece.strip().isdigit()
+                    and piece
+                    in (
+                        piece.strip(),
+                        " " + piece.strip(),
+                    )
+                ):
+                    allowed.add(i)
         for word in [str(d) for d in range(10)] + [
             w for w in self.cfg.digit_words if w.isascii() and w != "oh"
         ]:
@@ -127,12 +145,14 @@ class WhisperEngine(AsrEngine):
 
     def features(self, audio: Float32Array) -> npt.NDArray[np.float32]:
         """Log-mel features of 16 kHz audio padded to the decode window, (80, frames)."""
+        lead = int(self.cfg.whisper_lead_s * WHISPER_RATE)
         pad = int(self.cfg.whisper_pad_s * WHISPER_RATE)
-        dur = (audio.size + pad) / WHISPER_RATE
+        dur = (lead + audio.size + pad) / WHISPER_RATE
         window = min(MAX_WINDOW_S, max(self.cfg.whisper_window_s, math.ceil(dur)))
         n = int(window * WHISPER_RATE)
         padded = np.zeros(n, dtype=np.float32)
-        padded[: min(n, audio.size)] = audio[:n]
+        body = audio[: max(0, n - lead)]
+        padded[lead : lead + body.size] = body
         feats = self._fe(padded, padding=0)
         return np.ascontiguousarray(feats[:, : int(window * FRAMES_PER_S)], dtype=np.float32)
 
@@ -147,34 +167,49 @@ class WhisperEngine(AsrEngine):
             return " ".join(t for t, _, _ in parts).strip(), words, min(p for *_, p in parts)
         prompt = self._prompts[expect]
         dur = audio.size / WHISPER_RATE
-        kwargs: dict[str, Any] = {}
-        if expect == "digits":
-            kwargs["suppress_tokens"] = self._digit_suppress
-            kwargs["repetition_penalty"] = DIGITS_REPETITION_PENALTY
-            new_tokens = 4 + int(dur * 6)
-        else:
-            new_tokens = 8 + int(dur * 8)
         feats = ctranslate2.StorageView.from_array(self.features(audio)[None])
         with self._lock:
-            result = self._ct2.generate(
-                feats,
+            encoded = self._ct2.encode(feats)
+        if expect != "digits":
+            cap = 4 + int(voiced_seconds(audio) * TOKENS_PER_VOICED_S)
+            result = self._generate(encoded, prompt, min(cap, 8 + int(dur * 8)))
+            ids = collapse_loops([i for i in result.sequences_ids[0] if i < self._tok.eot])
+        else:
+            cap = 2 + int(voiced_seconds(audio) / SECONDS_PER_DIGIT)
+            digits = {"suppress_tokens": self._digit_suppress}
+            result = self._generate(encoded, prompt, cap + 2, **digits)
+            ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
+            if _loops(ids) or len(ids) > cap:
+                result = self._generate(
+                    encoded, prompt, cap, repetition_penalty=DIGITS_REPETITION_PENALTY, **digits
+                )
+                ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
+        probs = self._token_probs(result, ids)
+        return self._tok.decode(ids).strip(), self._words(ids, probs), result.no_speech_prob
+
+    def _generate(self, encoded: Any, prompt: list[int], new_tokens: int, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._ct2.generate(
+                encoded,
                 [prompt],
                 beam_size=self.cfg.whisper_beam_size,
                 max_length=len(prompt) + min(new_tokens, 220),
                 return_logits_vocab=True,
+                return_scores=True,
                 return_no_speech_prob=True,
                 suppress_blank=True,
                 **kwargs,
             )[0]
-        ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
-        probs = self._token_probs(result, ids)
-        return self._tok.decode(ids).strip(), self._words(ids, probs), result.no_speech_prob
 
     def _token_probs(self, result: Any, ids: list[int]) -> list[float]:
         steps = result.logits[0] if result.logits else []
         probs: list[float] = []
         for tok, logits in zip(ids, steps, strict=False):
-            row = np.asarray(logits, dtype=np.float32).reshape(-1)
+            try:
+                row = np.asarray(logits, dtype=np.float32).reshape(-1)
+            except TypeError:  # beam search returns StorageViews: use the sequence score
+                score = result.scores[0] if result.scores else math.log(0.5)
+                return [math.exp(score)] * len(ids)
             finite = row[np.isfinite(row)]
             top = float(finite.max()) if finite.size else 0.0
             logz = top + math.log(float(np.exp(finite - top).sum())) if finite.size else 0.0
@@ -261,6 +296,41 @@ class WhisperStream(AsrStream):
             decode_s=time.perf_counter() - t0,
             **base,  # type: ignore[arg-type]
         )
+
+
+def voiced_seconds(audio: Float32Array, rate: int = WHISPER_RATE) -> float:
+    """Seconds of 20 ms frames within 30 dB of the loudest frame (a rough speech time)."""
+    hop = rate // 50
+    n = audio.size // hop
+    if n == 0:
+        return 0.0
+    frames = audio[: n * hop].reshape(n, hop)
+    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
+    return float(np.sum(level > level.max() - 30.0)) / 50.0
+
+
+def collapse_loops(ids: list[int], min_repeats: int = 3, longest: int = 8) -> list[int]:
+    """Keep one copy of any block of 1..``longest`` tokens repeated ``min_repeats``+ times.
+
+    A short window makes Whisper loop on one-word answers ("saved saved saved ...").
+    """
+    out = list(ids)
+    for size in range(1, longest + 1):
+        i = 0
+        while i + size * min_repeats <= len(out):
+            block = out[i : i + size]
+            reps = 1
+            while out[i + reps * size : i + (reps + 1) * size] == block:
+                reps += 1
+            if reps >= min_repeats:
+                del out[i + size : i + reps * size]
+            i += 1
+    return out
+
+
+def _loops(ids: list[int], run: int = 3) -> bool:
+    """True when the output ends in ``run`` or more copies of one token (a decoding loop)."""
+    return len(ids) >= run and len(set(ids[-run:])) == 1
 
 
 def _mean_conf(words: list[Word]) -> float:

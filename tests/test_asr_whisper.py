@@ -1,0 +1,109 @@
+"""Whisper tiny.en (the default engine) on real 8 kHz speech from ../shared/eval/audio."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voicebot.asr import AsrEngine, asr_config, create_engine
+from voicebot.asr.audio import resample_float
+from voicebot.config import load_settings
+from voicebot.errors import AudioError, ConfigError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine() -> AsrEngine:
+    cfg = asr_config(load_settings())
+    assert cfg.engine == "whisper"  # the out-of-the-box default
+    return create_engine(cfg)
+
+
+def pcm8k(path: Path) -> np.ndarray:
+    data, rate = sf.read(path, dtype="float32", always_2d=True)
+    x = resample_float(data[:, 0], rate, 8000)
+    return np.clip(x * 32768, -32768, 32767).astype(np.int16)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z]+", text.lower())
+
+
+def test_ivr_prompt_is_transcribed(engine: AsrEngine, eval_dir: Path) -> None:
+    audio = pcm8k(eval_dir / "audio/asterisk_core_sounds_en/wav/agent-pass.wav")
+    t = engine.transcribe(audio, "free")
+    assert words(t.text) == "please enter your password followed by the pound key".split()
+    assert 0.5 < t.confidence <= 1.0
+    assert len(t.words) == 9 and all(0.0 < w.confidence <= 1.0 for w in t.words)
+    assert t.duration == pytest.approx(3.285, abs=0.01) and t.engine == "whisper"
+
+
+def test_streaming_in_20ms_frames_gives_the_same_result(engine: AsrEngine, eval_dir: Path) -> None:
+    audio = pcm8k(eval_dir / "audio/asterisk_core_sounds_en/wav/conf-getpin.wav")
+    stream = engine.open_stream("free")
+    partials = [stream.accept(audio[i : i + 160]) for i in range(0, audio.size, 160)]
+    assert all(p is None for p in partials)  # whisper_partial_s = 0: no partial decodes
+    assert words(stream.finish().text) == "please enter the conference pin number".split()
+
+
+def fsdd(eval_dir: Path, digit: int, speaker: str, take: int) -> np.ndarray:
+    return pcm8k(eval_dir / f"audio/fsdd/recordings/{digit}_{speaker}_{take}.wav")
+
+
+@pytest.mark.parametrize(("speaker", "account"), [("jackson", "40712395"), ("nicolas", "18835304")])
+def test_account_number_of_real_spoken_digits(
+    engine: AsrEngine, eval_dir: Path, speaker: str, account: str
+) -> None:
+    pause = np.zeros(int(0.3 * 8000), dtype=np.int16)
+    parts: list[np.ndarray] = []
+    for i, d in enumerate(account):
+        parts += [fsdd(eval_dir, int(d), speaker, 7 + i), pause]
+    t = engine.transcribe(np.concatenate(parts), "digits")
+    assert t.text == account
+    assert [w.text for w in t.words] == list(account)  # one Word per digit
+    assert 0.3 < t.confidence <= 1.0 and t.expect == "digits"
+
+
+def test_digits_mode_normalizes_single_digits(engine: AsrEngine, eval_dir: Path) -> None:
+    heard = [engine.transcribe(fsdd(eval_dir, d, "yweweler", 3), "digits").text for d in range(10)]
+    assert all(h.isdigit() or h == "" for h in heard)
+    assert sum(h == str(d) for d, h in enumerate(heard)) >= 9
+
+
+def test_free_mode_keeps_words(engine: AsrEngine, eval_dir: Path) -> None:
+    t = engine.transcribe(fsdd(eval_dir, 7, "jackson", 3), "free")
+    assert not t.text.isdigit() or t.text == "7"  # free mode: Whisper's own text, not forced
+
+
+def test_yes_no_mode(engine: AsrEngine, eval_dir: Path) -> None:
+    yes = engine.transcribe(pcm8k(eval_dir / "audio/speech_commands_tflm/yes_1000ms.wav"), "yes_no")
+    no = engine.transcribe(pcm8k(eval_dir / "audio/speech_commands_tflm/no_1000ms.wav"), "yes_no")
+    assert (yes.text, no.text) == ("yes", "no")
+
+
+def test_silence_and_noise_give_an_empty_transcript(engine: AsrEngine, eval_dir: Path) -> None:
+    silent = engine.transcribe(np.zeros(16000, dtype=np.int16))
+    assert silent.empty and silent.confidence == 0.0 and silent.decode_s < 0.05
+    noise = engine.transcribe(pcm8k(eval_dir / "audio/speech_commands_tflm/silence_1000ms.wav"))
+    assert noise.text == "" or noise.confidence < 0.5
+
+
+def test_bad_input_is_an_audio_or_config_error(engine: AsrEngine) -> None:
+    with pytest.raises(AudioError, match="int16"):
+        engine.transcribe(np.zeros(800, dtype=np.float32))
+    with pytest.raises(AudioError, match="mono"):
+        engine.transcribe(np.zeros((800, 2), dtype=np.int16))
+    with pytest.raises(ConfigError, match="unknown expected input"):
+        engine.open_stream("postcode")  # type: ignore[arg-type]
+
+
+def test_other_input_rates_are_resampled(engine: AsrEngine, eval_dir: Path) -> None:
+    data, rate = sf.read(eval_dir / "audio/pocketsphinx/test/data/goforward_16k.wav", dtype="int16")
+    assert rate == 16000
+    t = engine.transcribe(data, "free", sample_rate=16000)
+    assert {"go", "forward", "meters"} <= set(words(t.text))
