@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -12,9 +13,19 @@ from voicebot.customers import DEMO_CUSTOMERS, CustomerStore, normalise_phone
 from voicebot.errors import StoreError
 
 
+@pytest.fixture(scope="module")
+def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One seeded store per module (hashing the demo secrets takes a moment)."""
+    path = tmp_path_factory.mktemp("seeded") / "customers.sqlite3"
+    CustomerStore(path)
+    return path
+
+
 @pytest.fixture()
-def store(tmp_path: Path) -> CustomerStore:
-    return CustomerStore(tmp_path / "customers.sqlite3")
+def store(tmp_path: Path, seeded_file: Path) -> CustomerStore:
+    path = tmp_path / "customers.sqlite3"
+    shutil.copyfile(seeded_file, path)
+    return CustomerStore(path)
 
 
 def test_first_use_creates_and_seeds(tmp_path: Path) -> None:
