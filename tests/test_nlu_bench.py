@@ -180,7 +180,7 @@ def test_choose_threshold_separates_oos():
     top = ["a", "b", "a", "a", "b"]
     conf = [0.9, 0.85, 0.8, 0.4, 0.3]
     ch = choose_threshold(gold, top, conf)
-    assert ch.criterion == "in_scope_acc+oos_recall"
+    assert ch.criterion == "accuracy"
     assert ch.threshold == pytest.approx(0.41)
     assert ch.metrics["in_scope_accuracy"] == 1.0 and ch.metrics["oos_recall"] == 1.0
     assert len(ch.curve) == 100 and ch.curve[0]["oos_recall"] == 0.0
@@ -249,3 +249,35 @@ def test_bench_nlu_missing_config_is_a_clear_error(tmp_path, capsys):
     rc = main(["bench", "nlu", "--dataset", "hwu64", "--config", str(tmp_path / "no.yml")])
     assert rc == 2
     assert "no.yml: pipeline config not found" in capsys.readouterr().err
+
+
+def test_fit_softmax_learns_and_is_repeatable():
+    np = pytest.importorskip("numpy")
+    sp = pytest.importorskip("scipy.sparse")
+    from voicebot.nlu_components.classifier import fit_softmax
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 20)) * 3
+    y = np.repeat(np.arange(3), 40)
+    dense = centers[y] + rng.normal(size=(120, 20))
+    x = sp.hstack([sp.csr_matrix(dense), sp.eye(120, 500, format="csr")]).tocsr()
+    w1, b1 = fit_softmax(x, y, 3, l2=1e-3, epochs=15, batch_size=16, seed=3)
+    w2, b2 = fit_softmax(x, y, 3, l2=1e-3, epochs=15, batch_size=16, seed=3)
+    assert w1.shape == (3, 520) and b1.shape == (3,)
+    assert np.array_equal(w1, w2) and np.array_equal(b1, b2)  # seeded: same model
+    pred = np.asarray(x @ w1.T + b1).argmax(1)
+    assert (pred == y).mean() > 0.95
+
+
+def test_choose_threshold_criteria_differ_as_documented():
+    # 8 in-scope (one unsure but right at 0.5), 2 OOS at 0.45 and 0.55.
+    gold = ["a"] * 8 + [OOS, OOS]
+    top = ["a"] * 10
+    conf = [0.9] * 7 + [0.5, 0.45, 0.55]
+    by_acc = choose_threshold(gold, top, conf)  # keeps the unsure in-scope one
+    assert by_acc.criterion == "accuracy" and by_acc.threshold == pytest.approx(0.46)
+    assert by_acc.metrics["in_scope_accuracy"] == 1.0 and by_acc.metrics["oos_recall"] == 0.5
+    balanced = choose_threshold(gold, top, conf, criterion="in_scope_acc+oos_recall")
+    assert balanced.threshold == pytest.approx(0.56)  # gives up 1 in-scope for 1 OOS
+    assert balanced.metrics["oos_recall"] == 1.0
+    assert balanced.metrics["in_scope_accuracy"] == pytest.approx(7 / 8)

@@ -134,10 +134,12 @@ def choose_threshold(
     """Pick the fallback threshold (and ambiguity threshold) by measurement.
 
     Criterion (default by data):
-    - with out-of-scope examples in ``gold``: maximise in-scope accuracy + OOS recall
-      (equal weight to "answer right" and "hand over when it does not know");
-    - without: maximise accept/reject accuracy, i.e. the share of utterances where the
-      decision was right: a correct prediction kept, or a wrong one sent to the fallback.
+    - with out-of-scope examples in ``gold``: ``accuracy``, the share of utterances handled
+      right when the fallback counts as right exactly for out-of-scope ones (each utterance
+      weighs the same, as each call does); ``in_scope_acc+oos_recall`` is the alternative
+      that weighs the (few) out-of-scope utterances as much as all in-scope ones together;
+    - without: ``accept_reject_accuracy``, the share of utterances where the decision was
+      right: a correct prediction kept, or a wrong one sent to the fallback.
     Ties go to the lower threshold (fewer needless hand-overs). ``curve`` records every
     threshold tried at the best ambiguity.
     """
@@ -149,7 +151,7 @@ def choose_threshold(
     gap = conf - np.asarray(second_conf, dtype=float) if second_conf is not None else None
     is_oos = g == OOS
     has_oos = bool(is_oos.any())
-    criterion = criterion or ("in_scope_acc+oos_recall" if has_oos else "accept_reject_accuracy")
+    criterion = criterion or ("accuracy" if has_oos else "accept_reject_accuracy")
     if thresholds is None:
         thresholds = [round(x, 2) for x in np.arange(0.0, 1.0, 0.01)]
     top_right = ti == g  # right if kept (for OOS gold: the out_of_scope intent itself)

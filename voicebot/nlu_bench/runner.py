@@ -239,6 +239,9 @@ def run_benchmark(
     conf = [p.raw_confidence for p in preds]
     second = [p.second_confidence for p in preds]
     sweep = choose_threshold(gold, raw, conf, second)
+    sweep_balanced = choose_threshold(
+        gold, raw, conf, second, criterion="in_scope_acc+oos_recall"
+    ) if metrics["oos_n"] else None
     sweep_amb = choose_threshold(
         gold, raw, conf, second, criterion=sweep.criterion,
         ambiguities=(0.0, 0.02, 0.05, 0.1),
@@ -271,6 +274,10 @@ def run_benchmark(
             "best_with_ambiguity": {
                 k: v for k, v in sweep_amb.as_dict().items() if k != "curve"
             },
+            "best_in_scope_acc+oos_recall": (
+                {k: v for k, v in sweep_balanced.as_dict().items() if k != "curve"}
+                if sweep_balanced else None
+            ),
             "curve": sweep.curve,
         },
         "top_confusions": [

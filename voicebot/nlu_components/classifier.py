@@ -1,8 +1,7 @@
 """A linear (multinomial logistic-regression) intent classifier over Rasa's sentence features.
 
-It trains in about a minute on CLINC150's 15,100 examples on 2 cores, where DIET takes most
-of an hour, and with sentence-embedding plus character n-gram features it is also more
-accurate there (see bench/results/). Its softmax confidence is what the FallbackClassifier
+It trains in minutes on CLINC150's 15,100 examples on 2 cores, where DIET takes most
+of an hour (see bench/results/). Its softmax confidence is what the FallbackClassifier
 thresholds to say "I did not understand" (see voicebot.nlu_bench.threshold).
 
 Each feature block (one per featurizer) is scaled to unit length before the blocks are
@@ -31,11 +30,75 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 logger = logging.getLogger(__name__)
 
 
+def fit_softmax(
+    x: sp.csr_matrix,
+    y: np.ndarray,
+    n_classes: int,
+    l2: float,
+    epochs: int = 10,
+    batch_size: int = 64,
+    learning_rate: float = 0.01,
+    seed: int = 42,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (mean cross-entropy + l2/2 * |W|^2, the loss of
+    scikit-learn's ``LogisticRegression``) trained by mini-batch lazy Adam on a sparse
+    matrix: each step updates only the weight rows of the features present in the batch,
+    so a step costs in proportion to the batch, not to the 50k-feature vocabulary.
+
+    On 2 busy cores this is many times faster than full-batch L-BFGS for CLINC150
+    (15k examples, 50k features, 151 classes). The learning rate decays linearly to 10 %;
+    the order of examples is seeded, so training is repeatable. Returns (coef (K, D), bias).
+    """
+    rng = np.random.default_rng(seed)
+    x = x.astype(np.float32).tocsr()
+    x.sort_indices()
+    n, d = x.shape
+    w = np.zeros((d, n_classes), dtype=np.float32)
+    b = np.zeros(n_classes, dtype=np.float32)
+    mw, vw = np.zeros_like(w), np.zeros_like(w)
+    mb, vb = np.zeros_like(b), np.zeros_like(b)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    onehot = np.eye(n_classes, dtype=np.float32)
+    steps_per_epoch = int(np.ceil(n / batch_size))
+    total = max(1, epochs * steps_per_epoch)
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            xb = x[idx]
+            rows = np.unique(xb.indices)
+            xc = sp.csr_matrix(
+                (xb.data, np.searchsorted(rows, xb.indices), xb.indptr),
+                shape=(len(idx), len(rows)),
+            )
+            wr = w[rows]
+            z = np.asarray(xc @ wr) + b
+            z -= z.max(1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(1, keepdims=True)
+            g = (p - onehot[y[idx]]) / len(idx)
+            gw = np.asarray(xc.T @ g) + l2 * wr
+            gb = g.sum(0)
+            step += 1
+            lr = learning_rate * (1.0 - 0.9 * (step - 1) / max(1, total - 1))
+            c1, c2 = 1 - b1**step, 1 - b2**step
+            m = mw[rows] * b1 + (1 - b1) * gw
+            v = vw[rows] * b2 + (1 - b2) * gw * gw
+            mw[rows], vw[rows] = m, v
+            w[rows] = wr - lr * (m / c1) / (np.sqrt(v / c2) + eps)
+            mb[:] = mb * b1 + (1 - b1) * gb
+            vb[:] = vb * b2 + (1 - b2) * gb * gb
+            b -= lr * (mb / c1) / (np.sqrt(vb / c2) + eps)
+    return np.ascontiguousarray(w.T), b
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
 class LinearIntentClassifier(IntentClassifier, GraphComponent):
-    """Config: ``C`` (inverse L2 strength, 10), ``max_iter`` (300), ``dense_weight`` and
+    """Config: ``C`` (inverse L2 strength as in scikit-learn, 10), ``epochs`` (10),
+    ``batch_size`` (64), ``learning_rate`` (Adam, 0.01), ``dense_weight`` and
     ``sparse_weight`` (1.0: scale of each block after normalisation), ``ranking_length``
     (10), ``random_state`` (42)."""
 
@@ -44,14 +107,12 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         return [Featurizer]
 
     @staticmethod
-    def required_packages() -> list[str]:
-        return ["sklearn"]
-
-    @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
             "C": 10.0,
-            "max_iter": 300,
+            "epochs": 10,
+            "batch_size": 64,
+            "learning_rate": 0.01,
             "dense_weight": 1.0,
             "sparse_weight": 1.0,
             "ranking_length": 10,
@@ -114,8 +175,6 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     # -- training ----------------------------------------------------------------------------
     def train(self, training_data: TrainingData) -> Resource:
-        from sklearn.linear_model import LogisticRegression
-
         examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
         labels = sorted({e.get(INTENT) for e in examples})
         if len(labels) < 2:
@@ -123,16 +182,17 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return self._resource
         x = self._matrix(examples)
         y = np.array([labels.index(e.get(INTENT)) for e in examples])
-        clf = LogisticRegression(
-            C=float(self.config["C"]),
-            max_iter=int(self.config["max_iter"]),
-            random_state=int(self.config["random_state"]),
-            solver="lbfgs",
+        self.coef, self.intercept = fit_softmax(
+            x,
+            y,
+            len(labels),
+            l2=1.0 / (float(self.config["C"]) * len(y)),
+            epochs=int(self.config["epochs"]),
+            batch_size=int(self.config["batch_size"]),
+            learning_rate=float(self.config["learning_rate"]),
+            seed=int(self.config["random_state"]),
         )
-        clf.fit(x, y)
         self.labels = labels
-        self.coef = clf.coef_.astype(np.float32)
-        self.intercept = clf.intercept_.astype(np.float32)
         self.persist()
         return self._resource
 
