@@ -107,3 +107,17 @@ def test_other_input_rates_are_resampled(engine: AsrEngine, eval_dir: Path) -> N
     assert rate == 16000
     t = engine.transcribe(data, "free", sample_rate=16000)
     assert {"go", "forward", "meters"} <= set(words(t.text))
+
+
+def test_partials_when_enabled(
+    engine: AsrEngine, eval_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    monkeypatch.setattr(engine, "cfg", replace(engine.cfg, whisper_partial_s=1.0))  # type: ignore[attr-defined]
+    audio = pcm8k(eval_dir / "audio/asterisk_core_sounds_en/wav/agent-pass.wav")  # 3.3 s
+    stream = engine.open_stream("free")
+    partials = [p for i in range(0, audio.size, 1600) if (p := stream.accept(audio[i : i + 1600]))]
+    assert len(partials) == 3  # after 1, 2 and 3 s of audio
+    assert words(partials[0])[:1] == ["please"]
+    assert words(stream.finish().text)[-2:] == ["pound", "key"]

@@ -172,3 +172,16 @@ def test_missing_configured_vosk_model_is_reported(
     with pytest.raises(ModelError) as err:
         vosk_model_path("models/asr/none")
     assert "voicebot models install vosk" in (err.value.hint or "")
+
+
+@pytest.mark.slow
+def test_validate_loads_models_and_names_the_broken_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = tmp_path / "voicebot.yml"
+    settings.write_text(f"tts:\n  voice: {tmp_path / 'missing-voice.onnx'}\n", encoding="utf-8")
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(settings))
+    assert main(["models", "validate"]) == 1
+    out = capsys.readouterr().out
+    assert "OK    asr whisper: loaded" in out
+    assert "FAIL  tts piper: Piper voice model not found" in out and "tts.voice" in out
