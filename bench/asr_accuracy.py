@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -194,18 +195,18 @@ def main() -> int:
     for r in tqdm(prompts, desc="IVR prompts", unit="utt"):
         tr = engine.transcribe(load_pcm(r["path"]), "free")
         decode["prompts"].append(tr.decode_s)
-        ref = words_for_wer(r["transcript"])
+        ref_w = words_for_wer(r["transcript"])
         hyp = words_for_wer(tr.text)
-        e = edit_distance(ref, hyp)
+        e = edit_distance(ref_w, hyp)
         errors += e
-        ref_words += len(ref)
-        worst.append((e / max(1, len(ref)), r["transcript"], tr.text))
+        ref_words += len(ref_w)
+        worst.append((e / max(1, len(ref_w)), r["transcript"], tr.text))
     wer = errors / max(1, ref_words)
     short = [
         t for t, r in zip(decode["prompts"], prompts, strict=True) if float(r["duration_s"]) <= 4
     ]
 
-    result = {
+    result: dict[str, Any] = {
         "engine": cfg.engine,
         "settings": {k: v for k, v in cfg.__dict__.items() if k.startswith(cfg.engine)},
         "machine": {

@@ -22,6 +22,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -107,7 +108,7 @@ def main() -> int:
         asr.transcribe(pcm, "digits")
     memory["peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
-    result = {
+    result: dict[str, Any] = {
         "voice": speaker.model_path.name,
         "sample_rate": speaker.sample_rate,
         "threads": cfg.threads,
