@@ -3,7 +3,7 @@
     voicebot models list                       configured + installed models and their status
     voicebot models validate                   load each configured model: OK or what is wrong
     voicebot models install vosk SOURCE        a Vosk model from a zip, a folder or a URL
-        [--sha256 HEX] [--name NAME] [--force] [--use]
+        [--sha256 HEX] [--name NAME] [--force] [--no-progress]
 
 Installed Vosk models go to ``models/asr/NAME``. A URL download shows a progress bar and
 needs the published SHA-256 (file:// URLs excepted).
