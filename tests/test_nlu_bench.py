@@ -281,3 +281,26 @@ def test_choose_threshold_criteria_differ_as_documented():
     assert balanced.threshold == pytest.approx(0.56)  # gives up 1 in-scope for 1 OOS
     assert balanced.metrics["oos_recall"] == 1.0
     assert balanced.metrics["in_scope_accuracy"] == pytest.approx(7 / 8)
+
+
+def test_rasa_nlu_round_trip_keeps_entities_and_folds(tmp_path):
+    from voicebot.nlu_bench.runner import write_nlu_yaml
+    from voicebot.nlu_bench.threshold import examples_from_rasa_nlu, stratified_folds
+
+    src = tmp_path / "nlu.yml"
+    src.write_text(
+        'version: "3.1"\nnlu:\n- intent: ask_hours\n  examples: |\n'
+        "    - when is [billing](department) open\n    - opening hours please\n"
+        "- intent: oos\n  examples: |\n    - what is the meaning of life\n"
+    )
+    ex = examples_from_rasa_nlu(src)
+    assert [e.intent for e in ex] == ["ask_hours", "ask_hours", OOS]
+    assert ex[0].entities[0]["entity"] == "department" and ex[0].entities[0]["value"] == "billing"
+    out = tmp_path / "copy.yml"
+    write_nlu_yaml(ex, out)
+    assert "[billing](department)" in out.read_text()
+    folds = stratified_folds(ex, 2, seed=0)
+    assert sorted(i for f in folds for i in f) == [0, 1, 2]
+    assert all(any(ex[i].intent == "ask_hours" for i in f) for f in folds)  # stratified
+    with pytest.raises(DataError, match="not found"):
+        examples_from_rasa_nlu(tmp_path / "missing.yml")

@@ -28,6 +28,8 @@ BANKING77_SEED = 13
 class Example:
     text: str
     intent: str
+    # Rasa entity annotations (dicts with start, end, entity, value), for product NLU data
+    entities: tuple = field(default=(), compare=False)
 
 
 @dataclass

@@ -100,7 +100,10 @@ def write_nlu_yaml(examples: Sequence[Example], path: Path) -> None:
     from rasa.shared.nlu.training_data.message import Message
     from rasa.shared.nlu.training_data.training_data import TrainingData
 
-    msgs = [Message.build(text=e.text, intent=e.intent) for e in examples]
+    msgs = [
+        Message.build(text=e.text, intent=e.intent, entities=[dict(x) for x in e.entities])
+        for e in examples
+    ]
     RasaYAMLWriter().dump(path, TrainingData(training_examples=msgs))
 
 

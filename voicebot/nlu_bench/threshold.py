@@ -34,7 +34,11 @@ def examples_from_rasa_nlu(path: Path) -> list[Example]:
     except Exception as exc:  # Rasa raises many kinds here
         raise DataError(f"{path}: cannot read Rasa NLU data ({exc})") from exc
     out = [
-        Example(m.get("text"), _clean_label(m.get("intent")))
+        Example(
+            m.get("text"),
+            _clean_label(m.get("intent")),
+            tuple(dict(x) for x in m.get("entities") or []),
+        )
         for m in td.intent_examples
         if m.get("text") and m.get("intent")
     ]
