@@ -342,4 +342,4 @@ def worker(sip_dir: Path) -> Iterator[Worker]:
     yield w
     assert w.stop() == 0, w.log.read_text(errors="replace")[-3000:]
     # every call released: no Call objects, only the clock's port left in the bridge
-    assert "0 call object(s), 1 media port(s) left" in w.log.read_text(errors="replace")
+    assert "0 call object(s), 0 of" in w.log.read_text(errors="replace")

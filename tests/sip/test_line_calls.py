@@ -257,7 +257,7 @@ def test_time_limit_notice_then_hangup(tmp_path: Path) -> None:
         assert report["plays"][-1]["played_ms"] == 400  # the notice beep, played in full
     finally:
         assert w.stop() == 0
-    assert "0 call object(s), 1 media port(s) left" in w.log.read_text()
+    assert "0 call object(s), 0 of" in w.log.read_text()
 
 
 def test_caller_gone_without_bye_is_hung_up(tmp_path: Path) -> None:

@@ -65,13 +65,21 @@ class LineStats:
     active: int = 0
 
 
-class _Call(pj.Call):
-    """A pjsua2 call; every callback hands its work to the line."""
+class _Call:
+    """One call leg as the line tracks it (pure Python; outlives its pjsua2 object).
 
-    def __init__(self, line: SipLine, acc: pj.Account, call_id: int) -> None:
-        super().__init__(acc, call_id)
+    ``pj`` is the pjsua2 Call while the call exists. It is dropped inside the DISCONNECTED
+    callback: pjsua reuses call slots at once, and a pjsua2 Call destroyed later would clear
+    (and hang up!) whatever new call took its slot.
+    """
+
+    _keys = 0
+
+    def __init__(self, line: SipLine) -> None:
+        _Call._keys += 1
+        self.key = _Call._keys
         self.line = line
-        self.pj_id = call_id
+        self.pj: _PjCall | None = None
         self.io: CallIO | None = None
         self.port: FramePort | None = None
         self.task: asyncio.Task[None] | None = None
@@ -83,23 +91,35 @@ class _Call(pj.Call):
         self.is_agent_leg = False  # this call was placed by the bot to bridge to an agent
         self.bridged = False  # audio flows between this call and its peer
 
+
+class _PjCall(pj.Call):
+    """The pjsua2 Call of a leg; every callback hands its work to the line (by leg)."""
+
+    def __init__(self, leg: _Call, acc: pj.Account, call_id: int) -> None:
+        super().__init__(acc, call_id)
+        self.leg = leg
+
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 - pjsua2 API
         ci = self.getInfo()
-        state, code, reason = ci.state, ci.lastStatusCode, ci.lastReason
-        self.line.defer(lambda: self.line.on_state(self, state, code, reason))
+        leg, state, code, reason = self.leg, ci.state, ci.lastStatusCode, ci.lastReason
+        if state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            # Let go of this object now, while its slot is still ours (see _Call).
+            leg.line.drop_pj(self)
+        leg.line.defer(lambda: leg.line.on_state(leg, state, code, reason))
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
-        self.line.defer(lambda: self.line.on_media(self))
+        leg = self.leg
+        leg.line.defer(lambda: leg.line.on_media(leg))
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802 - pjsua2 API
-        digit, method, duration = str(prm.digit), int(prm.method), int(prm.duration)
-        self.line.defer(lambda: self.line.on_dtmf(self, digit, method, duration))
+        leg, digit, method, duration = self.leg, str(prm.digit), int(prm.method), int(prm.duration)
+        leg.line.defer(lambda: leg.line.on_dtmf(leg, digit, method, duration))
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
-        code, final = int(prm.statusCode), bool(prm.finalNotify)
+        leg, code, final = self.leg, int(prm.statusCode), bool(prm.finalNotify)
         if code >= 200 and code != 202:
             prm.cont = False  # one final answer is all we need
-        self.line.defer(lambda: self.line.on_transfer_status(self, code, final))
+        leg.line.defer(lambda: leg.line.on_transfer_status(leg, code, final))
 
 
 class _Account(pj.Account):
@@ -108,9 +128,9 @@ class _Account(pj.Account):
         self.line = line
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
-        call = _Call(self.line, self, prm.callId)
+        call = _Call(self.line)
         # The Call must exist before this returns (else pjsua2 answers 500); the rest waits.
-        self.line.calls[prm.callId] = call
+        self.line.adopt(call, _PjCall(call, self, prm.callId))
         msg, src = str(prm.rdata.wholeMsg), str(prm.rdata.srcAddress)
         self.line.defer(lambda: self.line.on_incoming(call, msg, src))
 
@@ -141,7 +161,10 @@ class SipLine:
         self.handler = handler
         self.sip_address, self.sip_port, self.rtp_port = sip_address, sip_port, rtp_port
         self.name = name
-        self.calls: dict[int, _Call] = {}
+        self.calls: dict[int, _Call] = {}  # by _Call.key, until released
+        self._pj: dict[int, _PjCall] = {}  # by pjsua call id: the only strong references
+        self._ports: list[FramePort] = []  # every port made (never destroyed before the end)
+        self._free_ports: list[FramePort] = []
         self.stats = LineStats()
         self.draining = False
         self.gate = Gatekeeper(
@@ -258,6 +281,20 @@ class SipLine:
                 except Exception:  # keep the line alive; the traceback is in the log
                     log.exception("%s: error handling a SIP event", self.name)
 
+    def adopt(self, call: _Call, pjc: _PjCall) -> None:
+        """Track a new leg and hold its pjsua2 Call."""
+        call.pj = pjc
+        self.calls[call.key] = call
+        self._pj[pjc.getId()] = pjc
+
+    def drop_pj(self, pjc: _PjCall) -> None:
+        """Release a pjsua2 Call (from its DISCONNECTED callback)."""
+        leg = pjc.leg
+        if leg.pj is pjc:
+            leg.pj = None
+        if self._pj.get(pjc.getId()) is pjc:
+            del self._pj[pjc.getId()]
+
     def defer(self, work: Callable[[], None]) -> None:
         """Run ``work`` after the current poll (called from pjsua2 callbacks)."""
         self._pending.append(work)
@@ -270,20 +307,44 @@ class SipLine:
             self.poll()
             await asyncio.sleep(POLL_S)
 
+    def _take_port(self) -> FramePort:
+        if self._free_ports:
+            return self._free_ports.pop()
+        assert self._loop is not None
+        port = FramePort(self._loop, len(self._ports))
+        self._ports.append(port)
+        return port
+
+    @staticmethod
+    def _disconnect(port: FramePort, call: _Call) -> None:
+        """Unlink a port from the call's audio (the bridge drops links of ended calls)."""
+        if call.pj is None:
+            return
+        try:
+            aud = call.pj.getAudioMedia(-1)
+            port.stopTransmit(aud)
+            aud.stopTransmit(port)
+        except pj.Error:
+            pass
+
     def media_ports(self) -> int:
         """Ports in the conference bridge now (1 when idle: the clock); leak check."""
         return int(self._ep.mediaActivePorts()) if self._ep is not None else 0
 
     def _destroy(self) -> None:
         log.info(
-            "%s: closing; %d call object(s), %d media port(s) left",
+            "%s: closing; %d call object(s), %d of %d frame port(s) in use",
             self.name,
             len(self.calls),
-            self.media_ports(),
+            len(self._ports) - len(self._free_ports),
+            len(self._ports),
         )
         for call in list(self.calls.values()):
             self._release(call)
         self.calls.clear()
+        self._pj.clear()
+        self._free_ports.clear()
+        self._ports.clear()
         gc.collect()  # every pjsua2 Call must be gone before libDestroy
         if self._acc is not None:
             with contextlib.suppress(pj.Error):
@@ -327,7 +388,8 @@ class SipLine:
         op = pj.CallOpParam()
         op.statusCode = 200
         try:
-            call.answer(op)
+            assert call.pj is not None
+            call.pj.answer(op)
         except pj.Error as exc:
             log.warning("%s: answer failed: %s", self.name, exc.reason)
             self._reject(call, 500, "answer failed")
@@ -346,7 +408,9 @@ class SipLine:
             h.hName, h.hValue = name, value
             op.txOption.headers.append(h)
         try:
-            call.hangup(op)
+            if call.pj is None:
+                raise pj.Error()
+            call.pj.hangup(op)
         except pj.Error:
             self._release(call)
 
@@ -375,12 +439,15 @@ class SipLine:
             self._make_io(call)
         if call.io is None or call.port is not None:
             return
-        ci = call.getInfo()
+        if call.pj is None:
+            return
+        ci = call.pj.getInfo()
         for i, media in enumerate(ci.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 assert self._loop is not None
-                aud = call.getAudioMedia(i)
-                call.port = FramePort(call.io, self._loop)
+                aud = call.pj.getAudioMedia(i)
+                call.port = self._take_port()
+                call.port.attach(call.io)
                 aud.startTransmit(call.port)
                 call.port.startTransmit(aud)
                 break
@@ -490,10 +557,12 @@ class SipLine:
     def _rx_packets(call: _Call) -> int:
         """RTP packets received so far on the call's first active audio stream."""
         try:
-            ci = call.getInfo()
+            if call.pj is None:
+                return -1
+            ci = call.pj.getInfo()
             for i, media in enumerate(ci.media):
                 if media.type == pj.PJMEDIA_TYPE_AUDIO:
-                    return int(call.getStreamStat(i).rtcp.rxStat.pkt)
+                    return int(call.pj.getStreamStat(i).rtcp.rxStat.pkt)
         except pj.Error:
             pass
         return -1
@@ -504,7 +573,8 @@ class SipLine:
         op = pj.CallOpParam()
         op.statusCode = status
         try:
-            call.hangup(op)
+            if call.pj is not None:
+                call.pj.hangup(op)
         except pj.Error as exc:
             log.debug("%s: hangup: %s", self.name, exc.reason)
 
@@ -514,12 +584,16 @@ class SipLine:
         The CallIO may outlive the call in the handler's hands, so its control is cut loose:
         a pjsua2 Call collected after ``libDestroy`` would abort the process.
         """
-        call.port = None  # the port's destructor removes it from the conference bridge
+        if call.port is not None:
+            port, call.port = call.port, None
+            port.attach(None)
+            self._disconnect(port, call)
+            self._free_ports.append(port)
         if call.disconnected or self._ep is None:
             if call.io is not None:
                 call.io.detach()
                 call.io = None
-            self.calls.pop(call.pj_id, None)
+            self.calls.pop(call.key, None)
             self.stats.active = len(self.calls)
 
     def transfer(self, call: _Call, uri: str, headers: Mapping[str, str]) -> None:
@@ -533,7 +607,9 @@ class SipLine:
             op.txOption.headers.append(h)
         call.refer_accepted = False
         try:
-            call.xfer(f"<{target}>", op)
+            if call.pj is None:
+                raise TelephonyError("the call has ended")
+            call.pj.xfer(f"<{target}>", op)
         except pj.Error as exc:
             raise TelephonyError(f"REFER to {uri} failed: {exc.reason}") from None
 
@@ -543,7 +619,8 @@ class SipLine:
         """Call ``uri`` with ``headers`` on the INVITE; :meth:`_join` links the audio."""
         if self._acc is None or call.disconnected:
             raise TelephonyError("the call has ended")
-        agent = _Call(self, self._acc, pj.PJSUA_INVALID_ID)
+        agent = _Call(self)
+        pjc = _PjCall(agent, self._acc, pj.PJSUA_INVALID_ID)
         agent.is_agent_leg, agent.peer = True, call
         op = pj.CallOpParam(True)
         for name, value in headers.items():
@@ -551,11 +628,10 @@ class SipLine:
             h.hName, h.hValue = name, header_safe(value)
             op.txOption.headers.append(h)
         try:
-            agent.makeCall(uri, op)
+            pjc.makeCall(uri, op)
         except pj.Error as exc:
             raise TelephonyError(f"bridge call to {uri} failed: {exc.reason}") from None
-        agent.pj_id = agent.getId()
-        self.calls[agent.pj_id] = agent
+        self.adopt(agent, pjc)
         call.peer = agent
         log.info("%s: bridging to the agent", self.name)
 
@@ -563,11 +639,13 @@ class SipLine:
         caller = agent.peer
         if caller is None or caller.disconnected or caller.bridged:
             return
-        ci = agent.getInfo()
+        if agent.pj is None or caller.pj is None:
+            return
+        ci = agent.pj.getInfo()
         if ci.state != pj.PJSIP_INV_STATE_CONFIRMED and ci.lastStatusCode != 200:
             return
         try:
-            a_aud, c_aud = agent.getAudioMedia(-1), caller.getAudioMedia(-1)
+            a_aud, c_aud = agent.pj.getAudioMedia(-1), caller.pj.getAudioMedia(-1)
         except pj.Error:
             return
         if caller.port is not None:

@@ -55,29 +55,37 @@ def audio_format() -> pj.MediaFormatAudio:
 
 
 class FramePort(pj.AudioMediaPort):
-    """Carries 20 ms frames between one call's audio and its :class:`CallIO`.
+    """Carries 20 ms frames between one call's audio and the :class:`CallIO` attached.
 
-    The owner must keep a reference for as long as the call's audio is connected.
+    Ports are pooled by the line and live as long as the Endpoint: destroying one while the
+    media clock may still call into it would free a Python object under a running callback.
+    Between calls a port is detached and answers silence.
     """
 
-    def __init__(self, io: CallIO, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, number: int) -> None:
         super().__init__()
-        self._io = io
+        self._io: CallIO | None = None
         self._loop = loop
         self._silence = pj.ByteVector(_SILENCE)
-        self.createPort(f"vb{id(self) & 0xFFFF:x}", audio_format())
+        self.createPort(f"vb{number}", audio_format())
+
+    def attach(self, io: CallIO | None) -> None:
+        """Route frames to and from ``io`` (None: none)."""
+        self._io = io
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API
-        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
+        io = self._io
+        if io is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
             return
         data = vector_bytes(frame.buf)
         try:
-            self._loop.call_soon_threadsafe(self._io.feed_audio, data)
+            self._loop.call_soon_threadsafe(io.feed_audio, data)
         except RuntimeError:  # loop closed during shutdown
             pass
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API
-        data = self._io.next_out_frame()
+        io = self._io
+        data = io.next_out_frame() if io is not None else None
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = self._silence if data is None else pj.ByteVector(data)
         frame.size = FRAME_BYTES
