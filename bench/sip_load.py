@@ -149,7 +149,11 @@ class Sampler(threading.Thread):
         }
 
 
-def run_level(n: int, target: str, folder: Path, speech_s: float, record: Path) -> dict:
+def run_level(
+    n: int, target: str, folder: Path, speech_s: float, record: Path, limit: int = 0
+) -> dict:
+    """N calls, ``limit`` at a time (0: all at once)."""
+    limit = limit or n
     scenario = folder / f"uac-{n}.xml"
     scenario.write_text(
         SCENARIO.read_text()
@@ -168,15 +172,15 @@ def run_level(n: int, target: str, folder: Path, speech_s: float, record: Path) 
         "-p",
         str(free_port()),
         "-mp",
-        str(free_port(4 * n + 4)),
+        str(free_port(4 * limit + 4)),
         "-m",
         str(n),
         "-l",
-        str(n),
+        str(limit),
         "-r",
         "100",
         "-timeout",
-        f"{int(speech_s + 60)}s",
+        f"{int((speech_s + 3) * n / limit + 60)}s",
         "-timeout_error",
         "-nostdin",
         "-trace_msg",
@@ -230,6 +234,12 @@ def main() -> int:
     ap.add_argument("--calls", default="1,4,16,24", help="comma-separated N")
     ap.add_argument("--speech-s", type=float, default=8.0, help="speech per call, seconds")
     ap.add_argument("--workers", type=int, default=0, help="default: ceil(max N / 4)")
+    ap.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        help="then this many short calls, all workers full, to catch leaks",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "sip_load.json")
     args = ap.parse_args()
     if not shutil.which("sipp") or not Path("/usr/sbin/kamailio").exists():
@@ -292,6 +302,18 @@ def main() -> int:
             results.append(row)
             print(json.dumps(row), flush=True)
             time.sleep(1.0)
+        if args.soak:
+            sampler = Sampler(serve.pid)
+            sampler.start()
+            row = run_level(args.soak, f"127.0.0.1:{port}", folder, 0.5, record, 4 * workers)
+            row.update(sampler.stop())
+            row["soak"] = True
+            row["rss_mb_first_last"] = [
+                round(sampler.samples[0]["worker_rss"], 1) if sampler.samples else 0,
+                round(sampler.samples[-1]["worker_rss"], 1) if sampler.samples else 0,
+            ]
+            results.append(row)
+            print(json.dumps(row), flush=True)
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)
