@@ -65,6 +65,7 @@ class ActionSessionStart(Action):
             if customer is not None:
                 # the number only suggests the account: the caller still gives a second factor
                 events.append(SlotSet("account_number", customer.account_number))
+                events.append(SlotSet("caller_known", True))
                 logger.info("caller ID matches an account; account number pre-filled")
         if not self._already_greeted(tracker):
             dispatcher.utter_message(text=GREETING)
