@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -53,7 +52,9 @@ class Gatekeeper:
         self._nets = [ipaddress.ip_network(n, strict=False) for n in networks]
         self._proxies = {ipaddress.ip_address(p) for p in trusted_proxies}
         self._user, self._password, self._realm = user, password, realm
-        self._secret = os.urandom(16)
+        # Nonces must be valid in every worker (Kamailio may send the retry elsewhere), so
+        # their key comes from the shared settings, not from this process.
+        self._secret = hashlib.sha256(f"voicebot-nonce:{realm}:{user}:{password}".encode()).digest()
 
     def source(self, src: str, headers: dict[str, str]) -> str:
         """The caller's ``ip:port``: the packet source, or the proxy's word for it."""

@@ -1,7 +1,8 @@
-"""Small, pure readers of raw SIP text: headers, name-addr, DTMF in SIP INFO, SDP codecs.
+"""Small, pure helpers for raw SIP text: headers, name-addr, Refer-To URI headers.
 
 pjsua2 hands the application whole messages as text (``SipRxData.wholeMsg``); these
 functions take what the line needs from them without pjsua2, so they are unit-tested.
+(DTMF in SIP INFO and codec negotiation are pjsua2's own work.)
 """
 
 from __future__ import annotations
@@ -49,12 +50,6 @@ def parse_headers(message: str) -> dict[str, str]:
     return headers
 
 
-def message_body(message: str) -> str:
-    """The body of a SIP message ("" when it has none)."""
-    text = message.replace("\r\n", "\n")
-    return text.split("\n\n", 1)[1] if "\n\n" in text else ""
-
-
 _NAME_ADDR = re.compile(r'^\s*(?:"(?P<q>(?:[^"\\]|\\.)*)"|(?P<t>[^<"]*?))\s*<(?P<uri>[^>]*)>')
 
 
@@ -73,55 +68,6 @@ def parse_name_addr(value: str) -> tuple[str, str, str]:
     if user.lower() in ("anonymous", "restricted", "unknown"):
         user = ""
     return name, uri, user
-
-
-_SIGNAL = re.compile(r"^\s*signal\s*=\s*(\S+)\s*$", re.I | re.M)
-_DURATION = re.compile(r"^\s*duration\s*=\s*(\d+)\s*$", re.I | re.M)
-DTMF_DIGITS = "0123456789*#ABCD"
-
-
-def parse_info_dtmf(content_type: str, body: str) -> tuple[str, int] | None:
-    """Digit and duration (ms) of a SIP INFO body, or None when it holds no DTMF.
-
-    Accepts ``application/dtmf-relay`` (``Signal=5`` / ``Duration=160``) and
-    ``application/dtmf`` (the digit alone, or its event code 0-15).
-    """
-    ctype = content_type.split(";", 1)[0].strip().lower()
-    if ctype == "application/dtmf-relay":
-        m = _SIGNAL.search(body)
-        if not m:
-            return None
-        digit = m.group(1).upper()
-        d = _DURATION.search(body)
-        duration = int(d.group(1)) if d else 0
-    elif ctype == "application/dtmf":
-        digit = body.strip().upper()
-        duration = 0
-    else:
-        return None
-    if digit.isdigit() and len(digit) <= 2 and int(digit) < len(DTMF_DIGITS):
-        digit = DTMF_DIGITS[int(digit)]  # event code 10 -> *, 11 -> #
-    if len(digit) != 1 or digit not in DTMF_DIGITS:
-        return None
-    return digit, duration
-
-
-def offered_codecs(sdp: str) -> list[str]:
-    """Encoding names the audio lines of an SDP offer list, upper case (PCMU, G729 ...)."""
-    names: list[str] = []
-    rtpmap: dict[str, str] = {}
-    payloads: list[str] = []
-    static = {"0": "PCMU", "3": "GSM", "8": "PCMA", "9": "G722", "18": "G729"}
-    for line in sdp.replace("\r\n", "\n").split("\n"):
-        if line.startswith("m=audio "):
-            payloads.extend(line.split()[3:])
-        elif line.startswith("a=rtpmap:"):
-            pt, _, enc = line[len("a=rtpmap:") :].partition(" ")
-            rtpmap[pt] = enc.split("/", 1)[0].upper()
-    for pt in payloads:
-        name = rtpmap.get(pt) or static.get(pt, f"PT{pt}")
-        names.append(name)
-    return names
 
 
 def uri_with_headers(uri: str, headers: dict[str, str]) -> str:
