@@ -104,6 +104,17 @@ def test_six_simultaneous_calls_spread_over_two_workers(service: Service, tmp_pa
         assert r["source"] != service.target
 
 
+def test_call_over_tcp_through_the_proxy(service: Service, tmp_path: Path) -> None:
+    res = sipp(
+        render("uac_speech_dtmf.xml", tmp_path, SPEECH_MS="800"),
+        service.target,
+        tmp_path,
+        extra=("-t", "t1"),
+    )
+    assert res.returncode == 0 and res.successful == 1, res.log[-3000:]
+    assert "TCP message sent" in res.messages and "Record-Route:" in res.messages
+
+
 def test_sigterm_drains_then_exits(service: Service, tmp_path: Path) -> None:
     long_call = sipp(
         render("uac_speech_dtmf.xml", tmp_path, SPEECH_MS="5000"),
