@@ -20,7 +20,7 @@ from voicebot.customers import Customer
 from voicebot.events import HandoffReason
 from voicebot.numbers import extract_number, parse_date_of_birth
 
-from .common import hand_off, store
+from .common import hand_off, latest_intent, store
 from .speech import spoken_date, spoken_money
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,8 @@ _NO_PIN = re.compile(
     r"can'?t remember)\b"
 )
 _CLEARED = {"pin": None, "date_of_birth": None}
+#: intents that mean the caller did not try to answer (the question is asked again)
+NOT_AN_ANSWER = frozenset({"repeat", "help"})
 
 
 class ValidateIdentificationForm(FormValidationAction):
@@ -53,6 +55,10 @@ class ValidateIdentificationForm(FormValidationAction):
     def _failure(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, text: str, *, keep_account: bool
     ) -> dict[str, Any]:
+        if latest_intent(tracker) in NOT_AN_ANSWER:
+            # "sorry, say that again": the form asks the same question again, no attempt lost
+            requested = tracker.get_slot("requested_slot")
+            return {str(requested): None} if requested else dict(_CLEARED)
         attempts = int(tracker.get_slot("id_attempts") or 0) + 1
         logger.info("identification attempt %d failed", attempts)
         result: dict[str, Any] = {**_CLEARED, "id_attempts": float(attempts)}

@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from voicebot.events import HandoffReason
 from voicebot.numbers import parse_postcode
 
-from .common import departments, hand_off, now, store
+from .common import departments, hand_off, latest_intent, now, store
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +131,8 @@ class ValidateOutageForm(FormValidationAction):
         postcode = parse_postcode(str(value or ""))
         if postcode:
             return {"postcode": postcode}
+        if latest_intent(tracker) in ("repeat", "help"):
+            return {"postcode": None}  # asked again, no attempt lost
         attempts = int(tracker.get_slot("postcode_attempts") or 0) + 1
         if attempts < MAX_POSTCODE_ATTEMPTS:
             dispatcher.utter_message(
