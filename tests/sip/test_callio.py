@@ -95,7 +95,7 @@ def test_stop_playback_reports_what_was_played() -> None:
         io, _ = make()
         out: list[bytes | None] = []
         media = asyncio.create_task(clock(io, 1000, out))
-        player = asyncio.create_task(io.play(b"\0" * FRAME_BYTES * 500))  # 10 s
+        player = io.play(b"\0" * FRAME_BYTES * 500)  # 10 s
         await asyncio.sleep(0.05)
         played = io.stop_playback()
         result = await player
@@ -106,6 +106,21 @@ def test_stop_playback_reports_what_was_played() -> None:
         sent = sum(1 for f in out if f is not None)
         assert sent * 20 == played
         assert not io.playing
+
+    run(main())
+
+
+def test_stop_before_a_play_begins_cancels_it() -> None:
+    async def main() -> None:
+        io, _ = make()
+        first = io.play(b"\0" * FRAME_BYTES * 50)
+        second = io.play(b"\0" * FRAME_BYTES * 50)  # waits for the first
+        io.stop_playback()  # barge-in before either began
+        assert (await first).played_ms == 0 and not (await second).completed
+        out: list[bytes | None] = []
+        media = asyncio.create_task(clock(io, 100, out))
+        assert (await io.play(b"\0" * FRAME_BYTES * 2)).completed  # a later play is fine
+        media.cancel()
 
     run(main())
 

@@ -187,6 +187,7 @@ class CallIO:
         # Bot audio: (generation, frame) pairs popped by the media thread (deque ops are atomic).
         self._out: collections.deque[tuple[int, bytes]] = collections.deque()
         self._gen = 0
+        self._stops = 0  # stop_playback() calls so far
         self._played_frames = 0
         self._play_lock = asyncio.Lock()
         self._transfer: asyncio.Future[TransferResult] | None = None
@@ -204,18 +205,27 @@ class CallIO:
         """Whether bot audio is waiting to go out."""
         return bool(self._out)
 
-    async def play(self, audio: bytes | Iterable[bytes] | AsyncIterable[bytes]) -> PlayResult:
+    def play(
+        self, audio: bytes | Iterable[bytes] | AsyncIterable[bytes]
+    ) -> asyncio.Task[PlayResult]:
         """Stream the bot's audio to the caller, frame by frame, at the line's pace.
 
         Args:
             audio: PCM16 mono 8 kHz, as one buffer or chunks of any length (a TTS stream);
                 a last partial frame is padded with silence.
 
-        Returns when everything was played, :meth:`stop_playback` was called, or the call
-        closed. Plays do not overlap: a second ``play`` waits for the first.
+        Returns a task at once; ``await`` it for the :class:`PlayResult`, ready when
+        everything was played, :meth:`stop_playback` was called, or the call closed. Plays do
+        not overlap: a second ``play`` waits for the first. A ``stop_playback()`` stops every
+        play asked for before it, even one that has not begun.
         """
+        return self._loop.create_task(self._play(audio, self._stops))
+
+    async def _play(
+        self, audio: bytes | Iterable[bytes] | AsyncIterable[bytes], stops: int
+    ) -> PlayResult:
         async with self._play_lock:
-            if self.closed.is_set():
+            if self.closed.is_set() or self._stops != stops:
                 return PlayResult(0, False)
             self._gen += 1
             gen = self._gen
@@ -245,7 +255,11 @@ class CallIO:
         return True
 
     def stop_playback(self) -> int:
-        """Stop the bot's audio now (barge-in); returns the milliseconds already played."""
+        """Stop the bot's audio now (barge-in) and every play asked for so far.
+
+        Returns the milliseconds of the current (or last) play already played.
+        """
+        self._stops += 1
         self._gen += 1
         self._out.clear()
         return self._played_frames * FRAME_MS
