@@ -37,6 +37,12 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 @pytest.fixture(scope="session")
+def frozen_now() -> str:
+    """The action server's frozen clock (ISO 8601)."""
+    return FROZEN_NOW
+
+
+@pytest.fixture(scope="session")
 def eval_dir() -> Path:
     """The shared third-party evaluation data (read-only, never copied)."""
     if not EVAL_DIR.is_dir():

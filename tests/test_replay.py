@@ -1,0 +1,131 @@
+"""QA replay: every recorded caller in tests/audio through the whole pipeline, real models.
+
+The real Whisper and Piper models, the real trained dialog and action server, the real VAD
+and turn-taking; the line is the simulated one (virtual clock), so the suite is quick and
+always the same. The suite is run once per test session; the tests read its results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from voicebot.replay import report
+from voicebot.replay.cases import find_cases, load_case
+from voicebot.replay.runner import CaseResult, run_case
+from voicebot.replay.simline import SimulatedLine
+
+CASES = Path(__file__).resolve().parent / "audio"
+
+
+@pytest.fixture(scope="session")
+def pipeline(rasa_agent, frozen_now):  # type: ignore[no-untyped-def]
+    from voicebot.config import load_settings
+    from voicebot.pipeline import Pipeline
+
+    os.environ["VOICEBOT_NOW"] = frozen_now  # the session's own hand-offs use this clock
+    return Pipeline.load(load_settings(), agent=rasa_agent)
+
+
+@pytest.fixture(scope="session")
+def suite(pipeline, event_loop_runner, tmp_path_factory):  # type: ignore[no-untyped-def]
+    out = tmp_path_factory.mktemp("replay")
+    results: dict[str, tuple[CaseResult, SimulatedLine]] = {}
+    for path in find_cases(CASES):
+        case = load_case(path)
+        result, line, _ = event_loop_runner.run_until_complete(
+            run_case(pipeline, case, out / "calls")
+        )
+        results[case.name] = (result, line)
+    info = report.write([r for r, _ in results.values()], out)
+    return results, info, out
+
+
+def test_there_are_at_least_30_cases() -> None:
+    assert len(find_cases(CASES)) >= 30
+
+
+def test_every_case_meets_its_expectations(suite) -> None:  # type: ignore[no-untyped-def]
+    results, info, _ = suite
+    failed = {n: r.failures for n, (r, _) in results.items() if not r.passed}
+    assert not failed, report.table([r for r, _ in results.values()])
+    assert info["passed"] == info["cases"] == len(results)
+
+
+def test_report_files_are_written(suite) -> None:  # type: ignore[no-untyped-def]
+    _, info, out = suite
+    data = json.loads((out / "report.json").read_text())
+    assert data["summary"]["cases"] == info["cases"]
+    page = (out / "report.html").read_text()
+    assert "data:image/png;base64," in page  # latency and intent plots embedded
+    assert info["latency_ms"]["p50"] is not None
+
+
+def test_bot_side_is_recorded_at_the_line_rate(suite) -> None:  # type: ignore[no-untyped-def]
+    results, _, out = suite
+    result, _ = results["hours_us_male"]
+    audio, rate = sf.read(result.bot_wav, dtype="int16")
+    assert rate == 8000
+    assert np.abs(audio).max() > 1000  # the bot spoke
+    lines = (out / "calls" / "hours_us_male.turns.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    for key in ("heard", "asr_confidence", "intent", "bot", "asr_ms", "dialog_ms", "latency_ms"):
+        assert key in first
+    assert json.loads(lines[-1])["outcome"]["kind"] == "resolved"
+
+
+@pytest.mark.parametrize("name", ["barge_in_greeting", "barge_in_answer"])
+def test_barge_in_stops_the_prompt(suite, name: str) -> None:  # type: ignore[no-untyped-def]
+    results, _, _ = suite
+    result, line = results[name]
+    assert result.barge_ins >= 1
+    assert all(heard < 3000 for heard in line.barge_ins)  # cut early, not played out
+
+
+def test_keypad_and_human_digits_identify_the_caller(suite) -> None:  # type: ignore[no-untyped-def]
+    results, _, _ = suite
+    for name in ("balance_keypad", "balance_fsdd_account_pin", "keypad_account_spoken_pin"):
+        result, _ = results[name]
+        said = " ".join(result.bot_said).lower()
+        assert "confirmed" in said or "balance" in said, (name, result.bot_said)
+
+
+def test_transfers_carry_context_headers(suite) -> None:  # type: ignore[no-untyped-def]
+    results, _, _ = suite
+    _, line = results["billing_route"]
+    assert line.transfers, "no transfer attempted"
+    uri, headers = line.transfers[0]
+    assert uri.startswith("sip:billing@")
+    assert headers["X-Voicebot-Intent"] == "billing_question"
+    assert headers["X-Voicebot-Reason"] == "routed"
+
+
+def test_failed_transfer_takes_a_message(pipeline, event_loop_runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    case = load_case(CASES / "billing_route.yml")
+    busy = SimulatedLine(case, transfer_result="busy")
+    session = pipeline.session(busy)
+    busy.session_idle = session.idle
+    # the caller, told nobody can answer, leaves a message (reuse a recorded utterance)
+    extra = load_case(CASES / "cancel_out_of_hours_message.yml").turns[-1]
+    busy.case = type(case)(**{**case.__dict__, "turns": case.turns + (extra,)})
+    result = event_loop_runner.run_until_complete(session.run())
+    assert result.transfer == "billing:busy"
+    assert result.outcome.kind == "message"
+    stored = pipeline.bridge.messages.all()[-1]
+    assert stored.department == "billing" and stored.reason == "transfer_failed"
+    assert stored.recording_path and Path(stored.recording_path).exists()
+
+
+def test_garbage_audio_case_is_a_clear_error(tmp_path: Path) -> None:
+    from voicebot.errors import AudioError
+
+    (tmp_path / "noise.wav").write_bytes(b"not a wav at all")
+    case = tmp_path / "bad.yml"
+    case.write_text("turns:\n  - audio: noise.wav\n")
+    with pytest.raises(AudioError, match="noise.wav"):
+        load_case(case)
