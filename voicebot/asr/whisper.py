@@ -49,6 +49,8 @@ DIGITS_REPETITION_PENALTY = 1.5
 hurts real repeats in account numbers, so it is a fallback, not the first decode."""
 TOKENS_PER_VOICED_S = 8
 """Most tokens a second of speech yields (about 3 words of 1.3 tokens; twice that)."""
+DOUBLE_END_RATIO = 0.5
+"""A doubled last digit is dropped when P(end) at its step is at least this times P(digit)."""
 SECONDS_PER_DIGIT = 0.2
 """Shortest voiced time of one spoken digit, s: bounds how many digits a clip can hold."""
 YES_NO_PROMPT = "Yes. No. Yes, that's right. No, that's wrong."
@@ -185,7 +187,27 @@ class WhisperEngine(AsrEngine):
                 )
                 ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
         probs = self._token_probs(result, ids)
+        if expect == "digits" and len(ids) >= 2 and ids[-1] == ids[-2]:
+            # "two" heard as "2 2": drop a doubled last digit when ending was nearly as likely
+            p_end = self._step_prob(result, len(ids) - 1, self._tok.eot)
+            if p_end >= DOUBLE_END_RATIO * probs[-1]:
+                ids, probs = ids[:-1], probs[:-1]
         return self._tok.decode(ids).strip(), self._words(ids, probs), result.no_speech_prob
+
+    def _step_prob(self, result: Any, step: int, token: int) -> float:
+        """Probability of ``token`` at decoding ``step`` (0.0 when unknown)."""
+        steps = result.logits[0] if result.logits else []
+        if step >= len(steps):
+            return 0.0
+        try:
+            row = np.asarray(steps[step], dtype=np.float32).reshape(-1)
+        except TypeError:
+            return 0.0
+        finite = row[np.isfinite(row)]
+        if not finite.size or not np.isfinite(row[token]):
+            return 0.0
+        top = float(finite.max())
+        return math.exp(float(row[token]) - top) / float(np.exp(finite - top).sum())
 
     def _generate(self, encoded: Any, prompt: list[int], new_tokens: int, **kwargs: Any) -> Any:
         with self._lock:
