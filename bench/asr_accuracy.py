@@ -41,6 +41,7 @@ from voicebot.asr import AsrConfig, create_engine  # noqa: E402
 from voicebot.asr.audio import resample_float  # noqa: E402
 from voicebot.asr.config import asr_config  # noqa: E402
 from voicebot.config import load_settings  # noqa: E402
+from voicebot.errors import ModelError  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
@@ -139,7 +140,14 @@ def main() -> int:
     if args.window is not None:
         cfg = replace(cfg, whisper_window_s=args.window)
     t0 = time.perf_counter()
-    engine = create_engine(cfg)
+    out = args.out or ROOT / "bench" / "results" / f"asr_accuracy_{cfg.engine}.json"
+    try:
+        engine = create_engine(cfg)
+    except ModelError as exc:  # e.g. no English Vosk model on this machine
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"engine": cfg.engine, "unavailable": str(exc)}, indent=2) + "\n")
+        print(f"engine {cfg.engine} not measured: {exc}")
+        return 2
     load_s = time.perf_counter() - t0
     rows = manifest()
     decode: dict[str, list[float]] = {"fsdd": [], "accounts": [], "prompts": []}
@@ -245,7 +253,6 @@ def main() -> int:
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
-    out = args.out or ROOT / "bench" / "results" / f"asr_accuracy_{cfg.engine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     f, a, p = result["fsdd"], result["accounts"], result["ivr_prompts"]
