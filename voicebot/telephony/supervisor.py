@@ -101,15 +101,15 @@ class Supervisor:
         self._stop = True
 
     def _run_single(self) -> int:
+        os.environ.update(self.env)
+        prepare = load_prepare(self.sip.handler)
+        if prepare is not None:
+            prepare()
         print(
             f"voicebot: answering SIP on {self.sip.address}:{self.sip.port} (one process, "
             f"{self.sip.calls_per_worker} calls)",
             flush=True,
         )
-        os.environ.update(self.env)
-        prepare = load_prepare(self.sip.handler)
-        if prepare is not None:
-            prepare()
         asyncio.run(
             serve_line(
                 self.sip,
