@@ -8,6 +8,7 @@ before taking calls, never on a call's path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -102,7 +103,19 @@ class Pipeline:
         noise = np.random.default_rng(0).normal(0, 2000, self.rate).astype(np.int16)
         stream.accept(noise)
         stream.finish()
+        asyncio.run(self._warm_dialog())
         log.info("warmed %d prompts in %.1f s", made, time.perf_counter() - started)
+
+    async def _warm_dialog(self) -> None:
+        """One throw-away turn through the dialog (the first prediction is slow)."""
+        call_id = "warm-up"
+        try:
+            await self.bridge.start(call_id)
+            await self.bridge.handle(call_id, "hello")
+        except Exception as exc:  # noqa: BLE001 - warming is best effort; calls report errors
+            log.warning("dialog warm-up failed: %s", exc)
+        finally:
+            self.bridge.forget(call_id)
     def session(self, line: Line) -> CallSession:
         """A new call session on ``line`` (fresh VAD and turn state, shared models)."""
         return CallSession(

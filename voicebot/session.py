@@ -139,6 +139,8 @@ class CallResult:
     greeting: list[str]
     transfer: str | None = None
     errors: list[str] = field(default_factory=list)
+    timeline: list[tuple[float, str, str]] = field(default_factory=list)
+    """Everything said, in order: (line time s, ``caller``/``bot``, text); reprompts too."""
 
 
 _YES = re.compile(r"\b(yes|yeah|yep|yup|correct|right|that's it|exactly|sure|affirmative)\b", re.I)
@@ -172,6 +174,7 @@ class CallSession:
         self.turn_logs: list[TurnLog] = []
         self.greeting: list[str] = []
         self.errors: list[str] = []
+        self.timeline: list[tuple[float, str, str]] = []
         self._stream: SpeechStream | None = None
         self._segment: list[Int16Array] = []
         self._last_segment: Int16Array | None = None
@@ -223,7 +226,13 @@ class CallSession:
             self.idle.set()
         conv = self.bridge.conversation(self.call_id)
         return CallResult(
-            self.call_id, conv.outcome(), self.turn_logs, self.greeting, self._transfer, self.errors
+            self.call_id,
+            conv.outcome(),
+            self.turn_logs,
+            self.greeting,
+            self._transfer,
+            self.errors,
+            self.timeline,
         )
 
     # ------------------------------------------------------------------ hearing
@@ -295,6 +304,7 @@ class CallSession:
             asr_ms=round(asr_ms, 1),
         )
         self.turn_logs.append(entry)
+        self.timeline.append((turn.end_s, "caller", turn.text))
         turn_started = time.perf_counter()
         if self._taking_message is not None:
             self._store_message(turn.text)
@@ -383,7 +393,10 @@ class CallSession:
         )
         self._feed(ExpectInput(self.line.now(), expect, max_digits))
         if texts:
-            self._last_question = tuple(texts)
+            last = re.split(r"(?<=[.!?])\s+", texts[-1].strip())
+            questions = [x for x in last if x.endswith("?")]
+            self._last_question = (questions[-1] if questions else texts[-1],)
+        self.timeline += [(self.line.now(), "bot", t) for t in texts]
         if entry is not None:
             entry.bot = list(texts)
         previous = self._speaking

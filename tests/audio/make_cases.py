@@ -220,7 +220,7 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "silence_escalates": {
         "description": "caller stays silent: reprompt, then a person",
-        "turns": [{"pause_s": 7.0}, {"pause_s": 14.0}],
+        "turns": [{"pause_s": 7.0}, {"pause_s": 25.0}],
         "expect": {"outcome": "routed", "department": "customer_service", "reason": "no_input"},
     },
     "noisy_line_hours": {

@@ -91,9 +91,7 @@ async def run_case(
         write_turn_log(out_dir / f"{case.name}.turns.jsonl", result)
         bot_wav = str(bot)
     failures = check(case, result)
-    said = list(result.greeting)
-    for t in result.turns:
-        said += t.bot
+    said = [text for _, who, text in result.timeline if who == "bot"]
     return (
         CaseResult(
             name=case.name,
@@ -122,20 +120,24 @@ async def run_case(
 
 
 def transcript_text(result: CallResult) -> str:
-    """A readable transcript: greeting, then each caller turn with what the bot answered."""
-    lines = [f"bot:    {t}" for t in result.greeting]
-    for t in result.turns:
-        timing = (
-            f"[{t.latency_ms:.0f} ms: endpoint {t.endpoint_ms:.0f}, asr {t.asr_ms:.0f},"
-            f" dialog {t.dialog_ms:.0f}, tts {t.tts_first_ms:.0f}]"
-            if t.latency_ms is not None
-            else ""
-        )
-        lines.append(
-            f"caller: {t.heard}  ({t.source}, conf {t.asr_confidence:.2f}"
-            f"{', intent ' + t.intent if t.intent else ''}) {timing}"
-        )
-        lines += [f"bot:    {b}" for b in t.bot]
+    """A readable transcript: everything said in order, caller turns with stage times."""
+    turns = iter(result.turns)
+    lines = []
+    for at, who, text in result.timeline:
+        if who == "bot":
+            lines.append(f"{at:6.1f}s bot:    {text}")
+            continue
+        t = next(turns, None)
+        detail = ""
+        if t is not None:
+            detail = f"  ({t.source}, conf {t.asr_confidence:.2f}"
+            detail += f", intent {t.intent})" if t.intent else ")"
+            if t.latency_ms is not None:
+                detail += (
+                    f" [{t.latency_ms:.0f} ms: endpoint {t.endpoint_ms:.0f}, asr {t.asr_ms:.0f},"
+                    f" dialog {t.dialog_ms:.0f}, tts {t.tts_first_ms:.0f}]"
+                )
+        lines.append(f"{at:6.1f}s caller: {text}{detail}")
     lines.append(f"outcome: {result.outcome.describe()}")
     if result.transfer:
         lines.append(f"transfer: {result.transfer}")
