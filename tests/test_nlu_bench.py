@@ -136,7 +136,9 @@ def test_unknown_dataset():
 
 def test_stratified_split_small_classes():
     ex = [ds.Example(f"t{i}", "a") for i in range(20)] + [
-        ds.Example("u0", "b"), ds.Example("u1", "b"), ds.Example("v", "c")
+        ds.Example("u0", "b"),
+        ds.Example("u1", "b"),
+        ds.Example("v", "c"),
     ]
     train, held = ds.stratified_split(ex, 0.1, 1)
     assert sorted(e.intent for e in held) == ["a", "a", "b"]  # c (1 example) stays in train
@@ -224,9 +226,17 @@ def test_bench_nlu_end_to_end_on_a_slice(tmp_path):
     out = tmp_path / "results"
     rc = main(
         [
-            "bench", "nlu", "--dataset", "clinc150", "--limit", "6",
-            "--config", str(ROOT / "bench" / "nlu_pipeline_candidate.yml"),
-            "--out", str(out), "--no-progress",
+            "bench",
+            "nlu",
+            "--dataset",
+            "clinc150",
+            "--limit",
+            "6",
+            "--config",
+            str(ROOT / "bench" / "nlu_pipeline_candidate.yml"),
+            "--out",
+            str(out),
+            "--no-progress",
         ]
     )
     assert rc == 0

@@ -1,7 +1,7 @@
 """``voicebot bench``: measure voicebot on third-party data.
 
-    voicebot bench nlu --dataset clinc150|banking77|hwu64 [--limit N] [--config PATH]
-    voicebot bench threshold [--nlu PATH] [--config PATH] [--folds K]
+voicebot bench nlu --dataset clinc150|banking77|hwu64 [--limit N] [--config PATH]
+voicebot bench threshold [--nlu PATH] [--config PATH] [--folds K]
 """
 
 from __future__ import annotations
@@ -22,11 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     nlu.add_argument("--dataset", required=True, choices=["clinc150", "banking77", "hwu64"])
     nlu.add_argument(
-        "--limit", type=int, default=None, metavar="N",
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
         help="quick slice: the first N intents, N training examples each",
     )
     nlu.add_argument(
-        "--config", dest="pipeline_config", type=Path, default=None, metavar="PATH",
+        "--config",
+        dest="pipeline_config",
+        type=Path,
+        default=None,
+        metavar="PATH",
         help="Rasa config with the pipeline to measure (default: dialogs/config.yml)",
     )
     nlu.add_argument("--epochs", type=int, default=None, help="override epochs (DIET etc.)")

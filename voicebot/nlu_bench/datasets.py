@@ -214,6 +214,9 @@ def limit_dataset(ds: Dataset, limit: int | None, seed: int = 0) -> Dataset:
         return out
 
     return Dataset(
-        ds.name, take(ds.train, limit), take(ds.eval, per_eval),
-        f"{ds.eval_split}-limit{limit}", ds.source,
+        ds.name,
+        take(ds.train, limit),
+        take(ds.eval, per_eval),
+        f"{ds.eval_split}-limit{limit}",
+        ds.source,
     )

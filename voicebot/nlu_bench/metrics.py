@@ -79,8 +79,11 @@ def confused_pairs(
 
 
 def apply_fallback(
-    top_intent: Sequence[str], top_conf: Sequence[float], threshold: float,
-    second_conf: Sequence[float] | None = None, ambiguity: float = 0.0,
+    top_intent: Sequence[str],
+    top_conf: Sequence[float],
+    threshold: float,
+    second_conf: Sequence[float] | None = None,
+    ambiguity: float = 0.0,
 ) -> list[str]:
     """What Rasa's FallbackClassifier does: fallback when the top confidence is below
     ``threshold`` or (when ``ambiguity`` > 0) top minus second is below ``ambiguity``."""
@@ -170,12 +173,11 @@ def choose_threshold(
                 "accuracy": float(right.mean()),
                 "in_scope_accuracy": float(right[~is_oos].mean()) if n_in else None,
                 "oos_recall": float(pred_oos[is_oos].mean()) if n_oos else None,
-                "oos_precision": (
-                    float(is_oos[pred_oos].mean()) if pred_oos.any() else None
-                ),
+                "oos_precision": (float(is_oos[pred_oos].mean()) if pred_oos.any() else None),
                 "accept_reject_accuracy": float(
                     ((~pred_oos) & top_right).sum() + (rej & ~top_right).sum()
-                ) / n,
+                )
+                / n,
                 "fallback_rate": float(pred_oos.mean()),
             }
             score = criterion_score(m, criterion)

@@ -59,9 +59,11 @@ def load_pipeline_config(path: Path | None = None) -> dict[str, Any]:
         ) from exc
     except YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("pipeline"), list) or not data[
-        "pipeline"
-    ]:
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("pipeline"), list)
+        or not data["pipeline"]
+    ):
         raise ConfigError(f"{path}: no 'pipeline' list in this Rasa config")
     for n, comp in enumerate(data["pipeline"]):
         if not isinstance(comp, dict) or "name" not in comp:
@@ -195,9 +197,7 @@ def predict(
             ms = (time.perf_counter() - t) * 1000
             CPU_MS.append((time.process_time() - c) * 1000)
             name, conf, second = _raw_top(parsed)
-            out.append(
-                Prediction((parsed.get("intent") or {}).get("name"), name, conf, second, ms)
-            )
+            out.append(Prediction((parsed.get("intent") or {}).get("name"), name, conf, second, ms))
     finally:
         loop.close()
     return out, load_s
@@ -209,10 +209,16 @@ def peak_rss_mb() -> float:
 
 def _git_commit() -> str | None:
     with contextlib.suppress(Exception):
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=project_root(),
-            capture_output=True, text=True, timeout=5,
-        ).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=project_root(),
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            or None
+        )
     return None
 
 
@@ -249,11 +255,17 @@ def run_benchmark(
     conf = [p.raw_confidence for p in preds]
     second = [p.second_confidence for p in preds]
     sweep = choose_threshold(gold, raw, conf, second)
-    sweep_balanced = choose_threshold(
-        gold, raw, conf, second, criterion="in_scope_acc+oos_recall"
-    ) if metrics["oos_n"] else None
+    sweep_balanced = (
+        choose_threshold(gold, raw, conf, second, criterion="in_scope_acc+oos_recall")
+        if metrics["oos_n"]
+        else None
+    )
     sweep_amb = choose_threshold(
-        gold, raw, conf, second, criterion=sweep.criterion,
+        gold,
+        raw,
+        conf,
+        second,
+        criterion=sweep.criterion,
         ambiguities=(0.0, 0.02, 0.05, 0.1),
     )
     results: dict[str, Any] = {
@@ -289,12 +301,11 @@ def run_benchmark(
             "note": "chosen on this evaluation set (validation data), FallbackClassifier "
             "semantics applied to the classifier's own confidences",
             "best": {k: v for k, v in sweep.as_dict().items() if k != "curve"},
-            "best_with_ambiguity": {
-                k: v for k, v in sweep_amb.as_dict().items() if k != "curve"
-            },
+            "best_with_ambiguity": {k: v for k, v in sweep_amb.as_dict().items() if k != "curve"},
             "best_in_scope_acc+oos_recall": (
                 {k: v for k, v in sweep_balanced.as_dict().items() if k != "curve"}
-                if sweep_balanced else None
+                if sweep_balanced
+                else None
             ),
             "curve": sweep.curve,
         },

@@ -93,9 +93,7 @@ def fit_softmax(
     return np.ascontiguousarray(w.T), b
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(IntentClassifier, GraphComponent):
     """Config: ``C`` (inverse L2 strength as in scikit-learn, 10), ``epochs`` (10),
     ``batch_size`` (64), ``learning_rate`` (Adam, 0.01), ``dense_weight`` and
@@ -230,7 +228,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     # -- storage -----------------------------------------------------------------------------
     def persist(self) -> None:
-        if self.coef is None:
+        if self.coef is None or self.intercept is None:
             return
         with self._model_storage.write_to(self._resource) as d:
             np.savez_compressed(d / "weights.npz", coef=self.coef, intercept=self.intercept)

@@ -26,18 +26,12 @@ def token_vectors(
     Special tokens ([CLS]/[SEP], offsets (0, 0)) are skipped."""
     out = np.zeros((len(tokens), pieces.shape[1]), dtype=np.float32)
     for i, tok in enumerate(tokens):
-        sel = [
-            j
-            for j, (s, e) in enumerate(offsets)
-            if e > s and s < tok.end and e > tok.start
-        ]
+        sel = [j for j, (s, e) in enumerate(offsets) if e > s and s < tok.end and e > tok.start]
         out[i] = pieces[sel].mean(0) if sel else fallback
     return out
 
 
-@DefaultV1Recipe.register(
-    DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
-)
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     """Adds all-MiniLM-L6-v2 features to TEXT: the sentence embedding as sentence feature
     (384 dims, unit length) and word-piece vectors averaged per token as sequence features.
@@ -94,11 +88,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         )
         for m, (sent, pieces, offsets) in zip(todo, encoded, strict=True):
             tokens = m.get(TOKENS_NAMES[TEXT]) or []
-            seq = (
-                token_vectors(tokens, pieces, offsets, sent)
-                if tokens
-                else sent[None, :].copy()
-            )
+            seq = token_vectors(tokens, pieces, offsets, sent) if tokens else sent[None, :].copy()
             self.add_features_to_message(
                 sequence=seq, sentence=sent[None, :], attribute=TEXT, message=m
             )

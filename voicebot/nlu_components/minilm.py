@@ -64,7 +64,7 @@ class MiniLMEncoder:
         self.w = {k: v for k, v in load_file(str(weights)).items() if v.dtype == np.float32}
         # Pre-transpose linear weights once: y = x @ W.T + b
         for k in list(self.w):
-            if k.endswith("dense.weight") or k.endswith(("query.weight", "key.weight", "value.weight")):
+            if k.endswith(("dense.weight", "query.weight", "key.weight", "value.weight")):
                 self.w[k] = np.ascontiguousarray(self.w[k].T)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
@@ -86,8 +86,10 @@ class MiniLMEncoder:
             + w["embeddings.position_embeddings.weight"][:t][None]
             + w["embeddings.token_type_embeddings.weight"][0][None, None]
         )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
-        neg = ((1.0 - mask[:, None, None, :].astype(np.float32)) * np.float32(-1e9)).astype(np.float32)
+        x = _layer_norm(
+            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
+        )
+        neg = (1.0 - mask[:, None, None, :].astype(np.float32)) * np.float32(-1e9)
         scale = np.float32(1.0 / np.sqrt(hd))
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
