@@ -283,7 +283,9 @@ def main() -> int:
         cwd=ROOT,
     )
     assert serve.stdout is not None
-    first = serve.stdout.readline()
+    first = ""
+    while "answering SIP" not in first and serve.poll() is None and first.count("\n") < 50:
+        first += serve.stdout.readline()
     if "answering SIP" not in first:
         print(first + serve.stdout.read(), file=sys.stderr)
         return 1

@@ -72,8 +72,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         cwd=ROOT,
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "answering SIP" in line, line + proc.stdout.read()
+    seen = ""
+    while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 50:
+        seen += proc.stdout.readline()
+    assert "answering SIP" in seen, seen + proc.stdout.read()
     svc = Service(proc, port, folder / "calls", folder / "var")
     yield svc
     if proc.poll() is None:
