@@ -38,8 +38,9 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 
 AUDIO_QUEUE_FRAMES = 1500
 """Caller frames kept when the handler falls behind (30 s); older ones are dropped."""
-PLAY_AHEAD_FRAMES = 6
-"""Bot frames queued ahead of the media clock (120 ms): what a barge-in may still let out."""
+PLAY_AHEAD_FRAMES = 15
+"""Bot frames queued ahead of the media clock (300 ms), against event-loop stalls; a
+barge-in drops them at once, so they cost no extra talk-over."""
 
 
 DtmfMethod = Literal["rfc4733", "sip-info"]
