@@ -140,6 +140,10 @@ def train(project: DialogProject | None = None, *, force: bool = False) -> tuple
         existing = up_to_date(project)
         if existing is not None:
             return existing, False
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)  # Rasa's debug lines would bury the progress bars
     validate(project)
     from rasa.model_training import train as rasa_train
 
