@@ -14,9 +14,9 @@ venv="${VOICEBOT_VENV:-$here/.venv}"
 log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------
-apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox)
+apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox kamailio)
 if [ "$profile" = dev ]; then
-  apt_pkgs+=(flite sip-tester kamailio)
+  apt_pkgs+=(flite sip-tester)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -28,6 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # voicebot runs its own Kamailio (generated config); the packaged service would take port 5060.
+  if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now kamailio >/dev/null 2>&1 || true
+  fi
 fi
 
 # --- Python 3.11 -------------------------------------------------------------------

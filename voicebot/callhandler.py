@@ -17,7 +17,7 @@ import numpy as np
 
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
-from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf
+from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf, PlayResult
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class CallIOLine:
         self.caller_id = call.details.caller_id or None
         self._frames = 0
         self._queue: asyncio.Queue[Int16Array | None] = asyncio.Queue()
-        self._player: asyncio.Task[bool] | None = None
+        self._player: asyncio.Task[PlayResult] | None = None
 
     def now(self) -> float:
         """Position in the caller's audio stream, s."""
@@ -67,27 +67,24 @@ class CallIOLine:
                 if task is not None:
                     task.cancel()
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        while (chunk := await self._queue.get()) is not None:
+    async def _chunks(self, queue: asyncio.Queue[Int16Array | None]) -> AsyncIterator[bytes]:
+        while (chunk := await queue.get()) is not None:
             yield chunk.astype("<i2").tobytes()
-
-    async def _play_all(self) -> bool:
-        result = await self.call.play(self._chunks())
-        return result.completed
 
     async def play(self, samples: Int16Array) -> None:
         if self._player is None or self._player.done():
             self._queue = asyncio.Queue()
-            self._player = asyncio.ensure_future(self._play_all())
+            # play() hands back its task at once, so a barge-in right after stops it too
+            self._player = self.call.play(self._chunks(self._queue))
         self._queue.put_nowait(samples)
 
     async def wait_played(self) -> bool:
         if self._player is None:
             return True
         self._queue.put_nowait(None)
-        completed = await self._player
+        result = await self._player
         self._player = None
-        return completed
+        return bool(result.completed)
 
     def stop_playback(self) -> float:
         played = self.call.stop_playback()

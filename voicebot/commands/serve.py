@@ -67,4 +67,11 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 env[f"VOICEBOT_DEMO_{key}"] = os.path.abspath(value) if key != "TRANSFER" else value
     sip = dataclasses.replace(sip, **{k: v for k, v in overrides.items() if v is not None})
-    return Supervisor(sip, settings, var_dir() / "sip", env).run()
+    if sip.handler != "voicebot.callhandler:handle_call":
+        return Supervisor(sip, settings, var_dir() / "sip", env).run()
+    # The voice pipeline's dialog runs its custom actions in one shared action server.
+    from voicebot.dialog.action_server import ActionServer
+    from voicebot.dialog.settings import dialog_config
+
+    with ActionServer(dialog_config(settings).action_endpoint):
+        return Supervisor(sip, settings, var_dir() / "sip", env).run()
