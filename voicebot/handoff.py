@@ -97,13 +97,14 @@ class HandoffRecord:
 
     def sip_headers(self) -> dict[str, str]:
         """Context for the agent's phone, as SIP headers on the transferred call."""
-        customer = self.slots.get("customer_name") or self.slots.get("account_number") or ""
+        customer = self.slots.get("customer_name") or self.slots.get("account_number")
+        # never empty: some user agents drop a header without a value
         return {
             "X-Voicebot-Call-Id": self.call_id,
-            "X-Voicebot-Intent": self.intent or "",
+            "X-Voicebot-Intent": self.intent or "unknown",
             "X-Voicebot-Reason": self.reason,
-            "X-Voicebot-Customer": str(customer),
-            "X-Voicebot-Summary": self.summary[:200],
+            "X-Voicebot-Customer": str(customer or "unidentified"),
+            "X-Voicebot-Summary": " ".join(self.summary.split())[:200] or "-",
         }
 
 
