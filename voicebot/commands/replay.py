@@ -15,13 +15,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/replay"), help="report folder")
     parser.add_argument("--now", help="freeze the dialog clock (default: the suite's _suite.yml)")
     parser.add_argument("-k", dest="select", help="only cases whose name contains this")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="accepted results (default: FOLDER/_baseline.json); failing only counts as a"
+        " regression for cases that passed there or are new",
+    )
+    parser.add_argument(
+        "--update-baseline", action="store_true", help="accept this run as the new baseline"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from voicebot.paths import project_root
-    from voicebot.replay import report
+    from voicebot.replay import baseline, report
     from voicebot.replay.cases import find_cases, load_case
     from voicebot.replay.harness import simulated_pipeline, suite_now
     from voicebot.replay.runner import CaseResult, run_case
@@ -48,5 +57,18 @@ def run(args: argparse.Namespace) -> int:
     lat = info["latency_ms"]
     if lat["p50"] is not None:
         print(f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms")
+    folder = args.folder if args.folder.is_dir() else args.folder.parent
+    base_path = args.baseline or folder / "_baseline.json"
+    if args.update_baseline:
+        baseline.save(base_path, results)
+        print(f"baseline updated: {base_path}")
+    verdict = baseline.compare(results, baseline.load(base_path))
     print(f"{info['passed']}/{info['cases']} cases passed; report: {out / 'report.html'}")
-    return 0 if info["passed"] == info["cases"] else 1
+    if verdict.known_failures:
+        print(f"known failures (failing in the baseline too): {', '.join(verdict.known_failures)}")
+    if verdict.fixed:
+        print(f"fixed since the baseline: {', '.join(verdict.fixed)}")
+    if verdict.regressions:
+        print(f"REGRESSIONS: {', '.join(verdict.regressions)}")
+        return 1
+    return 0
