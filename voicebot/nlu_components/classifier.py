@@ -96,7 +96,9 @@ def fit_softmax(
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(IntentClassifier, GraphComponent):
     """Config: ``C`` (inverse L2 strength as in scikit-learn, 10), ``epochs`` (10),
-    ``batch_size`` (64), ``learning_rate`` (Adam, 0.01), ``dense_weight`` and
+    ``batch_size`` (64), ``learning_rate`` (Adam, 0.01), ``min_steps`` (1000: small data
+    sets get more epochs, e.g. 340 examples -> 167 epochs; CLINC150's 10 epochs are already
+    2,360 steps), ``dense_weight`` and
     ``sparse_weight`` (1.0: scale of each block after normalisation), ``ranking_length``
     (10), ``random_state`` (42)."""
 
@@ -109,6 +111,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         return {
             "C": 10.0,
             "epochs": 10,
+            "min_steps": 1000,
             "batch_size": 64,
             "learning_rate": 0.01,
             "dense_weight": 1.0,
@@ -180,13 +183,18 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return self._resource
         x = self._matrix(examples)
         y = np.array([labels.index(e.get(INTENT)) for e in examples])
+        batch = int(self.config["batch_size"])
+        steps_per_epoch = -(-len(y) // batch)
+        epochs = max(
+            int(self.config["epochs"]), -(-int(self.config["min_steps"]) // steps_per_epoch)
+        )
         self.coef, self.intercept = fit_softmax(
             x,
             y,
             len(labels),
             l2=1.0 / (float(self.config["C"]) * len(y)),
-            epochs=int(self.config["epochs"]),
-            batch_size=int(self.config["batch_size"]),
+            epochs=epochs,
+            batch_size=batch,
             learning_rate=float(self.config["learning_rate"]),
             seed=int(self.config["random_state"]),
         )
