@@ -174,24 +174,35 @@ class DialogBridge:
         channel = CollectingOutputChannel()
         message = UserMessage(text, channel, sender_id=conv.call_id, input_channel="voicebot")
         try:
+            before = await self.agent.tracker_store.retrieve(conv.call_id)
+            seen = len(before.events) if before is not None else 0
             await self.agent.handle_message(message)
             tracker = await self.agent.tracker_store.retrieve(conv.call_id)
         except Exception as exc:
             raise DialogError(f"the dialog model failed on a turn: {exc}") from exc
-        return self._reply(conv, channel.messages, tracker)
+        # this turn's own parse (latest_message can point back to an earlier turn after a
+        # repeat or inside a form)
+        parsed = next(
+            (e.intent for e in list(tracker.events)[seen:] if getattr(e, "type_name", "") == "user")
+            if tracker is not None
+            else iter(()),
+            None,
+        )
+        return self._reply(conv, channel.messages, tracker, parsed)
 
     def _reply(
         self,
         conv: Conversation,
         outputs: list[dict[str, Any]],
         tracker: DialogueStateTracker | None,
+        parsed: dict[str, Any] | None = None,
     ) -> DialogReply:
         slots = dict(tracker.current_slot_values()) if tracker else {}
         intent: str | None = None
         confidence = 0.0
-        if tracker and tracker.latest_message and tracker.latest_message.intent:
-            intent = tracker.latest_message.intent.get("name")
-            confidence = float(tracker.latest_message.intent.get("confidence") or 0.0)
+        if parsed:
+            intent = parsed.get("name")
+            confidence = float(parsed.get("confidence") or 0.0)
             if intent and intent != "session_start":
                 conv.intents.append(intent)
             else:
