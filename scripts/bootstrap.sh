@@ -53,7 +53,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 
 # --- Python packages, skipped when the requirement files did not change -----------
 files=(requirements/constraints.txt requirements/rasa-runtime.txt requirements/voice.txt
-       requirements/voice-nodeps.txt pyproject.toml)
+       requirements/voice-nodeps.txt requirements/nlu.txt pyproject.toml)
 [ "$profile" = dev ] && files+=(requirements/dev.txt)
 stamp="$venv/.voicebot-$profile-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
@@ -66,6 +66,7 @@ if [ ! -f "$stamp" ]; then
   "${pip[@]}" install -c requirements/constraints.txt "${reqs[@]}"
   # Packages used for a data file only (Silero's ONNX VAD model): their torch is not wanted.
   "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/voice-nodeps.txt
+  "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/nlu.txt
   "${pip[@]}" install --no-deps -e .
   touch "$stamp"
 fi

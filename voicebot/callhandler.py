@@ -125,6 +125,13 @@ async def handle_call(call: CallIO) -> None:
     line = CallIOLine(call)
     session = _pipeline.session(line)
     result = await session.run()
+    for turn in result.turns:  # what was heard is not logged: it may hold account numbers
+        log.info(
+            "call %s turn %d: intent=%s action=%s latency_ms=%s (endpoint %.0f, asr %.0f,"
+            " dialog %.0f, tts %.0f)",
+            line.call_id, turn.index, turn.intent, turn.action, turn.latency_ms,
+            turn.endpoint_ms, turn.asr_ms, turn.dialog_ms, turn.tts_first_ms,
+        )  # fmt: skip
     log.info(
         "call %s ended: %s (%d turns)", line.call_id, result.outcome.describe(), len(result.turns)
     )

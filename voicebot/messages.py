@@ -101,7 +101,17 @@ class MessageStore:
                 " transcript, recording_path FROM messages ORDER BY id"
             ).fetchall()
         return [
-            StoredMessage(*r[:7], [Turn(**t) for t in json.loads(r[7])], r[8])  # type: ignore[misc]
+            StoredMessage(
+                id=r[0],
+                created_at=r[1],
+                call_id=r[2],
+                caller_id=r[3],
+                department=r[4],
+                reason=r[5],
+                text=r[6],
+                transcript=[Turn(**t) for t in json.loads(r[7])],
+                recording_path=r[8],
+            )
             for r in rows
         ]
 

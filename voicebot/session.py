@@ -79,8 +79,14 @@ class Recognizer(Protocol):
 
 
 class Speaker(Protocol):
+    sample_rate: int
+
     def sentences(self, text: str) -> Iterator[Int16Array]:
         """Line-rate int16 audio, one chunk per sentence. Blocking: pulled in an executor."""
+        ...
+
+    def warm(self, prompts: list[str]) -> int:
+        """Synthesize fixed prompts into the cache; returns how many were made."""
         ...
 
 
