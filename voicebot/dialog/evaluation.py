@@ -70,6 +70,7 @@ async def evaluate(agent: Agent, tests_dir: Path, out_dir: Path) -> DialogReport
         raise DataError(f"no test stories (*.yml) in {tests_dir}")
     stories_out = out_dir / "stories"
     for path in story_files:
+        (stories_out / path.stem).mkdir(parents=True, exist_ok=True)
         await core_test(str(path), agent, out_directory=str(stories_out / path.stem), errors=True)
         story_report = json.loads((stories_out / path.stem / "story_report.json").read_text())
         conv = story_report.get("conversation_accuracy", {})
