@@ -37,19 +37,26 @@ CASES: dict[str, dict[str, Any]] = {
     # ---- first-level answers -------------------------------------------------------
     "hours_us_male": {
         "description": "opening hours, US male espeak voice, then goodbye",
-        "turns": [say("hi what time are you open on saturday", "espeak:en-us"),
-                  say("no thanks goodbye", "espeak:en-us")],
+        "turns": [
+            say("hi what time are you open on saturday", "espeak:en-us"),
+            say("no thanks goodbye", "espeak:en-us"),
+        ],
         "expect": {"heard": [["open"]], "intents": ["ask_opening_hours"], "outcome": "resolved"},
     },
     "hours_flite_kal": {
         "description": "opening hours, flite kal voice",
-        "turns": [say("when are you open", "flite:kal"), say("that's all thank you bye", "flite:kal")],
+        "turns": [
+            say("when are you open", "flite:kal"),
+            say("that's all thank you bye", "flite:kal"),
+        ],
         "expect": {"intents": ["ask_opening_hours"], "outcome": "resolved"},
     },
     "address_gb_female": {
         "description": "office address, British female espeak voice",
-        "turns": [say("what is your address please", "espeak:en-gb+f3"),
-                  say("no that's everything goodbye", "espeak:en-gb+f3")],
+        "turns": [
+            say("what is your address please", "espeak:en-gb+f3"),
+            say("no that's everything goodbye", "espeak:en-gb+f3"),
+        ],
         "expect": {"heard": [["address"]], "intents": ["ask_address"], "outcome": "resolved"},
     },
     "website_flite_slt": {
@@ -59,8 +66,10 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "phone_number_caribbean": {
         "description": "phone number, Caribbean English espeak voice",
-        "turns": [say("can i have your phone number please", "espeak:en-029"),
-                  say("no thanks bye", "espeak:en-029")],
+        "turns": [
+            say("can i have your phone number please", "espeak:en-029"),
+            say("no thanks bye", "espeak:en-029"),
+        ],
         "expect": {"intents": ["ask_phone_number"], "outcome": "resolved"},
     },
     "departments_awb": {
@@ -70,79 +79,112 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "outage_postcode_scottish": {
         "description": "outage check, postcode asked for and spelled out, Scottish voice",
-        "turns": [say("is there a power cut in my area", "espeak:en-gb-scotland"),
-                  say("s w one a one a a", "espeak:en-gb-scotland"),
-                  say("no that's all goodbye", "espeak:en-gb-scotland")],
+        "turns": [
+            say("is there a power cut in my area", "espeak:en-gb-scotland"),
+            say("s w one a one a a", "espeak:en-gb-scotland"),
+            say("no that's all goodbye", "espeak:en-gb-scotland"),
+        ],
         "expect": {"intents": ["check_outage"], "outcome": "resolved"},
     },
     "outage_postcode_inline_rms": {
         "description": "outage check with the postcode in the first sentence, flite rms",
-        "turns": [say("is there an outage at postcode m one one a a", "flite:rms"),
-                  say("no goodbye", "flite:rms")],
+        "turns": [
+            say("is there an outage at postcode m one one a a", "flite:rms"),
+            say("no goodbye", "flite:rms"),
+        ],
         "expect": {"intents": ["check_outage"], "outcome": "resolved"},
     },
     "balance_fsdd_account_pin": {
         "description": "balance: account number and PIN spoken by real people (FSDD)",
-        "turns": [say("what is my balance", "espeak:en-us+f2"),
-                  {"fsdd_digits": "12345678", "speaker": "jackson"},
-                  {"fsdd_digits": "1234", "speaker": "nicolas"},
-                  say("no thank you goodbye", "espeak:en-us+f2")],
+        "turns": [
+            say("what is my balance", "espeak:en-us+f2"),
+            {"fsdd_digits": "12345678", "speaker": "jackson"},
+            {"fsdd_digits": "1234", "speaker": "nicolas"},
+            say("no thank you goodbye", "espeak:en-us+f2"),
+        ],
         "expect": {"intents": ["check_balance"], "outcome": "resolved"},
     },
     "balance_keypad": {
         "description": "balance: account number and PIN keyed on the phone (DTMF)",
-        "turns": [say("i would like to check my balance", "espeak:en-gb"),
-                  {"dtmf": "12345678#"}, {"dtmf": "1234#"},
-                  say("no goodbye", "espeak:en-gb")],
+        "turns": [
+            say("i would like to check my balance", "espeak:en-gb"),
+            {"dtmf": "12345678#"},
+            {"dtmf": "1234#"},
+            say("no goodbye", "espeak:en-gb"),
+        ],
         "expect": {"intents": ["check_balance"], "outcome": "resolved"},
     },
     "order_spoken_dob": {
         "description": "order status: account spoken as words, date of birth as second factor",
-        "turns": [say("where is my order", "espeak:en-us-nyc"),
-                  say("one two three four five six seven eight", "espeak:en-us-nyc"),
-                  say("twelfth of march nineteen eighty", "espeak:en-us-nyc"),
-                  say("no thanks goodbye", "espeak:en-us-nyc")],
+        "turns": [
+            say("where is my order", "espeak:en-us-nyc"),
+            say("one two three four five six seven eight", "espeak:en-us-nyc"),
+            say("twelfth of march nineteen eighty", "espeak:en-us-nyc"),
+            say("no thanks goodbye", "espeak:en-us-nyc"),
+        ],
         "expect": {"intents": ["check_order"], "outcome": "resolved"},
     },
     "order_caller_id": {
         "description": "order status from a known number: only the PIN is asked (keyed)",
         "caller_id": "+441632960001",
-        "turns": [say("has my order been dispatched yet", "flite:slt"), {"dtmf": "1234#"},
-                  say("no that's all goodbye", "flite:slt")],
+        "turns": [
+            say("has my order been dispatched yet", "flite:slt"),
+            {"dtmf": "1234#"},
+            say("no that's all goodbye", "flite:slt"),
+        ],
         "expect": {"intents": ["check_order"], "outcome": "resolved"},
     },
     "fault_fixed_by_troubleshooting": {
         "description": "internet fault, the troubleshooting steps help",
-        "turns": [say("my internet is not working", "espeak:en-gb+m3"),
-                  say("yes that fixed it thank you", "espeak:en-gb+m3"),
-                  say("no goodbye", "espeak:en-gb+m3")],
+        "turns": [
+            say("my internet is not working", "espeak:en-gb+m3"),
+            say("yes that fixed it thank you", "espeak:en-gb+m3"),
+            say("no goodbye", "espeak:en-gb+m3"),
+        ],
         "expect": {"intents": ["report_fault"], "outcome": "resolved"},
     },
     "repeat_then_goodbye": {
         "description": "caller asks the bot to repeat its answer",
-        "turns": [say("what time do you close today", "flite:kal"),
-                  say("sorry can you repeat that", "flite:kal"), say("goodbye", "flite:kal")],
+        "turns": [
+            say("what time do you close today", "flite:kal"),
+            say("sorry can you repeat that", "flite:kal"),
+            say("goodbye", "flite:kal"),
+        ],
         "expect": {"intents": ["ask_opening_hours", "repeat"], "outcome": "resolved"},
     },
     # ---- routes to departments -----------------------------------------------------
     "billing_route": {
         "description": "billing question goes to billing",
         "turns": [say("i have a question about my bill", "espeak:en-us")],
-        "expect": {"heard": [["bill"]], "intents": ["billing_question"], "outcome": "routed",
-                   "department": "billing"},
+        "expect": {
+            "heard": [["bill"]],
+            "intents": ["billing_question"],
+            "outcome": "routed",
+            "department": "billing",
+        },
     },
     "fault_not_fixed_level2": {
         "description": "broadband fault, troubleshooting does not help: level 2 support",
-        "turns": [say("my broadband keeps dropping out", "flite:awb"),
-                  say("no it is still not working", "flite:awb")],
+        "turns": [
+            say("my broadband keeps dropping out", "flite:awb"),
+            say("no it is still not working", "flite:awb"),
+        ],
         "expect": {"intents": ["report_fault"], "outcome": "routed", "department": "support_l2"},
     },
     "specialist_level3": {
         "description": "level 2 already tried: escalation to level 3 specialists",
-        "turns": [say("technical support already tried to fix my internet and it is still "
-                      "broken i need a specialist engineer", "espeak:en-gb-x-rp")],
-        "expect": {"intents": ["escalate_specialist"], "outcome": "routed",
-                   "department": "support_l3"},
+        "turns": [
+            say(
+                "technical support already tried to fix my internet and it is still "
+                "broken i need a specialist engineer",
+                "espeak:en-gb-x-rp",
+            )
+        ],
+        "expect": {
+            "intents": ["escalate_specialist"],
+            "outcome": "routed",
+            "department": "support_l3",
+        },
     },
     "sales_route": {
         "description": "new broadband package: sales",
@@ -156,66 +198,99 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "upset_caller": {
         "description": "angry caller goes to a person",
-        "turns": [say("this is ridiculous i have been waiting for weeks and you people are "
-                      "useless", "espeak:en-us-nyc")],
+        "turns": [
+            say(
+                "this is ridiculous i have been waiting for weeks and you people are useless",
+                "espeak:en-us-nyc",
+            )
+        ],
         "expect": {"outcome": "routed", "department": "complaints", "reason": "upset"},
     },
     "request_human": {
         "description": "caller asks for a real person",
         "turns": [say("can i speak to a real person please", "espeak:en-gb")],
-        "expect": {"intents": ["request_human"], "outcome": "routed",
-                   "department": "customer_service", "reason": "requested"},
+        "expect": {
+            "intents": ["request_human"],
+            "outcome": "routed",
+            "department": "customer_service",
+            "reason": "requested",
+        },
     },
     "not_understood_twice": {
         "description": "two misunderstandings in a row go to a person",
-        "turns": [say("the purple giraffe is singing opera on the roof", "flite:kal"),
-                  say("bananas are flying over the mountains tonight", "flite:kal")],
-        "expect": {"outcome": "routed", "department": "customer_service",
-                   "reason": "not_understood"},
+        "turns": [
+            say("the purple giraffe is singing opera on the roof", "flite:kal"),
+            say("bananas are flying over the mountains tonight", "flite:kal"),
+        ],
+        "expect": {
+            "outcome": "routed",
+            "department": "customer_service",
+            "reason": "not_understood",
+        },
     },
     # ---- out of hours, identification failures ---------------------------------------
     "moving_out_of_hours_message": {
         "description": "moving house: contracts team closed, caller leaves a message",
-        "turns": [say("i am moving house next month", "espeak:en-gb+f3"),
-                  say("yes please", "espeak:en-gb+f3"),
-                  say("please call me back about moving my contract to my new address",
-                      "espeak:en-gb+f3")],
+        "turns": [
+            say("i am moving house next month", "espeak:en-gb+f3"),
+            say("yes please", "espeak:en-gb+f3"),
+            say(
+                "please call me back about moving my contract to my new address", "espeak:en-gb+f3"
+            ),
+        ],
         "expect": {"intents": ["move_house"], "outcome": "message", "department": "contracts"},
     },
     "cancel_out_of_hours_message": {
         "description": "cancelling: contracts team closed, message taken",
-        "turns": [say("i want to cancel my contract", "flite:slt"), say("yes", "flite:slt"),
-                  say("i want to cancel because i am moving abroad please call me", "flite:slt")],
-        "expect": {"intents": ["cancel_contract"], "outcome": "message",
-                   "department": "contracts"},
+        "turns": [
+            say("i want to cancel my contract", "flite:slt"),
+            say("yes", "flite:slt"),
+            say("i want to cancel because i am moving abroad please call me", "flite:slt"),
+        ],
+        "expect": {"intents": ["cancel_contract"], "outcome": "message", "department": "contracts"},
     },
     "identification_fails_three_times": {
         "description": "three wrong PINs: to a person with the reason",
-        "turns": [say("what is my balance", "espeak:en-us"),
-                  {"dtmf": "12345678#"}, {"dtmf": "9999#"},
-                  {"dtmf": "12345678#"}, {"dtmf": "8888#"},
-                  {"dtmf": "12345678#"}, {"dtmf": "7777#"}],
-        "expect": {"outcome": "routed", "department": "customer_service",
-                   "reason": "identification_failed"},
+        "turns": [
+            say("what is my balance", "espeak:en-us"),
+            {"dtmf": "12345678#"},
+            {"dtmf": "9999#"},
+            {"dtmf": "12345678#"},
+            {"dtmf": "8888#"},
+            {"dtmf": "12345678#"},
+            {"dtmf": "7777#"},
+        ],
+        "expect": {
+            "outcome": "routed",
+            "department": "customer_service",
+            "reason": "identification_failed",
+        },
     },
     # ---- barge-in, silence, noise, keypad ----------------------------------------------
     "barge_in_greeting": {
         "description": "caller talks over the greeting; the bot stops and answers",
-        "turns": [say("opening hours please", "espeak:en-gb", barge_in_ms=1200),
-                  say("goodbye", "espeak:en-gb")],
+        "turns": [
+            say("opening hours please", "espeak:en-gb", barge_in_ms=1200),
+            say("goodbye", "espeak:en-gb"),
+        ],
         "expect": {"intents": ["ask_opening_hours"], "outcome": "resolved"},
     },
     "barge_in_answer": {
         "description": "caller interrupts a long answer to ask something else",
-        "turns": [say("which departments do you have", "flite:awb"),
-                  say("what is your website", "flite:awb", barge_in_ms=1500),
-                  say("goodbye", "flite:awb")],
+        "turns": [
+            say("which departments do you have", "flite:awb"),
+            say("what is your website", "flite:awb", barge_in_ms=1500),
+            say("goodbye", "flite:awb"),
+        ],
         "expect": {"intents": ["ask_departments", "ask_website"], "outcome": "resolved"},
     },
     "silence_then_request": {
         "description": "caller is silent at first: the bot reprompts, then the caller asks",
-        "turns": [{"pause_s": 7.0}, say("what time are you open", "espeak:en-us+f2"),
-                  say("goodbye", "espeak:en-us+f2")],
+        "turns": [
+            {"pause_s": 7.0},
+            say("what time are you open", "espeak:en-us+f2"),
+            say("goodbye", "espeak:en-us+f2"),
+        ],
         "expect": {"intents": ["ask_opening_hours"], "outcome": "resolved"},
     },
     "silence_escalates": {
@@ -225,8 +300,10 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "noisy_line_hours": {
         "description": "opening hours on a noisy line (white noise at 12 dB SNR)",
-        "turns": [say("what are your opening hours", "espeak:en-gb", noise_snr_db=12),
-                  say("no goodbye", "espeak:en-gb", noise_snr_db=12)],
+        "turns": [
+            say("what are your opening hours", "espeak:en-gb", noise_snr_db=12),
+            say("no goodbye", "espeak:en-gb", noise_snr_db=12),
+        ],
         "expect": {"intents": ["ask_opening_hours"], "outcome": "resolved"},
     },
     "noisy_line_billing": {
@@ -236,9 +313,12 @@ CASES: dict[str, dict[str, Any]] = {
     },
     "keypad_account_spoken_pin": {
         "description": "account number keyed, PIN spoken by a real person (FSDD)",
-        "turns": [say("how much do i owe", "flite:kal"), {"dtmf": "87654321#"},
-                  {"fsdd_digits": "0007", "speaker": "yweweler"},
-                  say("no goodbye", "flite:kal")],
+        "turns": [
+            say("how much do i owe", "flite:kal"),
+            {"dtmf": "87654321#"},
+            {"fsdd_digits": "0007", "speaker": "yweweler"},
+            say("no goodbye", "flite:kal"),
+        ],
         "expect": {"intents": ["check_balance"], "outcome": "resolved"},
     },
     "greet_and_goodbye": {
@@ -263,8 +343,24 @@ def render(text: str, voice: str, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         # 300-3400 Hz telephone band, 8 kHz, G.711 µ-law
         subprocess.run(
-            ["sox", str(raw), "-r", "8000", "-c", "1", "-e", "u-law", str(out),
-             "highpass", "300", "lowpass", "3400", "pad", "0.1", "0.1"],
+            [
+                "sox",
+                str(raw),
+                "-r",
+                "8000",
+                "-c",
+                "1",
+                "-e",
+                "u-law",
+                str(out),
+                "highpass",
+                "300",
+                "lowpass",
+                "3400",
+                "pad",
+                "0.1",
+                "0.1",
+            ],
             check=True,
         )
 
@@ -284,8 +380,11 @@ def main() -> None:
                 wav = HERE / name / f"{i:02d}.wav"
                 if args.force or not wav.exists():
                     render(turn["say"], turn["voice"], wav)
-                entry = {"audio": f"{name}/{wav.name}", "text": turn.pop("say"),
-                         "voice": turn.pop("voice")}
+                entry = {
+                    "audio": f"{name}/{wav.name}",
+                    "text": turn.pop("say"),
+                    "voice": turn.pop("voice"),
+                }
                 entry.update(turn)
                 turns.append(entry)
             else:
@@ -296,10 +395,14 @@ def main() -> None:
         doc["turns"] = turns
         doc["expect"] = spec["expect"]
         (HERE / f"{name}.yml").write_text(yaml.safe_dump(doc, sort_keys=False, width=100))
-    (HERE / "_suite.yml").write_text(yaml.safe_dump({
-        "now": NOW,
-        "note": "replay freezes the dialog clock here: Monday 18:30 UTC, contracts closed",
-    }))
+    (HERE / "_suite.yml").write_text(
+        yaml.safe_dump(
+            {
+                "now": NOW,
+                "note": "replay freezes the dialog clock here: Monday 18:30 UTC, contracts closed",
+            }
+        )
+    )
     print(f"{len(CASES)} cases in {HERE}")
 
 
