@@ -109,7 +109,8 @@ class SessionConfig:
     reprompt: str = "Sorry, I didn't hear anything."
     """Said before repeating the last question when the caller is silent."""
     digits_end_silence_ms: float = 1000.0
-    """Endpoint silence while digits are expected (people pause between digits), ms."""
+    """Endpoint silence while an account number or PIN is asked for (people pause between
+    digits), ms."""
 
 
 @dataclass
@@ -290,8 +291,8 @@ class CallSession:
     async def _serve_turns(self) -> None:
         while self._pending_turns and not self._done:
             turn = self._pending_turns.pop(0)
-            if not turn.text.strip():
-                continue
+            if not turn.text.strip() or (turn.source == "dtmf" and turn.text.strip() == "#"):
+                continue  # nothing said, or the # after digits that were already complete
             self.idle.clear()
             await self._respond(turn)
 
@@ -395,7 +396,9 @@ class CallSession:
     ) -> None:
         self._expect = expect
         self.detector.segmenter.end_silence_ms = (
-            self.cfg.digits_end_silence_ms if expect == "digits" else self._end_silence_ms
+            self.cfg.digits_end_silence_ms
+            if expect == "digits" or max_digits is not None
+            else self._end_silence_ms
         )
         self._feed(ExpectInput(self.line.now(), expect, max_digits))
         if texts:

@@ -25,19 +25,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DIGIT_SLOTS = frozenset({"account_number", "pin"})
+# Slots answered with digits only. Not the PIN: its question offers the date of birth
+# instead, so the recogniser must not be held to digits there.
+DIGIT_SLOTS = frozenset({"account_number"})
 SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
-FIRST_LEVEL_INTENTS = frozenset(
+# Actions that answer a first-level request: a call with one of these and no hand-off
+# was resolved by the bot (an intent alone is not enough: identification may have failed).
+RESOLVING_ACTIONS = frozenset(
     {
-        "ask_opening_hours",
-        "ask_address",
-        "ask_website",
-        "ask_phone_number",
-        "ask_departments",
-        "check_outage",
-        "check_balance",
-        "check_order",
-        "report_fault",
+        "action_opening_hours",
+        "action_check_outage",
+        "action_check_balance",
+        "action_check_order",
+        "utter_address",
+        "utter_website",
+        "utter_phone_number",
+        "utter_departments",
+        "utter_troubleshoot_helped",
     }
 )
 _YES_NO_START = re.compile(
@@ -71,6 +75,8 @@ class Conversation:
     ended: bool = False
     requested_slot: str | None = None
     last_bot_texts: tuple[str, ...] = ()
+    answered: list[str] = field(default_factory=list)
+    """Actions that answered a first-level request (see RESOLVING_ACTIONS)."""
 
     def outcome(self) -> Outcome:
         """Resolved, routed (where and why), message taken, or abandoned."""
@@ -84,7 +90,7 @@ class Conversation:
             )
         if self.handoff is not None:
             return Outcome("routed", self.handoff.department, self.handoff.reason, intents)
-        if any(i in FIRST_LEVEL_INTENTS for i in intents):
+        if self.answered:
             return Outcome("resolved", intents=intents)
         return Outcome("abandoned", intents=intents)
 
@@ -182,12 +188,13 @@ class DialogBridge:
             raise DialogError(f"the dialog model failed on a turn: {exc}") from exc
         # this turn's own parse (latest_message can point back to an earlier turn after a
         # repeat or inside a form)
-        parsed = next(
-            (e.intent for e in list(tracker.events)[seen:] if getattr(e, "type_name", "") == "user")
-            if tracker is not None
-            else iter(()),
-            None,
-        )
+        new_events = list(tracker.events)[seen:] if tracker is not None else []
+        parsed = next((e.intent for e in new_events if getattr(e, "type_name", "") == "user"), None)
+        conv.answered += [
+            e.action_name
+            for e in new_events
+            if getattr(e, "type_name", "") == "action" and e.action_name in RESOLVING_ACTIONS
+        ]
         return self._reply(conv, channel.messages, tracker, parsed)
 
     def _reply(

@@ -122,6 +122,9 @@ class SimulatedLine:
         """Deliver ``n`` samples (``samples`` or silence) frame by frame."""
         done = 0
         while done < n and not self._ended:
+            # the caller's clock stands still while the bot thinks or synthesises, so a run
+            # is the same whatever the machine's speed (stage times are measured apart)
+            await self._bot_done()
             size = min(self._frame, n - done)
             chunk = (
                 samples[done : done + size]
@@ -167,6 +170,7 @@ class SimulatedLine:
                 for digit in turn.digits:
                     if self._ended:
                         break
+                    await self._bot_done()
                     yield DtmfDigit(self.now(), digit)
                     async for item in self._advance(None, int(self.dtmf_gap_s * self.rate)):
                         yield item
