@@ -41,6 +41,8 @@ class SimulatedLine:
     """Time between keypad digits, s."""
     tail_s: float = 1.5
     """After the last caller turn, the caller waits this long after the bot, then hangs up, s."""
+    align_samples: int = 256
+    """Caller turns start on multiples of this many samples (32 ms at 8 kHz: Silero's frame)."""
     transfer_result: TransferResult = "accepted"
     """What a transfer attempt returns (``busy`` etc. to test failed transfers)."""
 
@@ -140,6 +142,12 @@ class SimulatedLine:
             await asyncio.sleep(0)
 
     async def _silence_until(self, target: int) -> AsyncIterator[LineInput]:
+        # Start caller turns on a fixed sample grid: Piper's stochastic durations make bot
+        # prompts vary by a few ms between runs, and the VAD's frames must line up the same
+        # way with the caller's audio for a run to repeat exactly.
+        grid = self.align_samples
+        target = max(target, self._pos)
+        target = -(-target // grid) * grid if grid > 1 else target
         async for item in self._advance(None, max(0, target - self._pos)):
             yield item
 
