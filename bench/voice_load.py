@@ -40,6 +40,20 @@ REQUEST = ROOT / "tests" / "audio" / "silence_then_request" / "02.wav"
 TURN = re.compile(r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), dialog ([\d.]+), tts ([\d.]+)\)")  # noqa: E501
 
 
+def worker_log_size(folder: Path) -> dict[Path, int]:
+    """Current size of each worker's log (workers log to var/sip/worker-N.log)."""
+    return {p: p.stat().st_size for p in (folder / "var" / "sip").glob("worker-*.log")}
+
+
+def worker_log_lines(folder: Path, since: dict[Path, int]) -> list[str]:
+    lines: list[str] = []
+    for p in (folder / "var" / "sip").glob("worker-*.log"):
+        with open(p, encoding="utf-8", errors="replace") as fh:
+            fh.seek(since.get(p, 0))
+            lines += fh.read().splitlines()
+    return lines
+
+
 def caller_wav(folder: Path) -> Path:
     speech, rate = sf.read(str(REQUEST), dtype="int16")
     audio = np.concatenate([np.zeros(9 * rate, np.int16), speech])
@@ -102,7 +116,7 @@ def main() -> int:
     rows = []
     try:
         for n in levels:
-            mark = len(log_lines)
+            mark = worker_log_size(folder)
             sampler = Sampler(serve.pid)
             sampler.start()
             results: list[dict] = []
@@ -118,7 +132,7 @@ def main() -> int:
             for t in threads:
                 t.join()
             time.sleep(3.0)
-            turns = [m for line in log_lines[mark:] if (m := TURN.search(line))]
+            turns = [m for line in worker_log_lines(folder, mark) if (m := TURN.search(line))]
             lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
             row = {
                 "calls": n,
