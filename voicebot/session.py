@@ -24,16 +24,14 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from voicebot.audio.vad import SpeechChunk, SpeechDetector
-from voicebot.config import Settings, section_to
+from voicebot.calllog import CallResult, TurnLog, write_turn_log
 from voicebot.dialog.bridge import DialogBridge
 from voicebot.errors import VoicebotError
 from voicebot.events import (
@@ -44,7 +42,6 @@ from voicebot.events import (
     Handoff,
     HandoffReason,
     NoInput,
-    Outcome,
     PlaybackFinished,
     PlaybackStarted,
     SpeechEnded,
@@ -55,99 +52,21 @@ from voicebot.events import (
 )
 from voicebot.line import AudioIn, HungUp, Int16Array, Line
 from voicebot.paths import var_dir
+from voicebot.session_config import SessionConfig, session_config
+from voicebot.stages import Recognizer, Speaker, SpeechStream, TurnMachine
+
+__all__ = [
+    "CallResult",
+    "CallSession",
+    "Recognizer",
+    "SessionConfig",
+    "Speaker",
+    "TurnLog",
+    "session_config",
+    "write_turn_log",
+]
 
 log = logging.getLogger(__name__)
-
-
-# ------------------------------------------------------------------ what the stages offer
-
-
-class SpeechStream(Protocol):
-    """One utterance being recognised (see :class:`voicebot.asr.base.AsrStream`)."""
-
-    def accept(self, samples: Int16Array) -> str | None:
-        """Feed line-rate int16 audio; may return a partial transcript."""
-        ...
-
-    def finish(self) -> Any:
-        """Final transcript with ``.text`` and ``.confidence`` (0..1). Blocking."""
-        ...
-
-
-class Recognizer(Protocol):
-    def open_stream(self, expect: ExpectedInput = "free", *, sample_rate: int = 8000) -> Any: ...
-
-
-class Speaker(Protocol):
-    sample_rate: int
-
-    def sentences(self, text: str) -> Iterator[Int16Array]:
-        """Line-rate int16 audio, one chunk per sentence. Blocking: pulled in an executor."""
-        ...
-
-    def warm(self, prompts: list[str]) -> int:
-        """Synthesize fixed prompts into the cache; returns how many were made."""
-        ...
-
-
-class TurnMachine(Protocol):
-    def handle(self, event: Any) -> list[Any]: ...
-
-
-@dataclass(frozen=True)
-class SessionConfig:
-    """Settings section ``session``."""
-
-    confirm_below: float = 0.6
-    """Spoken digits (account number, PIN) heard with less ASR confidence are read back, 0..1."""
-    max_no_input: int = 2
-    """After this many silences in a row the caller goes to a person."""
-    max_call_s: float = 900.0
-    """The bot ends a call that lasts longer, s."""
-    record_messages: bool = True
-    """Keep the caller's audio of a message (WAV under var/recordings)."""
-    reprompt: str = "Sorry, I didn't hear anything."
-    """Said before repeating the last question when the caller is silent."""
-    digits_end_silence_ms: float = 1000.0
-    """Endpoint silence while an account number or PIN is asked for (people pause between
-    digits), ms."""
-
-
-@dataclass
-class TurnLog:
-    """One caller turn: heard, understood, answered, and stage times (ms)."""
-
-    index: int
-    start_s: float
-    end_s: float
-    heard: str
-    asr_confidence: float
-    source: str
-    intent: str | None = None
-    intent_confidence: float = 0.0
-    bot: list[str] = field(default_factory=list)
-    action: str = "reply"
-    endpoint_ms: float = 0.0
-    asr_ms: float = 0.0
-    dialog_ms: float = 0.0
-    tts_first_ms: float = 0.0
-    latency_ms: float | None = None
-    """End of caller speech to first bot audio sample: endpoint wait + ASR + dialog + TTS."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class CallResult:
-    call_id: str
-    outcome: Outcome
-    turns: list[TurnLog]
-    greeting: list[str]
-    transfer: str | None = None
-    errors: list[str] = field(default_factory=list)
-    timeline: list[tuple[float, str, str]] = field(default_factory=list)
-    """Everything said, in order: (line time s, ``caller``/``bot``, text); reprompts too."""
 
 
 _YES = re.compile(r"\b(yes|yeah|yep|yup|correct|right|that's it|exactly|sure|affirmative)\b", re.I)
@@ -568,27 +487,3 @@ def _now() -> datetime:
     """The current time, or ``$VOICEBOT_NOW`` (ISO 8601) when a replay freezes the clock."""
     frozen = os.environ.get("VOICEBOT_NOW")
     return datetime.fromisoformat(frozen) if frozen else datetime.now(UTC)
-
-
-def session_config(settings: Settings) -> SessionConfig:
-    return section_to(SessionConfig, settings, "session")
-
-
-def write_turn_log(path: Path, result: CallResult) -> None:
-    """The per-turn JSONL log of a call (one line per caller turn, then the outcome)."""
-    import json
-
-    with open(path, "w", encoding="utf-8") as fh:
-        for t in result.turns:
-            fh.write(json.dumps(t.as_dict(), ensure_ascii=False) + "\n")
-        fh.write(
-            json.dumps(
-                {
-                    "outcome": asdict(result.outcome),
-                    "transfer": result.transfer,
-                    "errors": result.errors,
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )

@@ -1,0 +1,30 @@
+"""The ``session`` settings section: how a call treats silence, doubts and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicebot.config import Settings, section_to
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Settings section ``session``."""
+
+    confirm_below: float = 0.6
+    """Spoken digits (account number, PIN) heard with less ASR confidence are read back, 0..1."""
+    max_no_input: int = 2
+    """After this many silences in a row the caller goes to a person."""
+    max_call_s: float = 900.0
+    """The bot ends a call that lasts longer, s."""
+    record_messages: bool = True
+    """Keep the caller's audio of a message (WAV under var/recordings)."""
+    reprompt: str = "Sorry, I didn't hear anything."
+    """Said before repeating the last question when the caller is silent."""
+    digits_end_silence_ms: float = 1000.0
+    """Endpoint silence while an account number or PIN is asked for (people pause between
+    digits), ms."""
+
+
+def session_config(settings: Settings) -> SessionConfig:
+    return section_to(SessionConfig, settings, "session")
