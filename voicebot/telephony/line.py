@@ -20,7 +20,6 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 import pjsua2 as pj
 
@@ -34,6 +33,8 @@ from voicebot.telephony.callio import (
     TransferResult,
     transfer_result,
 )
+from voicebot.telephony.endpoint import account_config, configure_endpoint
+from voicebot.telephony.legs import CallLeg, LegControl, LineAccount, LineStats, PjCall
 from voicebot.telephony.media import FramePort
 from voicebot.telephony.settings import SipSettings
 from voicebot.telephony.sipmsg import (
@@ -51,88 +52,6 @@ MEDIA_CHECK_S = 2.0
 """Seconds between two looks at a call's RTP counters (media timeout)."""
 HANDLER_EXIT_S = 3.0
 """Seconds a handler may run on after its call closed before it is cancelled."""
-_CODEC_IDS = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
-
-
-@dataclass
-class LineStats:
-    """Counters of one line since it started (for logs and the load benchmark)."""
-
-    answered: int = 0
-    rejected: dict[int, int] = field(default_factory=dict)
-    completed: int = 0
-    transfers: dict[str, int] = field(default_factory=dict)
-    active: int = 0
-
-
-class _Call:
-    """One call leg as the line tracks it (pure Python; outlives its pjsua2 object).
-
-    ``pj`` is the pjsua2 Call while the call exists. It is dropped inside the DISCONNECTED
-    callback: pjsua reuses call slots at once, and a pjsua2 Call destroyed later would clear
-    (and hang up!) whatever new call took its slot.
-    """
-
-    _keys = 0
-
-    def __init__(self, line: SipLine) -> None:
-        _Call._keys += 1
-        self.key = _Call._keys
-        self.line = line
-        self.pj: _PjCall | None = None
-        self.io: CallIO | None = None
-        self.port: FramePort | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.timer: asyncio.Task[None] | None = None
-        self.details: CallDetails | None = None
-        self.refer_accepted = False
-        self.disconnected = False
-        self.peer: _Call | None = None  # the other leg of a bridged transfer
-        self.is_agent_leg = False  # this call was placed by the bot to bridge to an agent
-        self.bridged = False  # audio flows between this call and its peer
-
-
-class _PjCall(pj.Call):
-    """The pjsua2 Call of a leg; every callback hands its work to the line (by leg)."""
-
-    def __init__(self, leg: _Call, acc: pj.Account, call_id: int) -> None:
-        super().__init__(acc, call_id)
-        self.leg = leg
-
-    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802 - pjsua2 API
-        ci = self.getInfo()
-        leg, state, code, reason = self.leg, ci.state, ci.lastStatusCode, ci.lastReason
-        if state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            # Let go of this object now, while its slot is still ours (see _Call).
-            leg.line.drop_pj(self)
-        leg.line.defer(lambda: leg.line.on_state(leg, state, code, reason))
-
-    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
-        leg = self.leg
-        leg.line.defer(lambda: leg.line.on_media(leg))
-
-    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802 - pjsua2 API
-        leg, digit, method, duration = self.leg, str(prm.digit), int(prm.method), int(prm.duration)
-        leg.line.defer(lambda: leg.line.on_dtmf(leg, digit, method, duration))
-
-    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
-        leg, code, final = self.leg, int(prm.statusCode), bool(prm.finalNotify)
-        if code >= 200 and code != 202:
-            prm.cont = False  # one final answer is all we need
-        leg.line.defer(lambda: leg.line.on_transfer_status(leg, code, final))
-
-
-class _Account(pj.Account):
-    def __init__(self, line: SipLine) -> None:
-        super().__init__()
-        self.line = line
-
-    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
-        call = _Call(self.line)
-        # The Call must exist before this returns (else pjsua2 answers 500); the rest waits.
-        self.line.adopt(call, _PjCall(call, self, prm.callId))
-        msg, src = str(prm.rdata.wholeMsg), str(prm.rdata.srcAddress)
-        self.line.defer(lambda: self.line.on_incoming(call, msg, src))
 
 
 class SipLine:
@@ -161,8 +80,8 @@ class SipLine:
         self.handler = handler
         self.sip_address, self.sip_port, self.rtp_port = sip_address, sip_port, rtp_port
         self.name = name
-        self.calls: dict[int, _Call] = {}  # by _Call.key, until released
-        self._pj: dict[int, _PjCall] = {}  # by pjsua call id: the only strong references
+        self.calls: dict[int, CallLeg] = {}  # by CallLeg.key, until released
+        self._pj: dict[int, PjCall] = {}  # by pjsua call id: the only strong references
         self._ports: list[FramePort] = []  # every port made (never destroyed before the end)
         self._free_ports: list[FramePort] = []
         self.stats = LineStats()
@@ -176,7 +95,7 @@ class SipLine:
         )
         self._pending: list[Callable[[], None]] = []
         self._ep: pj.Endpoint | None = None
-        self._acc: _Account | None = None
+        self._acc: LineAccount | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -189,43 +108,9 @@ class SipLine:
         ep.libCreate()
         self._ep = ep
         try:
-            cfg = pj.EpConfig()
-            cfg.uaConfig.threadCnt = 0
-            cfg.uaConfig.mainThreadOnly = True
-            cfg.uaConfig.maxCalls = s.calls_per_worker
-            cfg.uaConfig.userAgent = s.user_agent
-            cfg.logConfig.level = s.log_level
-            cfg.logConfig.consoleLevel = s.log_level
-            cfg.medConfig.clockRate = 8000
-            cfg.medConfig.sndClockRate = 8000
-            cfg.medConfig.channelCount = 1
-            cfg.medConfig.audioFramePtime = 20
-            cfg.medConfig.ptime = 20
-            cfg.medConfig.ecTailLen = 0
-            cfg.medConfig.noVad = True
-            cfg.medConfig.threadCnt = 1
-            ep.libInit(cfg)
-            ep.audDevManager().setNullDev()
-            for codec in ep.codecEnum2():
-                ep.codecSetPriority(codec.codecId, 0)
-            for rank, name in enumerate(s.codecs):
-                ep.codecSetPriority(_CODEC_IDS[name], 200 - rank)
-            tcfg = pj.TransportConfig()
-            tcfg.port = self.sip_port
-            tcfg.boundAddress = self.sip_address
-            kinds = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP}
-            for t in s.transports:
-                ep.transportCreate(kinds[t], tcfg)
-            ep.libStart()
-            acfg = pj.AccountConfig()
-            acfg.idUri = f"sip:voicebot@{self.sip_address}:{self.sip_port}"
-            # No re-INVITE to "lock" one codec when a peer answers with several.
-            acfg.mediaConfig.lockCodecEnabled = False
-            mt = acfg.mediaConfig.transportConfig
-            mt.boundAddress = s.address
-            mt.port = self.rtp_port
-            mt.portRange = s.rtp_ports
-            acc = _Account(self)
+            configure_endpoint(ep, s, self.sip_address, self.sip_port)
+            acfg = account_config(s, self.sip_address, self.sip_port, self.rtp_port)
+            acc = LineAccount(self)
             acc.create(acfg)
             self._acc = acc
         except pj.Error as exc:
@@ -281,13 +166,13 @@ class SipLine:
                 except Exception:  # keep the line alive; the traceback is in the log
                     log.exception("%s: error handling a SIP event", self.name)
 
-    def adopt(self, call: _Call, pjc: _PjCall) -> None:
+    def adopt(self, call: CallLeg, pjc: PjCall) -> None:
         """Track a new leg and hold its pjsua2 Call."""
         call.pj = pjc
         self.calls[call.key] = call
         self._pj[pjc.getId()] = pjc
 
-    def drop_pj(self, pjc: _PjCall) -> None:
+    def drop_pj(self, pjc: PjCall) -> None:
         """Release a pjsua2 Call (from its DISCONNECTED callback)."""
         leg = pjc.leg
         if leg.pj is pjc:
@@ -316,7 +201,7 @@ class SipLine:
         return port
 
     @staticmethod
-    def _disconnect(port: FramePort, call: _Call) -> None:
+    def _disconnect(port: FramePort, call: CallLeg) -> None:
         """Unlink a port from the call's audio (the bridge drops links of ended calls)."""
         if call.pj is None:
             return
@@ -357,7 +242,7 @@ class SipLine:
 
     # ------------------------------------------------------------------ SIP events
 
-    def on_incoming(self, call: _Call, msg: str, src: str) -> None:
+    def on_incoming(self, call: CallLeg, msg: str, src: str) -> None:
         headers = parse_headers(msg)
         if self.draining:
             self._reject(call, 503, "shutting down")
@@ -398,7 +283,7 @@ class SipLine:
         self.stats.active = len(self.calls)
 
     def _reject(
-        self, call: _Call, status: int, reason: str, headers: Mapping[str, str] | None = None
+        self, call: CallLeg, status: int, reason: str, headers: Mapping[str, str] | None = None
     ) -> None:
         self.stats.rejected[status] = self.stats.rejected.get(status, 0) + 1
         op = pj.CallOpParam()
@@ -414,7 +299,7 @@ class SipLine:
         except pj.Error:
             self._release(call)
 
-    def on_state(self, call: _Call, state: int, code: int, reason: str) -> None:
+    def on_state(self, call: CallLeg, state: int, code: int, reason: str) -> None:
         if state == pj.PJSIP_INV_STATE_CONFIRMED and call.task is None and call.details:
             self._start_handler(call)
         elif state == pj.PJSIP_INV_STATE_CONFIRMED and call.is_agent_leg:
@@ -431,7 +316,7 @@ class SipLine:
             if call.task is None or call.task.done():
                 self._release(call)
 
-    def on_media(self, call: _Call) -> None:
+    def on_media(self, call: CallLeg) -> None:
         if call.is_agent_leg:
             self._join(call)
             return
@@ -452,13 +337,13 @@ class SipLine:
                 call.port.startTransmit(aud)
                 break
 
-    def on_dtmf(self, call: _Call, digit: str, method: int, duration: int) -> None:
+    def on_dtmf(self, call: CallLeg, digit: str, method: int, duration: int) -> None:
         if call.io is not None:
             kind: DtmfMethod = "sip-info" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
             call.io.feed_dtmf(digit, kind, duration)
             log.debug("%s: digit received (%s)", self.name, kind)  # the digit itself: never
 
-    def on_transfer_status(self, call: _Call, code: int, final: bool) -> None:
+    def on_transfer_status(self, call: CallLeg, code: int, final: bool) -> None:
         if code == 202 or 100 <= code < 200:
             call.refer_accepted = True
             return
@@ -475,23 +360,23 @@ class SipLine:
 
     # ------------------------------------------------------------------ per call
 
-    def _make_io(self, call: _Call) -> None:
+    def _make_io(self, call: CallLeg) -> None:
         assert call.details is not None and self._loop is not None
         call.io = CallIO(
             call.details,
-            _Control(self, call),
+            LegControl(self, call),
             transfer_timeout_s=self.settings.transfer_timeout_s,
             loop=self._loop,
         )
 
-    def _start_handler(self, call: _Call) -> None:
+    def _start_handler(self, call: CallLeg) -> None:
         if call.io is None:
             self._make_io(call)
         assert call.io is not None
         call.task = asyncio.get_running_loop().create_task(self._run_handler(call))
         call.timer = asyncio.get_running_loop().create_task(self._time_limit(call))
 
-    async def _run_handler(self, call: _Call) -> None:
+    async def _run_handler(self, call: CallLeg) -> None:
         io = call.io
         assert io is not None
         work = asyncio.ensure_future(self.handler(io))
@@ -520,7 +405,7 @@ class SipLine:
                 call.timer.cancel()
             self._release(call)
 
-    async def _time_limit(self, call: _Call) -> None:
+    async def _time_limit(self, call: CallLeg) -> None:
         """Hang up at the maximum call length, or when the caller's RTP stopped."""
         io = call.io
         assert io is not None
@@ -554,7 +439,7 @@ class SipLine:
         self._hangup(call, 200)
 
     @staticmethod
-    def _rx_packets(call: _Call) -> int:
+    def _rx_packets(call: CallLeg) -> int:
         """RTP packets received so far on the call's first active audio stream."""
         try:
             if call.pj is None:
@@ -567,7 +452,7 @@ class SipLine:
             pass
         return -1
 
-    def _hangup(self, call: _Call, status: int) -> None:
+    def _hangup(self, call: CallLeg, status: int) -> None:
         if call.disconnected:
             return
         op = pj.CallOpParam()
@@ -578,7 +463,7 @@ class SipLine:
         except pj.Error as exc:
             log.debug("%s: hangup: %s", self.name, exc.reason)
 
-    def _release(self, call: _Call) -> None:
+    def _release(self, call: CallLeg) -> None:
         """Disconnect the port and drop every reference to the call (after DISCONNECTED).
 
         The CallIO may outlive the call in the handler's hands, so its control is cut loose:
@@ -596,7 +481,7 @@ class SipLine:
             self.calls.pop(call.key, None)
             self.stats.active = len(self.calls)
 
-    def transfer(self, call: _Call, uri: str, headers: Mapping[str, str]) -> None:
+    def transfer(self, call: CallLeg, uri: str, headers: Mapping[str, str]) -> None:
         """Blind transfer: REFER to ``uri`` with ``headers`` on the REFER and in Refer-To."""
         clean = {k: header_safe(v) for k, v in headers.items()}
         target = uri_with_headers(uri, clean)
@@ -615,12 +500,12 @@ class SipLine:
 
     # ------------------------------------------------------------------ bridged transfer
 
-    def bridge(self, call: _Call, uri: str, headers: Mapping[str, str]) -> None:
+    def bridge(self, call: CallLeg, uri: str, headers: Mapping[str, str]) -> None:
         """Call ``uri`` with ``headers`` on the INVITE; :meth:`_join` links the audio."""
         if self._acc is None or call.disconnected:
             raise TelephonyError("the call has ended")
-        agent = _Call(self)
-        pjc = _PjCall(agent, self._acc, pj.PJSUA_INVALID_ID)
+        agent = CallLeg(self)
+        pjc = PjCall(agent, self._acc, pj.PJSUA_INVALID_ID)
         agent.is_agent_leg, agent.peer = True, call
         op = pj.CallOpParam(True)
         for name, value in headers.items():
@@ -635,7 +520,7 @@ class SipLine:
         call.peer = agent
         log.info("%s: bridging to the agent", self.name)
 
-    def _join(self, agent: _Call) -> None:
+    def _join(self, agent: CallLeg) -> None:
         caller = agent.peer
         if caller is None or caller.disconnected or caller.bridged:
             return
@@ -660,7 +545,7 @@ class SipLine:
             caller.io.close_reason = "bridged to agent"
             caller.io.transfer_finished(TransferResult.ACCEPTED)
 
-    def _peer_gone(self, call: _Call, code: int) -> None:
+    def _peer_gone(self, call: CallLeg, code: int) -> None:
         """One leg of a (would-be) bridge ended: end the other, or report the failure."""
         peer = call.peer
         if peer is None:
@@ -675,27 +560,6 @@ class SipLine:
         elif not call.is_agent_leg:
             self._hangup(peer, 487)
 
-    def cancel_bridge(self, call: _Call) -> None:
+    def cancel_bridge(self, call: CallLeg) -> None:
         if call.peer is not None and not call.bridged:
             self._hangup(call.peer, 487)
-
-
-class _Control:
-    """The :class:`CallControl` a CallIO uses, bound to one pjsua2 call."""
-
-    def __init__(self, line: SipLine, call: _Call) -> None:
-        self._line, self._call = line, call
-
-    def start_transfer(self, uri: str, headers: Mapping[str, str]) -> None:
-        self._line.transfer(self._call, uri, headers)
-
-    def start_bridge(self, uri: str, headers: Mapping[str, str]) -> None:
-        self._line.bridge(self._call, uri, headers)
-
-    def cancel_bridge(self) -> None:
-        self._line.cancel_bridge(self._call)
-
-    def hang_up(self, status: int) -> None:
-        if self._call.io is not None and not self._call.io.close_reason:
-            self._call.io.close_reason = "bot hung up"
-        self._line._hangup(self._call, status)
