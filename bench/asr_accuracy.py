@@ -7,8 +7,13 @@ Sets (manifest.tsv):
 * FSDD spoken digits (jackson, nicolas, yweweler; 8 kHz): digit accuracy in ``digits``
   mode. ``subset`` = the fixed stratified 20%: takes 0, 5, 10, ... 45 of every digit and
   speaker (300 files); ``all`` = 1500 files.
+  Also: the same told the length (one digit), and the accuracy on the two thirds of the
+  files that were not used to choose the digits prompt and window (take % 3 != 1).
 * account numbers: N strings of 8 FSDD digits (fixed seed) joined with 0.3 s pauses,
-  decoded in ``digits`` mode: whole-string accuracy and digit accuracy.
+  decoded in ``digits`` mode told the length 8 (what the product does; ``accounts``) and
+  not told (``accounts_no_hint``): whole-string accuracy and digit accuracy.
+* PINs: N strings of 4 FSDD digits decoded in ``free`` mode told the length 4 (the PIN
+  question also takes a date of birth, so it is a free question).
 * Asterisk IVR prompts (Allison Smith, 8 kHz, 266 spoken prompts): word error rate in
   ``free`` mode, after lowercasing, dropping punctuation and writing numerals as words.
 Decode time is the time of ``finish()`` per utterance (the latency ASR adds to a turn).
@@ -42,6 +47,7 @@ from voicebot.asr.audio import resample_float  # noqa: E402
 from voicebot.asr.config import asr_config  # noqa: E402
 from voicebot.config import load_settings  # noqa: E402
 from voicebot.errors import ModelError  # noqa: E402
+from voicebot.numbers import spoken_digits  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
@@ -156,13 +162,18 @@ def main() -> int:
     fsdd = [r for r in rows if r["source"] == "fsdd"]
     if args.fsdd == "subset":
         fsdd = [r for r in fsdd if int(Path(r["path"]).stem.split("_")[-1]) % 5 == 0]
-    ok = 0
+    ok = ok_hint = ok_fresh = fresh = 0
     confusions: dict[str, int] = {}
     for r in tqdm(fsdd, desc="fsdd digits", unit="utt"):
         ref = str(DIGIT_NAMES.index(r["transcript"]))
-        tr = engine.transcribe(load_pcm(r["path"]), "digits")
+        pcm = load_pcm(r["path"])
+        tr = engine.transcribe(pcm, "digits")
         decode["fsdd"].append(tr.decode_s)
         ok += tr.text == ref
+        ok_hint += engine.transcribe(pcm, "digits", length=1).text == ref
+        if int(Path(r["path"]).stem.split("_")[-1]) % 3 != 1:  # not in the tuning third
+            fresh += 1
+            ok_fresh += tr.text == ref
         if tr.text != ref:
             key = f"{ref}->{tr.text or '-'}"
             confusions[key] = confusions.get(key, 0) + 1
@@ -174,20 +185,34 @@ def main() -> int:
     for r in rows:
         if r["source"] == "fsdd":
             by_digit.setdefault(str(DIGIT_NAMES.index(r["transcript"])), []).append(r)
-    acc_ok = acc_digits = acc_total = 0
     pause = np.zeros(int(0.3 * 8000), dtype=np.int16)
-    for _ in tqdm(range(args.accounts), desc="account numbers", unit="utt"):
+
+    def digit_string(n: int) -> tuple[str, np.ndarray]:
         speaker = rng.choice(["jackson", "nicolas", "yweweler"])
-        ref = "".join(rng.choice("0123456789") for _ in range(8))
+        ref = "".join(rng.choice("0123456789") for _ in range(n))
         parts = []
         for d in ref:
             choices = [r for r in by_digit[d] if r["speaker"] == speaker]
             parts += [load_pcm(rng.choice(choices)["path"]), pause]
-        tr = engine.transcribe(np.concatenate(parts), "digits")
-        decode["accounts"].append(tr.decode_s)
-        acc_ok += tr.text == ref
-        acc_total += 8
-        acc_digits += 8 - edit_distance(list(ref), list(tr.text))
+        return ref, np.concatenate(parts)
+
+    strings: dict[str, dict[str, int]] = {}
+    for kind, n, expect, hint in (
+        ("accounts_no_hint", 8, "digits", None),
+        ("accounts", 8, "digits", 8),
+        ("pins", 4, "free", 4),
+    ):
+        rng.seed(8 if n == 8 else 4)  # the same strings with and without the hint
+        tally = strings.setdefault(kind, {"ok": 0, "digits": 0, "total": 0})
+        for _ in tqdm(range(args.accounts), desc=kind.replace("_", " "), unit="utt"):
+            ref, audio = digit_string(n)
+            tr = engine.transcribe(audio, expect, length=hint)  # type: ignore[arg-type]
+            heard = spoken_digits(tr.text)
+            if kind == "accounts":
+                decode["accounts"].append(tr.decode_s)
+            tally["ok"] += heard == ref
+            tally["total"] += n
+            tally["digits"] += n - edit_distance(list(ref), list(heard))
     # --- IVR prompts WER
     prompts = [
         r
@@ -227,16 +252,20 @@ def main() -> int:
             "set": args.fsdd,
             "files": len(fsdd),
             "digit_accuracy": round(digit_acc, 4),
+            "digit_accuracy_length_hint": round(ok_hint / len(fsdd), 4),
+            "digit_accuracy_untuned_files": round(ok_fresh / max(1, fresh), 4),
+            "untuned_files": fresh,
             "top_confusions": dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:10]),
             "decode_ms_p50": round(pct(decode["fsdd"], 50), 1),
             "decode_ms_p95": round(pct(decode["fsdd"], 95), 1),
         },
-        "accounts": {
-            "strings": args.accounts,
-            "string_accuracy": round(acc_ok / max(1, args.accounts), 4),
-            "digit_accuracy": round(acc_digits / max(1, acc_total), 4),
-            "decode_ms_p50": round(pct(decode["accounts"], 50), 1),
-            "decode_ms_p95": round(pct(decode["accounts"], 95), 1),
+        **{
+            kind: {
+                "strings": args.accounts,
+                "string_accuracy": round(t["ok"] / max(1, args.accounts), 4),
+                "digit_accuracy": round(t["digits"] / max(1, t["total"]), 4),
+            }
+            for kind, t in strings.items()
         },
         "ivr_prompts": {
             "files": len(prompts),
@@ -253,14 +282,25 @@ def main() -> int:
         },
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    result["accounts"] |= {
+        "decode_ms_p50": round(pct(decode["accounts"], 50), 1),
+        "decode_ms_p95": round(pct(decode["accounts"], 95), 1),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     f, a, p = result["fsdd"], result["accounts"], result["ivr_prompts"]
     print(f"engine {cfg.engine}  (load {load_s:.1f} s, peak RSS {result['peak_rss_mb']} MB)")
     print(
-        f"FSDD digits ({args.fsdd}, {len(fsdd)} files): accuracy {f['digit_accuracy']:.1%}  "
-        f"decode p50 {f['decode_ms_p50']:.0f} ms p95 {f['decode_ms_p95']:.0f} ms"
+        f"FSDD digits ({args.fsdd}, {len(fsdd)} files): accuracy {f['digit_accuracy']:.1%} "
+        f"(files not used for tuning: {f['digit_accuracy_untuned_files']:.1%}; told one digit: "
+        f"{f['digit_accuracy_length_hint']:.1%})  decode p50 {f['decode_ms_p50']:.0f} ms "
+        f"p95 {f['decode_ms_p95']:.0f} ms"
     )
+    for kind in ("accounts_no_hint", "pins"):
+        print(
+            f"{kind}: strings {result[kind]['string_accuracy']:.1%} "
+            f"digits {result[kind]['digit_accuracy']:.1%}"
+        )
     print(
         f"8-digit accounts ({args.accounts}): strings {a['string_accuracy']:.1%}  digits "
         f"{a['digit_accuracy']:.1%}  decode p50 {a['decode_ms_p50']:.0f} ms "

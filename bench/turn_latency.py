@@ -74,6 +74,23 @@ def main() -> None:
         "passed_cases": sum(r.passed for r in results),
         "wall_s": time.perf_counter() - started,
         "targets": {"p50_ms": 600, "p95_ms": 1000},
+        "by_expect": {
+            kind: {
+                "turns": len(sel),
+                "p50": float(np.percentile(sel, 50)),
+                "p95": float(np.percentile(sel, 95)),
+            }
+            for kind in sorted({str(t.get("expect", "")) for t in turns})
+            if (sel := [t["latency_ms"] for t in turns if str(t.get("expect", "")) == kind])
+        },
+        "slowest": [
+            {"case": case, "turn": t.get("index"), "expect": t.get("expect"), "heard": t.get("heard")}
+            | {s: t[s] for s in ("latency_ms", *STAGES)}
+            for case, t in sorted(
+                ((r.case, t) for r in results for t in r.turns if t.get("latency_ms") is not None),
+                key=lambda ct: -ct[1]["latency_ms"],
+            )[:10]
+        ],
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "turn_latency.json").write_text(json.dumps(out, indent=2))

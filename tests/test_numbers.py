@@ -6,7 +6,13 @@ from datetime import date
 
 import pytest
 
-from voicebot.numbers import extract_number, parse_date_of_birth, parse_postcode, spoken_digits
+from voicebot.numbers import (
+    complete_digit_answer,
+    extract_number,
+    parse_date_of_birth,
+    parse_postcode,
+    spoken_digits,
+)
 
 TODAY = date(2026, 11, 23)
 
@@ -48,6 +54,25 @@ def test_extract_number_requires_the_exact_length() -> None:
     assert extract_number("one two three", 4) is None
     assert extract_number("one two three four five", 4) is None
     assert extract_number("double one double two three three four four", 8) == "11223344"
+
+
+@pytest.mark.parametrize(
+    ("text", "length", "digits"),
+    [
+        ("4 0 7 1 2 3 3 9", 8, "40712339"),
+        ("40712339.", 8, "40712339"),
+        ("My PIN is one two three four", 4, "1234"),
+        ("One, two, three, four.", 4, "1234"),
+        ("four oh seven double one", 5, "40711"),
+        ("4 0 7 1", 8, None),  # not finished yet
+        ("one two three four five", 4, None),  # too many
+        ("the fourth of July", 4, None),  # a date of birth
+        ("nineteen eighty", 4, None),  # may be the start of a year
+        ("1980 I think", 4, None),
+    ],
+)
+def test_complete_digit_answer(text: str, length: int, digits: str | None) -> None:
+    assert complete_digit_answer(text, length) == digits
 
 
 @pytest.mark.parametrize(

@@ -119,6 +119,28 @@ def test_pause_hint_comes_once_per_pause_and_matches_the_end_it_predicts():
     ]  # pause_ms = 0: no hints
 
 
+def test_a_segment_ends_early_at_its_pause_only_while_nothing_changed():
+    seg = seg20(pause_ms=100, end_silence_ms=1000)
+    hints = [e for e in (seg.process(1.0 if c == "#" else 0.0) for c in "#" * 10 + ".....") if e]
+    paused = hints[-1]
+    assert isinstance(paused, SpeechPaused)
+    seg.process(0.0)  # one more silent frame while the caller decided
+    ended = seg.end_if_unchanged(paused)
+    assert ended == SpeechEnded(time_s=pytest.approx(0.32), start_s=0.0, end_s=pytest.approx(0.2))
+    assert not seg.speaking and seg.end_if_unchanged(paused) is None  # already ended
+    # a new segment starts cleanly after an early end
+    assert isinstance(run_scores(seg, "#" * 10)[0], SpeechStarted)
+
+
+def test_an_early_end_is_refused_when_speech_resumed_after_the_pause():
+    seg = seg20(pause_ms=100, end_silence_ms=1000)
+    events = [seg.process(1.0 if c == "#" else 0.0) for c in "#" * 10 + "....." + "###"]
+    paused = next(e for e in events if isinstance(e, SpeechPaused))
+    assert seg.end_if_unchanged(paused) is None and seg.speaking
+    other = SpeechPaused(time_s=0.3, start_s=0.5, end_s=0.2)  # a different segment's hint
+    assert seg.end_if_unchanged(other) is None
+
+
 def test_vad_settings_section_and_validation():
     cfg = section_to(VadConfig, load_settings(), "vad")
     assert (cfg.scorer, cfg.end_silence_ms, cfg.min_speech_ms, cfg.pre_roll_ms) == (

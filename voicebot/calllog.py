@@ -30,6 +30,11 @@ class TurnLog:
     tts_first_ms: float = 0.0
     latency_ms: float | None = None
     """End of caller speech to first bot audio sample: endpoint wait + ASR + dialog + TTS."""
+    expect: str = "free"
+    """What the bot waited for: ``free``, ``digits`` or ``yes_no``."""
+    endpoint: str = "silence"
+    """How the turn ended: ``silence``, ``complete`` (all expected digits heard at a
+    pause), ``max_length``, ``keypad`` or ``other``."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

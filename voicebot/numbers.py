@@ -208,6 +208,28 @@ def extract_number(text: str, length: int) -> str | None:
     return digits if len(digits) == length else None
 
 
+_ANSWER_FILLERS = frozenset(
+    "my the is it its s pin code number account uh um er erm and that s".split()
+)
+
+
+def complete_digit_answer(text: str, length: int) -> str | None:
+    """The digits of ``text`` when it is only a digit answer of exactly ``length`` digits.
+
+    "4 0 7 1 2 3 3 9", "My PIN is one two three four" -> the digits; None when the count
+    differs or another word is in it ("the fourth of July", "1980 I think"), or when a
+    number is said as tens ("nineteen eighty" may be the start of a year), so a date of
+    birth or an unfinished answer is never taken for a complete one.
+    """
+    tokens = _tokens(text)
+    if any(
+        not (tok.isdigit() or tok in UNITS or tok in REPEATS or tok in _ANSWER_FILLERS)
+        for tok in tokens
+    ):
+        return None
+    return extract_number(text, length)
+
+
 # ----------------------------------------------------------------------------- dates
 
 

@@ -116,6 +116,7 @@ class Pipeline:
             log.warning("dialog warm-up failed: %s", exc)
         finally:
             self.bridge.forget(call_id)
+
     def session(self, line: Line) -> CallSession:
         """A new call session on ``line`` (fresh VAD and turn state, shared models)."""
         return CallSession(

@@ -3,8 +3,8 @@
 :class:`CallSession` is the per-call pipeline that the SIP line and the simulated line of
 ``voicebot call``/``replay`` both drive. Data flows one way; the session owns the order:
 
-* caller audio goes through the :class:`~voicebot.audio.vad.SpeechDetector`; segment audio
-  streams into an ASR stream opened at speech start with the grammar the dialog expects;
+* caller audio goes through :class:`~voicebot.hearing.Hearing` (VAD, then one ASR stream per
+  speech segment, opened with the grammar the dialog expects, endpointing for it);
 * the pure turn state machine (:mod:`voicebot.turns`) turns speech, transcripts and keys
   into caller turns, barge-ins and no-input timeouts;
 * a caller turn goes to the dialog bridge; its reply is spoken sentence by sentence in a
@@ -28,9 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
-from voicebot.audio.vad import SpeechChunk, SpeechDetector
+from voicebot.audio.vad import SpeechDetector
 from voicebot.calllog import CallResult, TurnLog, write_turn_log
 from voicebot.dialog.bridge import DialogBridge
 from voicebot.errors import VoicebotError
@@ -45,15 +43,14 @@ from voicebot.events import (
     PlaybackFinished,
     PlaybackStarted,
     SpeechEnded,
-    SpeechStarted,
     Tick,
-    Transcript,
     UserTurn,
 )
-from voicebot.line import AudioIn, HungUp, Int16Array, Line
+from voicebot.hearing import Hearing
+from voicebot.line import AudioIn, HungUp, Line
 from voicebot.paths import var_dir
 from voicebot.session_config import SessionConfig, session_config
-from voicebot.stages import Recognizer, Speaker, SpeechStream, TurnMachine
+from voicebot.stages import Recognizer, Speaker, TurnMachine
 
 __all__ = [
     "CallResult",
@@ -101,21 +98,19 @@ class CallSession:
         self.greeting: list[str] = []
         self.errors: list[str] = []
         self.timeline: list[tuple[float, str, str]] = []
-        self._stream: SpeechStream | None = None
-        self._segment: list[Int16Array] = []
-        self._last_segment: Int16Array | None = None
-        self._expect: ExpectedInput = "free"
+        self.hearing = Hearing(
+            detector, recognizer, line.rate, self.cfg, line.call_id, errors=self.errors
+        )
         self._speaking: asyncio.Task[None] | None = None
         self._stop_speaking = False
         self._pending_turns: list[UserTurn] = []
-        self._ended_at: SpeechEnded | None = None
-        self._asr_ms = 0.0
         self._confirm: str | None = None
         self._taking_message: Handoff | None = None
         self._done = False
         self._transfer: str | None = None
         self._last_question: tuple[str, ...] = ()
-        self._end_silence_ms = detector.segmenter.end_silence_ms
+        self._max_digits: int | None = None  # digits the current question waits for
+        self._digits_asked: int | None = None  # same, kept through a read-back question
 
     # ------------------------------------------------------------------ main loop
 
@@ -164,37 +159,9 @@ class CallSession:
     # ------------------------------------------------------------------ hearing
 
     async def _hear(self, frame: AudioIn) -> None:
-        for out in self.detector.feed(frame.samples):
-            if isinstance(out, SpeechStarted):
-                self._stream = self.recognizer.open_stream(self._expect, sample_rate=self.line.rate)
-                self._segment = []
-                self._feed(out)
-            elif isinstance(out, SpeechChunk):
-                self._segment.append(out.samples)
-                if self._stream is not None:
-                    partial = self._stream.accept(out.samples)
-                    if partial:
-                        self._feed(Transcript(out.time_s, partial, final=False))
-            elif isinstance(out, SpeechEnded):
-                self._feed(out)
-                await self._finish_asr(out)
+        async for event in self.hearing.hear(frame.samples):
+            self._feed(event)
         self._feed(Tick(self.line.now()))
-
-    async def _finish_asr(self, ended: SpeechEnded) -> None:
-        stream, self._stream = self._stream, None
-        self._last_segment = np.concatenate(self._segment) if self._segment else None
-        if stream is None:
-            return
-        self._ended_at = ended
-        started = time.perf_counter()
-        try:
-            final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
-            text, confidence = final.text, float(final.confidence)
-        except VoicebotError as exc:
-            self.errors.append(f"{exc.code}: {exc}")
-            text, confidence = "", 0.0
-        self._asr_ms = (time.perf_counter() - started) * 1000
-        self._feed(Transcript(ended.time_s, text, confidence, final=True))
 
     def _feed(self, event: Any) -> None:
         for out in self.turns.handle(event):
@@ -216,9 +183,10 @@ class CallSession:
             await self._respond(turn)
 
     async def _respond(self, turn: UserTurn) -> None:
-        ended, self._ended_at = self._ended_at, None
+        end = self.hearing.take_turn_end() if turn.source != "dtmf" else None
+        ended = end.ended if end else None
         endpoint_ms = (ended.time_s - ended.end_s) * 1000 if ended else 0.0
-        asr_ms, self._asr_ms = (self._asr_ms if ended else 0.0), 0.0
+        asr_ms = end.asr_ms if end else 0.0
         entry = TurnLog(
             index=len(self.turn_logs) + 1,
             start_s=turn.start_s,
@@ -228,6 +196,8 @@ class CallSession:
             source=turn.source,
             endpoint_ms=round(endpoint_ms, 1),
             asr_ms=round(asr_ms, 1),
+            expect=turn.expect,
+            endpoint=_endpoint_kind(turn.source, ended, bool(end and end.early)),
         )
         self.turn_logs.append(entry)
         self.timeline.append((turn.end_s, "caller", turn.text))
@@ -247,6 +217,7 @@ class CallSession:
                     entry=entry,
                     turn_started=turn_started,
                     expect="digits",
+                    max_digits=self._digits_asked,
                 )
                 return
         elif (
@@ -263,6 +234,7 @@ class CallSession:
                 entry=entry,
                 turn_started=turn_started,
                 expect="yes_no",
+                keep_max_digits=True,
             )
             return
         started = time.perf_counter()
@@ -312,13 +284,15 @@ class CallSession:
         turn_started: float | None = None,
         expect: ExpectedInput = "free",
         max_digits: int | None = None,
+        keep_max_digits: bool = False,
     ) -> None:
-        self._expect = expect
-        self.detector.segmenter.end_silence_ms = (
-            self.cfg.digits_end_silence_ms
-            if expect == "digits" or max_digits is not None
-            else self._end_silence_ms
-        )
+        """Speak ``texts`` in the background, then wait for ``expect`` (``max_digits``: the
+        length of the account number or PIN asked for; ``keep_max_digits``: a read-back
+        question, so the length still applies when the caller says the digits again)."""
+        self._max_digits = max_digits
+        if not keep_max_digits:
+            self._digits_asked = max_digits
+        self.hearing.listen_for(expect, max_digits)
         self._feed(ExpectInput(self.line.now(), expect, max_digits))
         if texts:
             last = re.split(r"(?<=[.!?])\s+", texts[-1].strip())
@@ -395,7 +369,11 @@ class CallSession:
         if self._done:
             return
         if event.count < self.cfg.max_no_input:
-            self._say((self.cfg.reprompt, *self._last_question), expect=self._expect)
+            self._say(
+                (self.cfg.reprompt, *self._last_question),
+                expect=self.hearing.expect,
+                max_digits=self._max_digits,
+            )
             return
         handoff = self._default_handoff(HandoffReason.NO_INPUT, "caller stayed silent")
         self._done = True
@@ -456,11 +434,11 @@ class CallSession:
         handoff, self._taking_message = self._taking_message, None
         assert handoff is not None
         recording = None
-        if self.cfg.record_messages and self._last_segment is not None:
+        if self.cfg.record_messages and self.hearing.last_segment is not None:
             from voicebot.audio.wavio import write_wav
 
             path = var_dir() / "recordings" / f"{self.call_id}-{int(time.time())}.wav"
-            recording = str(write_wav(path, self._last_segment, self.line.rate))
+            recording = str(write_wav(path, self.hearing.last_segment, self.line.rate))
         conv = self.bridge.conversation(self.call_id)
         self.bridge.messages.add(
             call_id=self.call_id,
@@ -481,6 +459,16 @@ class CallSession:
 
     async def _hangup(self) -> None:
         await self.line.hangup()
+
+
+def _endpoint_kind(source: str, ended: SpeechEnded | None, early: bool) -> str:
+    """How the caller's turn was ended: ``silence`` (the endpoint), ``complete`` (every
+    expected digit heard at a pause), ``max_length`` (speech cut), or ``keypad``."""
+    if source == "dtmf" or ended is None:
+        return "keypad" if source == "dtmf" else "other"
+    if early:
+        return "complete"
+    return "max_length" if ended.forced else "silence"
 
 
 def _now() -> datetime:

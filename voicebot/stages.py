@@ -23,9 +23,17 @@ class SpeechStream(Protocol):
         """Final transcript with ``.text`` and ``.confidence`` (0..1). Blocking."""
         ...
 
+    def preview(self) -> Any:
+        """Transcript of the audio so far, stream left open, or None. Blocking."""
+        ...
+
 
 class Recognizer(Protocol):
-    def open_stream(self, expect: ExpectedInput = "free", *, sample_rate: int = 8000) -> Any: ...
+    def open_stream(
+        self, expect: ExpectedInput = "free", *, sample_rate: int = 8000, length: int | None = None
+    ) -> Any:
+        """A stream for one utterance; ``length``: digits asked for (a hint), or None."""
+        ...
 
 
 class Speaker(Protocol):

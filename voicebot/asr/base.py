@@ -137,6 +137,15 @@ class AsrStream(ABC):
     def finish(self) -> Transcript:
         """End the utterance and return its final transcript (blocking: decoding time)."""
 
+    def preview(self) -> Transcript | None:
+        """A transcript of the audio so far that leaves the stream open, or None when the
+        engine cannot give one with a confidence (blocking: decoding time).
+
+        The session uses it at a pause to end a turn early when it already holds the whole
+        answer (all the digits of an account number); :meth:`finish` is still the final word.
+        """
+        return None
+
     @property
     @abstractmethod
     def duration(self) -> float:
@@ -150,9 +159,14 @@ class AsrEngine(ABC):
 
     @abstractmethod
     def open_stream(
-        self, expect: ExpectedInput = "free", *, sample_rate: int = LINE_RATE
+        self,
+        expect: ExpectedInput = "free",
+        *,
+        sample_rate: int = LINE_RATE,
+        length: int | None = None,
     ) -> AsrStream:
-        """A new stream for one utterance; ``sample_rate`` is the input's rate in Hz."""
+        """A new stream for one utterance; ``sample_rate`` is the input's rate in Hz;
+        ``length`` is how many digits the dialog asked for (a hint engines may use)."""
 
     def transcribe(
         self,
@@ -160,9 +174,10 @@ class AsrEngine(ABC):
         expect: ExpectedInput = "free",
         *,
         sample_rate: int = LINE_RATE,
+        length: int | None = None,
     ) -> Transcript:
         """Recognise a whole utterance at once (int16 mono at ``sample_rate`` Hz)."""
-        stream = self.open_stream(expect, sample_rate=sample_rate)
+        stream = self.open_stream(expect, sample_rate=sample_rate, length=length)
         stream.accept(samples)
         return stream.finish()
 

@@ -44,6 +44,8 @@ class AsrConfig:
         whisper_prompt: text given as the previous context in ``free`` mode (vocabulary
             hints: company and product names).
         whisper_digits_prompt: previous context in ``digits`` mode.
+        whisper_digits_window_s: shortest encoder window in ``digits`` mode, seconds
+            (shorter than ``whisper_window_s``: one spoken digit or a PIN is short).
         whisper_multi_digit_tokens: in digits mode also allow tokens of several digits
             ("407"); off = single digits only.
         whisper_no_speech: above this no-speech probability (0..1) with a low average
@@ -68,7 +70,8 @@ class AsrConfig:
     whisper_pad_s: float = 1.0
     whisper_lead_s: float = 0.3
     whisper_prompt: str = ""
-    whisper_digits_prompt: str = "Account number: 4 0 7 1 2. Digits: 3, 9, 5, 8, 6."
+    whisper_digits_prompt: str = "Zero, one, two, three, four, five, six, seven, eight, nine."
+    whisper_digits_window_s: float = 4.0
     whisper_multi_digit_tokens: bool = False
     whisper_no_speech: float = 0.6
     whisper_partial_s: float = 0.0

@@ -85,8 +85,14 @@ class VoskEngine(AsrEngine):
         return None if g is None else list(json.loads(g))
 
     def open_stream(
-        self, expect: ExpectedInput = "free", *, sample_rate: int = LINE_RATE
+        self,
+        expect: ExpectedInput = "free",
+        *,
+        sample_rate: int = LINE_RATE,
+        length: int | None = None,
     ) -> VoskStream:
+        """A stream with the grammar for ``expect`` (``length`` is not used: a Vosk grammar
+        is a word list, and the dialog checks the length)."""
         expect = check_expect(expect)
         grammar = self._grammars[expect]
         args: tuple[Any, ...] = (self._model, float(sample_rate))

@@ -2,19 +2,32 @@
 
 faster-whisper's own ``transcribe`` pads every utterance to a 30 s window, so even a
 one-word answer costs a full encoder pass. This engine calls the CTranslate2 model
-directly with a window of ``max(whisper_window_s, duration + pad)`` (10 s by default:
+directly with a window of ``max(whisper_window_s, duration + pad)`` (8 s by default:
 about 4x faster than 30 s at the same accuracy here), greedy decoding, no timestamps.
 
 ``digits`` mode suppresses every token except single digits and digit words, with a
-digit prompt and a repetition penalty (a short window makes Whisper loop: "1 1 1 1");
-``yes_no`` decodes freely with a yes/no prompt and maps the answer to ``yes``/``no``.
-Per-token probabilities give word and utterance confidences.
+prompt that lists the ten digits, a 4 s window and a repetition penalty (a short window
+makes Whisper loop: "1 1 1 1"); ``yes_no`` decodes freely with a yes/no prompt and maps
+the answer to ``yes``/``no``. Per-token probabilities give word and utterance confidences.
+
+When the dialog says how many digits it asked for (``length``: 8 for an account number,
+4 for a PIN), the engine uses it three ways, because Whisper tiny runs on after the last
+digit ("1 2 3 4 1 2 3 4") or drops the last ones of a quiet speaker ("nine" for "9 0 5 7"):
+
+* a digit answer longer than ``length``: "it ended after ``length`` digits" is compared
+  with what was decoded, by the model's own token probabilities and a prior for the asked
+  length (:data:`LENGTH_PRIOR`);
+* a digits decode of another length: each stretch of speech between pauses is decoded on
+  its own, and that reading is kept when it gives ``length`` digits;
+* a free question that asked for digits but takes words too (a PIN or a date of birth):
+  when the free decode is digits only, the digits decode (better at digits) is used.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from typing import Any
@@ -54,6 +67,10 @@ DOUBLE_END_RATIO = 0.5
 SECONDS_PER_DIGIT = 0.2
 """Shortest voiced time of one spoken digit, s: bounds how many digits a clip can hold."""
 YES_NO_PROMPT = "Yes. No. Yes, that's right. No, that's wrong."
+LENGTH_PRIOR = 10.0
+"""How much likelier an answer of the asked length is than any other, a priori."""
+NO_END = 1e-6
+"""Probability used for "the decode ended here" when it stopped at its token cap."""
 
 
 class WhisperEngine(AsrEngine):
@@ -95,6 +112,7 @@ class WhisperEngine(AsrEngine):
         )
         self._lock = threading.Lock()
         self._digit_suppress = self._suppress_all_but(self._digit_tokens())
+        self._stops = [ids[0] for p in (".", "?", "!") if len(ids := self._tok.encode(p)) == 1]
         self._prompts: dict[str, list[int]] = {
             "free": self._prompt(cfg.whisper_prompt),
             "digits": self._prompt(cfg.whisper_digits_prompt),
@@ -141,16 +159,21 @@ class WhisperEngine(AsrEngine):
     # ------------------------------------------------------------------ decoding
 
     def open_stream(
-        self, expect: ExpectedInput = "free", *, sample_rate: int = LINE_RATE
+        self,
+        expect: ExpectedInput = "free",
+        *,
+        sample_rate: int = LINE_RATE,
+        length: int | None = None,
     ) -> WhisperStream:
-        return WhisperStream(self, check_expect(expect), sample_rate)
+        return WhisperStream(self, check_expect(expect), sample_rate, length)
 
-    def features(self, audio: Float32Array) -> npt.NDArray[np.float32]:
-        """Log-mel features of 16 kHz audio padded to the decode window, (80, frames)."""
+    def features(self, audio: Float32Array, min_window_s: float) -> npt.NDArray[np.float32]:
+        """Log-mel features of 16 kHz audio padded to the decode window (at least
+        ``min_window_s`` seconds), shape (80, frames)."""
         lead = int(self.cfg.whisper_lead_s * WHISPER_RATE)
         pad = int(self.cfg.whisper_pad_s * WHISPER_RATE)
         dur = (lead + audio.size + pad) / WHISPER_RATE
-        window = min(MAX_WINDOW_S, max(self.cfg.whisper_window_s, math.ceil(dur)))
+        window = min(MAX_WINDOW_S, max(min_window_s, math.ceil(dur)))
         n = int(window * WHISPER_RATE)
         padded = np.zeros(n, dtype=np.float32)
         body = audio[: max(0, n - lead)]
@@ -158,8 +181,13 @@ class WhisperEngine(AsrEngine):
         feats = self._fe(padded, padding=0)
         return np.ascontiguousarray(feats[:, : int(window * FRAMES_PER_S)], dtype=np.float32)
 
-    def decode(self, audio: Float32Array, expect: ExpectedInput) -> tuple[str, list[Word], float]:
-        """Decode 16 kHz float audio: (raw text, words with confidence, no-speech prob)."""
+    def decode(
+        self, audio: Float32Array, expect: ExpectedInput, length: int | None = None
+    ) -> tuple[str, list[Word], float]:
+        """Decode 16 kHz float audio: (raw text, words with confidence, no-speech prob).
+
+        ``length``: how many digits the dialog asked for (None: not a digit question).
+        """
         import ctranslate2
 
         if audio.size > MAX_WINDOW_S * WHISPER_RATE:
@@ -169,13 +197,16 @@ class WhisperEngine(AsrEngine):
             return " ".join(t for t, _, _ in parts).strip(), words, min(p for *_, p in parts)
         prompt = self._prompts[expect]
         dur = audio.size / WHISPER_RATE
-        feats = ctranslate2.StorageView.from_array(self.features(audio)[None])
+        window = (
+            self.cfg.whisper_digits_window_s if expect == "digits" else self.cfg.whisper_window_s
+        )
+        feats = ctranslate2.StorageView.from_array(self.features(audio, window)[None])
         with self._lock:
             encoded = self._ct2.encode(feats)
         if expect != "digits":
             cap = 4 + int(voiced_seconds(audio) * TOKENS_PER_VOICED_S)
             result = self._generate(encoded, prompt, min(cap, 8 + int(dur * 8)))
-            ids = collapse_loops([i for i in result.sequences_ids[0] if i < self._tok.eot])
+            ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
         else:
             cap = 2 + int(voiced_seconds(audio) / SECONDS_PER_DIGIT)
             digits = {"suppress_tokens": self._digit_suppress}
@@ -192,7 +223,66 @@ class WhisperEngine(AsrEngine):
             p_end = self._step_prob(result, len(ids) - 1, self._tok.eot)
             if p_end >= DOUBLE_END_RATIO * probs[-1]:
                 ids, probs = ids[:-1], probs[:-1]
-        return self._tok.decode(ids).strip(), self._words(ids, probs), result.no_speech_prob
+        if length:
+            ids, probs = self._fit_length(result, ids, probs, length)
+        if expect != "digits":
+            keep = collapse_loops(list(range(len(ids))), key=ids)
+            ids, probs = [ids[k] for k in keep], [probs[k] for k in keep]
+        text, words = self._tok.decode(ids).strip(), self._words(ids, probs)
+        if length and expect == "digits" and len(ids) != length:
+            text, words = self._digit_groups(audio, length) or (text, words)
+        elif length and expect == "free" and digits_of(text, self.cfg.digit_words):
+            if _only_digits(text, self.cfg.digit_words):
+                # a digit answer to a question that also takes words (PIN or date of birth):
+                # the digits decode hears digits better than the free one
+                digit_text, digit_words, _ = self.decode(audio, "digits", length)
+                if digit_words:
+                    text, words = digit_text, digit_words
+        return text, words, result.no_speech_prob
+
+    def _digit_groups(self, audio: Float32Array, length: int) -> tuple[str, list[Word]] | None:
+        """Decode each stretch of speech between pauses on its own, for a digit string
+        whose one-piece decode missed the asked ``length`` (Whisper tiny drops the last
+        digits of a quiet speaker, or runs on); None unless the pieces give ``length``."""
+        spans = pause_spans(audio)
+        if not 1 < len(spans) <= length:
+            return None
+        texts: list[str] = []
+        words: list[Word] = []
+        for start, end in spans:
+            text, part, _ = self.decode(audio[start:end], "digits")
+            texts.append(text.lower())
+            words += part
+        if sum(len(digits_of(w.text, self.cfg.digit_words)) for w in words) != length:
+            return None
+        return " ".join(texts), words
+
+    def _fit_length(
+        self, result: Any, ids: list[int], probs: list[float], length: int
+    ) -> tuple[list[int], list[float]]:
+        """Cut a digit answer longer than ``length`` digits after its ``length``-th digit
+        when that reading is at least as likely (see the module docstring)."""
+        words = self.cfg.digit_words
+        count, cut = 0, 0
+        for k, tok in enumerate(ids):
+            count += len(digits_of(self._tok.decode([tok]), words))
+            if count >= length:
+                cut = k + 1
+                break
+        rest = self._tok.decode(ids[cut:])
+        if count != length or cut == len(ids) or not _only_digits(self._tok.decode(ids), words):
+            return ids, probs
+        if not digits_of(rest, words):
+            return ids, probs  # only punctuation after the answer
+        p_stop = self._step_prob(result, cut, self._tok.eot) + sum(
+            self._step_prob(result, cut, t) for t in self._stops
+        )
+        p_full_end = self._step_prob(result, len(ids), self._tok.eot)
+        full = sum(math.log(max(p, 1e-9)) for p in probs[cut:])
+        full += math.log(max(p_full_end, NO_END))
+        if math.log(max(p_stop, 1e-9)) + math.log(LENGTH_PRIOR) >= full:
+            return ids[:cut], probs[:cut]
+        return ids, probs
 
     def _step_prob(self, result: Any, step: int, token: int) -> float:
         """Probability of ``token`` at decoding ``step`` (0.0 when unknown)."""
@@ -258,10 +348,17 @@ class WhisperEngine(AsrEngine):
 class WhisperStream(AsrStream):
     """One utterance for :class:`WhisperEngine`: buffers audio, decodes on finish."""
 
-    def __init__(self, engine: WhisperEngine, expect: ExpectedInput, sample_rate: int) -> None:
+    def __init__(
+        self,
+        engine: WhisperEngine,
+        expect: ExpectedInput,
+        sample_rate: int,
+        length: int | None = None,
+    ) -> None:
         self.engine = engine
         self.expect = expect
         self.sample_rate = sample_rate
+        self.length = length
         self._chunks: list[npt.NDArray[np.int16]] = []
         self._n = 0
         self._partial_at = 0
@@ -286,6 +383,11 @@ class WhisperStream(AsrStream):
             return text
         return None
 
+    def preview(self) -> Transcript:
+        """Decode what was heard so far; the stream stays open (Whisper decodes the whole
+        buffer each time, so a preview costs as much as :meth:`finish`)."""
+        return self.finish()
+
     def finish(self) -> Transcript:
         t0 = time.perf_counter()
         cfg = self.engine.cfg
@@ -293,7 +395,7 @@ class WhisperStream(AsrStream):
         base = {"duration": self.duration, "expect": self.expect, "engine": "whisper"}
         if audio.size == 0 or rms_dbfs(audio) < cfg.min_rms_dbfs:
             return Transcript("", 0.0, decode_s=time.perf_counter() - t0, **base)  # type: ignore[arg-type]
-        raw, words, no_speech = self.engine.decode(audio, self.expect)
+        raw, words, no_speech = self.engine.decode(audio, self.expect, self.length)
         conf = _mean_conf(words)
         if not words or (no_speech > cfg.whisper_no_speech and conf < 0.4):
             return Transcript(
@@ -331,18 +433,46 @@ def voiced_seconds(audio: Float32Array, rate: int = WHISPER_RATE) -> float:
     return float(np.sum(level > level.max() - 30.0)) / 50.0
 
 
-def collapse_loops(ids: list[int], min_repeats: int = 3, longest: int = 8) -> list[int]:
+def pause_spans(
+    audio: Float32Array, rate: int = WHISPER_RATE, min_gap_s: float = 0.1, margin_s: float = 0.05
+) -> list[tuple[int, int]]:
+    """Sample spans of speech separated by pauses of at least ``min_gap_s`` (20 ms frames
+    more than 30 dB below the loudest one), each widened by ``margin_s``."""
+    hop = rate // 50
+    n = audio.size // hop
+    if n == 0:
+        return []
+    frames = audio[: n * hop].reshape(n, hop)
+    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
+    voiced = np.flatnonzero(level > level.max() - 30.0)
+    spans: list[list[int]] = []
+    gap = max(1, int(round(min_gap_s * 50)))
+    for f in voiced:
+        if spans and f - spans[-1][1] <= gap:
+            spans[-1][1] = int(f)
+        else:
+            spans.append([int(f), int(f)])
+    pad = int(margin_s * rate)
+    return [(max(0, a * hop - pad), min(audio.size, (b + 1) * hop + pad)) for a, b in spans]
+
+
+def collapse_loops(
+    items: list[int], min_repeats: int = 3, longest: int = 8, key: list[int] | None = None
+) -> list[int]:
     """Keep one copy of any block of 1..``longest`` tokens repeated ``min_repeats``+ times.
 
     A short window makes Whisper loop on one-word answers ("saved saved saved ...").
+    With ``key`` (the tokens), ``items`` are positions into it and the kept positions are
+    returned (so per-token probabilities can follow).
     """
-    out = list(ids)
+    out = list(items)
+    tok = (lambda i: key[i]) if key is not None else (lambda i: i)  # noqa: E731
     for size in range(1, longest + 1):
         i = 0
         while i + size * min_repeats <= len(out):
-            block = out[i : i + size]
+            block = [tok(x) for x in out[i : i + size]]
             reps = 1
-            while out[i + reps * size : i + (reps + 1) * size] == block:
+            while [tok(x) for x in out[i + reps * size : i + (reps + 1) * size]] == block:
                 reps += 1
             if reps >= min_repeats:
                 del out[i + size : i + reps * size]
@@ -353,6 +483,11 @@ def collapse_loops(ids: list[int], min_repeats: int = 3, longest: int = 8) -> li
 def _loops(ids: list[int], run: int = 3) -> bool:
     """True when the output ends in ``run`` or more copies of one token (a decoding loop)."""
     return len(ids) >= run and len(set(ids[-run:])) == 1
+
+
+def _only_digits(text: str, digit_words: dict[str, str]) -> bool:
+    """True when ``text`` holds digits (numerals or digit words) and punctuation only."""
+    return all(tok.isdigit() or tok.lower() in digit_words for tok in re.findall(r"[^\W_]+", text))
 
 
 def _mean_conf(words: list[Word]) -> float:

@@ -134,6 +134,21 @@ class SpeechSegmenter:
             return self._end(now, forced=True)
         return None
 
+    def end_if_unchanged(self, paused: SpeechPaused) -> SpeechEnded | None:
+        """End the open segment now, if it is still the one ``paused`` described and no
+        speech came since (the caller of an early endpoint decided the turn is complete).
+
+        Returns the :class:`SpeechEnded` (``time_s`` = end of the last frame processed), or
+        None when the segment already ended or speech resumed after the pause.
+        """
+        if (
+            not self.speaking
+            or abs(self.time_at(self._seg_start) - paused.start_s) > 1e-9
+            or abs(self.time_at(self._last_speech + 1) - paused.end_s) > 1e-9
+        ):
+            return None
+        return self._end(self.time_at(self.frames), forced=False)
+
     def flush(self) -> SpeechEnded | None:
         """The stream ended: close an open segment (``time_s`` = end of the last frame)."""
         if not self.speaking:

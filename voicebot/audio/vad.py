@@ -201,6 +201,11 @@ class SpeechDetector:
                 out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
         return out
 
+    def end_early(self, paused: SpeechPaused) -> SpeechEnded | None:
+        """End the segment ``paused`` belongs to before its endpoint silence (see
+        :meth:`SpeechSegmenter.end_if_unchanged`); None when speech resumed or it ended."""
+        return self.segmenter.end_if_unchanged(paused)
+
     def flush(self) -> list[DetectorOutput]:
         """The stream ended: close an open segment."""
         event = self.segmenter.flush()
