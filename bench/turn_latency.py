@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import resource
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,6 +45,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     cases = [load_case(p) for p in find_cases(args.folder)]
+    # a fresh var/ folder: the TTS cache holds only what start-up puts there (the dialog's
+    # fixed prompts), as on a new server; other sentences are synthesized when first said
+    os.environ["VOICEBOT_VAR"] = tempfile.mkdtemp(prefix="voicebot-bench-")
     started = time.perf_counter()
     with simulated_pipeline(suite_now(args.folder)) as pipeline:
         rss_loaded = rss_mb()
@@ -59,7 +64,7 @@ def main() -> None:
     stage = {s: float(np.mean([t[s] for t in turns])) for s in STAGES}
     total = sum(stage.values()) or 1.0
     out = {
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "cases": len(cases),
         "repeat": args.repeat,
         "turns": len(turns),
@@ -84,10 +89,15 @@ def main() -> None:
             if (sel := [t["latency_ms"] for t in turns if str(t.get("expect", "")) == kind])
         },
         "slowest": [
-            {"case": case, "turn": t.get("index"), "expect": t.get("expect"), "heard": t.get("heard")}
+            {
+                "case": case,
+                "turn": t.get("index"),
+                "expect": t.get("expect"),
+                "heard": t.get("heard"),
+            }
             | {s: t[s] for s in ("latency_ms", *STAGES)}
             for case, t in sorted(
-                ((r.case, t) for r in results for t in r.turns if t.get("latency_ms") is not None),
+                ((r.name, t) for r in results for t in r.turns if t.get("latency_ms") is not None),
                 key=lambda ct: -ct[1]["latency_ms"],
             )[:10]
         ],

@@ -121,3 +121,56 @@ def test_partials_when_enabled(
     assert len(partials) == 3  # after 1, 2 and 3 s of audio
     assert words(partials[0])[:1] == ["please"]
     assert words(stream.finish().text)[-2:] == ["pound", "key"]
+
+
+# ------------------------------------------------------------------ the asked length
+
+
+def test_a_pin_that_runs_on_is_cut_to_the_asked_length(engine: AsrEngine) -> None:
+    from voicebot.numbers import spoken_digits
+    from voicebot.replay.cases import fsdd_digits
+
+    pin = fsdd_digits("1234", "nicolas", 8000)  # a real speaker; Whisper tiny runs on
+    assert len(spoken_digits(engine.transcribe(pin, "free").text)) > 4
+    told = engine.transcribe(pin, "free", length=4)  # the PIN question: free, 4 digits asked
+    assert spoken_digits(told.text) == "1234"
+
+
+def test_dropped_last_digits_come_back_from_the_pause_separated_groups(engine: AsrEngine) -> None:
+    from voicebot.replay.cases import fsdd_digits
+
+    pin = fsdd_digits("9057", "nicolas", 8000)
+    assert engine.transcribe(pin, "digits").text == "9"  # one decode: the rest is dropped
+    told = engine.transcribe(pin, "digits", length=4)
+    assert told.text == "9057" and [w.text for w in told.words] == list("9057")
+
+
+def test_a_date_of_birth_is_not_taken_for_digits_when_a_pin_is_asked(
+    engine: AsrEngine, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from voicebot.numbers import parse_date_of_birth
+
+    wav = tmp_path / "dob.wav"  # another speaker: flite's slt voice
+    text = "the fourth of July, nineteen eighty five"
+    subprocess.run(["flite", "-voice", "slt", "-t", text, "-o", str(wav)], check=True)
+    told = engine.transcribe(pcm8k(wav), "free", length=4)
+    assert "july" in told.text.lower()
+    assert str(parse_date_of_birth(told.text)) == "1985-07-04"
+
+
+def test_pause_spans_split_speech_at_pauses_only() -> None:
+    from voicebot.asr.whisper import pause_spans
+
+    rate = 16000
+    tone = (0.3 * np.sin(np.arange(int(0.3 * rate)) * 0.2)).astype(np.float32)
+    gap = np.zeros(int(0.25 * rate), np.float32)
+    short = np.zeros(int(0.04 * rate), np.float32)
+    audio = np.concatenate([gap, tone, gap, tone, short, tone, gap])
+    spans = pause_spans(audio, rate)
+    assert len(spans) == 2  # the 40 ms gap is inside a word, not a pause
+    (a0, a1), (b0, b1) = spans
+    assert a0 == pytest.approx(0.2 * rate, abs=400) and a1 == pytest.approx(0.6 * rate, abs=400)
+    assert b1 - b0 == pytest.approx((0.64 + 0.1) * rate, abs=400)
+    assert pause_spans(np.zeros(0, np.float32)) == []

@@ -83,6 +83,17 @@ def test_balance_needs_identification_and_secrets_stay_out(chat, stores) -> None
     assert "[redacted]" in transcript
 
 
+def test_goodbye_while_the_pin_is_asked_ends_the_call(chat) -> None:  # type: ignore[no-untyped-def]
+    c = chat()
+    c.say("what's my balance")
+    c.say("one two three four five six seven eight")
+    assert c.conv.requested_slot == "pin"
+    reply = c.say("actually never mind goodbye")
+    assert reply.ended and "goodbye" in text(reply)
+    assert c.conv.requested_slot is None  # the form stopped asking
+    assert c.conv.outcome().kind != "routed"  # not an identification failure
+
+
 def test_caller_id_skips_the_account_number(chat) -> None:  # type: ignore[no-untyped-def]
     c = chat(caller_id="+441632960001")
     reply = c.say("where is my order")

@@ -8,6 +8,7 @@ import pytest
 
 from voicebot.numbers import (
     complete_digit_answer,
+    digit_answer_state,
     extract_number,
     parse_date_of_birth,
     parse_postcode,
@@ -73,6 +74,24 @@ def test_extract_number_requires_the_exact_length() -> None:
 )
 def test_complete_digit_answer(text: str, length: int, digits: str | None) -> None:
     assert complete_digit_answer(text, length) == digits
+
+
+@pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("one two three four", "complete"),
+        ("one two three", "open"),  # a pause between digits
+        ("No thanks, goodbye.", "not_digits"),
+        ("I forgot", "not_digits"),
+        ("I don't have one", "open"),  # "one" may be a digit: wait (safe side)
+        ("My PIN is", "open"),  # a lead-in: the digits come next
+        ("the fourth of July", "open"),  # a date of birth under way
+        ("twelfth of March", "open"),
+        ("", "open"),
+    ],
+)
+def test_digit_answer_state(text: str, state: str) -> None:
+    assert digit_answer_state(text, 4) == state
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,9 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
 * anything: the VAD's ``end_silence_ms`` (200 ms by default);
 * an account number or a PIN: ``digits_end_silence_ms`` (1 s: people pause between
   digits), and, when the length is known, an *early end*: at a pause of
-  ``digits_early_end_ms`` the audio so far is decoded (:meth:`AsrStream.preview`), and if it
-  already holds every expected digit and nothing else, confidently, the turn ends there.
+  ``digits_early_end_ms`` the audio so far is decoded (:meth:`AsrStream.preview`), and the
+  turn ends there when, confidently, it already holds every expected digit and nothing else,
+  or it is plainly not a number ("no thanks, goodbye": no digit, date or lead-in in it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from voicebot.audio.vad import SpeechChunk, SpeechDetector
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
 from voicebot.line import Int16Array
-from voicebot.numbers import complete_digit_answer
+from voicebot.numbers import digit_answer_state
 from voicebot.session_config import SessionConfig
 from voicebot.stages import Recognizer, SpeechStream
 
@@ -135,7 +136,8 @@ class Hearing:
 
     async def _end_early(self, paused: SpeechPaused) -> tuple[SpeechEnded, Transcript] | None:
         """At a pause in an account number or PIN: end the segment now if the audio so far
-        already holds every expected digit, confidently; None to keep listening."""
+        already holds every expected digit, or plainly no number, confidently; None to keep
+        listening (:func:`~voicebot.numbers.digit_answer_state`)."""
         stream = self._stream
         if stream is None or not self.max_digits or not hasattr(stream, "preview"):
             return None
@@ -148,7 +150,7 @@ class Hearing:
         if (
             heard is None
             or float(heard.confidence) < self.cfg.confirm_below
-            or complete_digit_answer(heard.text, self.max_digits) is None
+            or digit_answer_state(heard.text, self.max_digits) == "open"
         ):
             return None
         ended = self.detector.end_early(paused)

@@ -230,6 +230,33 @@ def complete_digit_answer(text: str, length: int) -> str | None:
     return extract_number(text, length)
 
 
+_LEAD_INS = frozenset(
+    "my the is its it s pin code number account uh um er erm and of on in born date birth "
+    "so well yes yeah ok okay".split()
+)
+
+
+def digit_answer_state(text: str, length: int) -> str:
+    """Where an answer to "say your N-digit number" stands, from what was heard so far.
+
+    ``complete``: exactly ``length`` digits and nothing else (:func:`complete_digit_answer`);
+    ``not_digits``: words with no number, month or ordinal in them that do not end on a
+    lead-in ("no thanks goodbye", "I don't have one"): the caller is not giving digits;
+    ``open``: anything else (digits so far, a date under way, "my PIN is ..."): more may come.
+    """
+    if complete_digit_answer(text, length) is not None:
+        return "complete"
+    tokens = _tokens(text)
+    if not tokens or tokens[-1] in _LEAD_INS:
+        return "open"
+    if any(
+        tok.isdigit() or _is_number_word(tok) or tok in ORDINALS or tok in MONTHS
+        for tok in tokens
+    ):
+        return "open"
+    return "not_digits"
+
+
 # ----------------------------------------------------------------------------- dates
 
 

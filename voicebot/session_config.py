@@ -26,9 +26,10 @@ class SessionConfig:
     digits), ms."""
     digits_early_end_ms: float = 300.0
     """While an account number or PIN is asked for: after this much silence the audio so far
-    is decoded, and when it already holds every expected digit (and nothing else) with
-    confidence of at least ``confirm_below``, the turn ends without waiting for
-    ``digits_end_silence_ms``, ms; 0 = off. Needs an engine with previews (Whisper)."""
+    is decoded, and when it already holds every expected digit (and nothing else), or
+    plainly no number ("no thanks, goodbye"), with confidence of at least ``confirm_below``,
+    the turn ends without waiting for ``digits_end_silence_ms``, ms; 0 = off. Needs an
+    engine with previews (Whisper)."""
 
 
 def session_config(settings: Settings) -> SessionConfig:

@@ -50,6 +50,9 @@ class AsrConfig:
             ("407"); off = single digits only.
         whisper_no_speech: above this no-speech probability (0..1) with a low average
             token probability, the transcript is empty (Whisper's own hallucination rule).
+        whisper_digits_no_speech: the same in ``digits`` mode, higher: a short quiet digit
+            ("six") often scores 0.7-0.9 though the VAD heard speech, and a doubtful digit
+            is read back to the caller anyway.
         whisper_partial_s: in a stream, decode the audio so far every this many seconds of
             new audio to give a partial transcript; 0 = no partials (saves CPU).
         vosk_model: Vosk model folder; relative paths are under the project root
@@ -74,6 +77,7 @@ class AsrConfig:
     whisper_digits_window_s: float = 4.0
     whisper_multi_digit_tokens: bool = False
     whisper_no_speech: float = 0.6
+    whisper_digits_no_speech: float = 0.95
     whisper_partial_s: float = 0.0
     vosk_model: str = "models/asr/vosk-model-small-en-us-0.15"
     digit_words: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DIGIT_WORDS))

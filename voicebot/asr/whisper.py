@@ -14,9 +14,10 @@ When the dialog says how many digits it asked for (``length``: 8 for an account 
 4 for a PIN), the engine uses it three ways, because Whisper tiny runs on after the last
 digit ("1 2 3 4 1 2 3 4") or drops the last ones of a quiet speaker ("nine" for "9 0 5 7"):
 
-* a digit answer longer than ``length``: "it ended after ``length`` digits" is compared
-  with what was decoded, by the model's own token probabilities and a prior for the asked
-  length (:data:`LENGTH_PRIOR`);
+* a digit answer longer than ``length`` is cut after ``length`` digits; "it ended there"
+  is compared with what was decoded, by the model's own token probabilities and a prior
+  for the asked length (:data:`LENGTH_PRIOR`), and that odds scales the confidence of the
+  last digit (an unlikely cut is read back to the caller);
 * a digits decode of another length: each stretch of speech between pauses is decoded on
   its own, and that reading is kept when it gives ``length`` digits;
 * a free question that asked for digits but takes words too (a PIN or a date of birth):
@@ -112,6 +113,11 @@ class WhisperEngine(AsrEngine):
         )
         self._lock = threading.Lock()
         self._digit_suppress = self._suppress_all_but(self._digit_tokens())
+        self._spellings: dict[str, set[int]] = {}
+        for tok in self._digit_tokens():
+            found = digits_of(self._tok.decode([tok]), cfg.digit_words)
+            if len(found) == 1:
+                self._spellings.setdefault(found[0][0], set()).add(tok)
         self._stops = [ids[0] for p in (".", "?", "!") if len(ids := self._tok.encode(p)) == 1]
         self._prompts: dict[str, list[int]] = {
             "free": self._prompt(cfg.whisper_prompt),
@@ -225,6 +231,8 @@ class WhisperEngine(AsrEngine):
                 ids, probs = ids[:-1], probs[:-1]
         if length:
             ids, probs = self._fit_length(result, ids, probs, length)
+        if expect == "digits" and len(ids) == 1:
+            ids, probs = self._one_digit(result, ids, probs)
         if expect != "digits":
             keep = collapse_loops(list(range(len(ids))), key=ids)
             ids, probs = [ids[k] for k in keep], [probs[k] for k in keep]
@@ -257,11 +265,27 @@ class WhisperEngine(AsrEngine):
             return None
         return " ".join(texts), words
 
+    def _one_digit(
+        self, result: Any, ids: list[int], probs: list[float]
+    ) -> tuple[list[int], list[float]]:
+        """A one-digit answer: the digit with the most probability over all its spellings
+        ("6", " six", " Six"), not the single likeliest token."""
+        totals = {
+            digit: sum(self._step_prob(result, 0, t) for t in tokens)
+            for digit, tokens in self._spellings.items()
+        }
+        best = max(totals, key=lambda d: totals[d])
+        if ids[0] in self._spellings[best]:
+            return ids, probs
+        token = max(self._spellings[best], key=lambda t: self._step_prob(result, 0, t))
+        return [token], [min(1.0, totals[best])]
+
     def _fit_length(
         self, result: Any, ids: list[int], probs: list[float], length: int
     ) -> tuple[list[int], list[float]]:
-        """Cut a digit answer longer than ``length`` digits after its ``length``-th digit
-        when that reading is at least as likely (see the module docstring)."""
+        """Cut a digit answer longer than ``length`` digits after its ``length``-th digit;
+        its last digit's confidence is scaled by how likely the cut is against the longer
+        reading (see the module docstring)."""
         words = self.cfg.digit_words
         count, cut = 0, 0
         for k, tok in enumerate(ids):
@@ -280,9 +304,11 @@ class WhisperEngine(AsrEngine):
         p_full_end = self._step_prob(result, len(ids), self._tok.eot)
         full = sum(math.log(max(p, 1e-9)) for p in probs[cut:])
         full += math.log(max(p_full_end, NO_END))
-        if math.log(max(p_stop, 1e-9)) + math.log(LENGTH_PRIOR) >= full:
-            return ids[:cut], probs[:cut]
-        return ids, probs
+        cut_here = math.log(max(p_stop, 1e-9)) + math.log(LENGTH_PRIOR)
+        # a longer answer is wrong for sure; how sure the cut is goes into the confidence of
+        # its last digit, so an unlikely cut is read back to the caller
+        sure = 1.0 / (1.0 + math.exp(min(50.0, full - cut_here)))
+        return ids[:cut], [*probs[: cut - 1], probs[cut - 1] * sure]
 
     def _step_prob(self, result: Any, step: int, token: int) -> float:
         """Probability of ``token`` at decoding ``step`` (0.0 when unknown)."""
@@ -397,7 +423,10 @@ class WhisperStream(AsrStream):
             return Transcript("", 0.0, decode_s=time.perf_counter() - t0, **base)  # type: ignore[arg-type]
         raw, words, no_speech = self.engine.decode(audio, self.expect, self.length)
         conf = _mean_conf(words)
-        if not words or (no_speech > cfg.whisper_no_speech and conf < 0.4):
+        no_speech_max = (
+            cfg.whisper_digits_no_speech if self.expect == "digits" else cfg.whisper_no_speech
+        )
+        if not words or (no_speech > no_speech_max and conf < 0.4):
             return Transcript(
                 "",
                 0.0,
