@@ -104,6 +104,16 @@ def test_keypad_and_human_digits_identify_the_caller(suite) -> None:  # type: ig
     assert "pin" in asked[account_q + 1], asked
 
 
+def test_a_complete_spoken_account_number_ends_its_turn_at_a_pause(suite) -> None:  # type: ignore[no-untyped-def]
+    results, _, _ = suite
+    result, _ = results["balance_fsdd_account_pin"]  # account and PIN said by real people
+    account = next(t for t in result.turns if t["expect"] == "digits")
+    assert account["heard"] == "12345678"
+    # every digit was there at the first 300 ms pause: no 1 s wait for more digits
+    assert account["endpoint"] == "complete" and account["endpoint_ms"] < 500
+    assert result.passed, result.failures  # the PIN was heard too: the balance was given
+
+
 def test_transfers_carry_context_headers(suite) -> None:  # type: ignore[no-untyped-def]
     results, _, _ = suite
     _, line = results["billing_route"]
