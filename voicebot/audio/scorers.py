@@ -43,6 +43,11 @@ class FrameScorer(Protocol):
         """Forget the stream (a new call or a new file)."""
         ...
 
+    def segment_ended(self) -> None:
+        """A speech segment just ended (the detector saw its endpoint): drop what only
+        mattered inside it (a model's recurrent state); keep what describes the line."""
+        ...
+
 
 class EnergyScorer:
     """Adaptive-noise-floor energy scorer (see the module docstring).
@@ -80,6 +85,9 @@ class EnergyScorer:
         high = min(3400.0, 0.45 * rate)
         self._sos = butter(4, [200.0, high], btype="bandpass", fs=rate, output="sos")
         self.reset()
+
+    def segment_ended(self) -> None:
+        """Nothing to drop: the noise floor describes the line, not the segment."""
 
     def reset(self) -> None:
         self._zi = sosfilt_zi(self._sos) * 0.0
@@ -176,6 +184,12 @@ class SileroScorer:
     def reset(self) -> None:
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
         self._context = np.zeros((1, self._context_samples), dtype=np.float32)
+
+    def segment_ended(self) -> None:
+        """Clear the LSTM state after each segment. Carried on through a call, the state
+        left by one utterance and the silence after it made Silero score a quiet next
+        answer 0.03-0.2 instead of 0.6-0.9 (a spoken PIN lost its first digit, 0.75 s)."""
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
 
     def score(self, frame: Int16Array) -> float:
         x = np.asarray(frame, dtype=np.float32).reshape(1, -1) / 32768.0

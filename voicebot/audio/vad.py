@@ -193,6 +193,7 @@ class SpeechDetector:
                 out.append(event)
                 out.append(SpeechChunk(audio_start, np.concatenate(frames)))
             elif isinstance(event, SpeechEnded):
+                self.scorer.segment_ended()
                 out.append(event)
             elif isinstance(event, SpeechPaused):
                 out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
@@ -204,7 +205,11 @@ class SpeechDetector:
     def end_early(self, paused: SpeechPaused) -> SpeechEnded | None:
         """End the segment ``paused`` belongs to before its endpoint silence (see
         :meth:`SpeechSegmenter.end_if_unchanged`); None when speech resumed or it ended."""
-        return self.segmenter.end_if_unchanged(paused)
+        ended = self.segmenter.end_if_unchanged(paused)
+        if ended is not None:
+            assert self.scorer is not None
+            self.scorer.segment_ended()
+        return ended
 
     def flush(self) -> list[DetectorOutput]:
         """The stream ended: close an open segment."""
