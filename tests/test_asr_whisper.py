@@ -161,7 +161,7 @@ def test_a_date_of_birth_is_not_taken_for_digits_when_a_pin_is_asked(
 
 
 def test_pause_spans_split_speech_at_pauses_only() -> None:
-    from voicebot.asr.whisper import pause_spans
+    from voicebot.asr.audio import pause_spans
 
     rate = 16000
     tone = (0.3 * np.sin(np.arange(int(0.3 * rate)) * 0.2)).astype(np.float32)

@@ -60,7 +60,7 @@ def test_record_is_written_durably_and_read_back(tmp_path: Path) -> None:
     assert first["department"] == "billing" and first["reason"] == "routed"
     assert first["transcript"][0] == {"speaker": "caller", "text": "my bill is wrong"}
     raw = (tmp_path / "handoffs.jsonl").read_text()
-    assert "1234\"" not in raw and "12345678" not in raw  # no PIN, no full account number
+    assert '1234"' not in raw and "12345678" not in raw  # no PIN, no full account number
 
 
 def test_torn_last_line_is_skipped(tmp_path: Path) -> None:

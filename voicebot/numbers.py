@@ -250,8 +250,7 @@ def digit_answer_state(text: str, length: int) -> str:
     if not tokens or tokens[-1] in _LEAD_INS:
         return "open"
     if any(
-        tok.isdigit() or _is_number_word(tok) or tok in ORDINALS or tok in MONTHS
-        for tok in tokens
+        tok.isdigit() or _is_number_word(tok) or tok in ORDINALS or tok in MONTHS for tok in tokens
     ):
         return "open"
     return "not_digits"

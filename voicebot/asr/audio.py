@@ -30,3 +30,37 @@ def rms_dbfs(x: Float32Array) -> float:
         return -120.0
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     return 20.0 * np.log10(max(rms, 1e-6))
+
+
+def voiced_seconds(audio: Float32Array, rate: int = 16000) -> float:
+    """Seconds of 20 ms frames within 30 dB of the loudest frame (a rough speech time)."""
+    hop = rate // 50
+    n = audio.size // hop
+    if n == 0:
+        return 0.0
+    frames = audio[: n * hop].reshape(n, hop)
+    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
+    return float(np.sum(level > level.max() - 30.0)) / 50.0
+
+
+def pause_spans(
+    audio: Float32Array, rate: int = 16000, min_gap_s: float = 0.1, margin_s: float = 0.05
+) -> list[tuple[int, int]]:
+    """Sample spans of speech separated by pauses of at least ``min_gap_s`` (20 ms frames
+    more than 30 dB below the loudest one), each widened by ``margin_s``."""
+    hop = rate // 50
+    n = audio.size // hop
+    if n == 0:
+        return []
+    frames = audio[: n * hop].reshape(n, hop)
+    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
+    voiced = np.flatnonzero(level > level.max() - 30.0)
+    spans: list[list[int]] = []
+    gap = max(1, int(round(min_gap_s * 50)))
+    for f in voiced:
+        if spans and f - spans[-1][1] <= gap:
+            spans[-1][1] = int(f)
+        else:
+            spans.append([int(f), int(f)])
+    pad = int(margin_s * rate)
+    return [(max(0, a * hop - pad), min(audio.size, (b + 1) * hop + pad)) for a, b in spans]

@@ -1,9 +1,13 @@
-"""Pure text clean-up of recogniser output for what the dialog expects (no I/O)."""
+"""Pure clean-up of recogniser output for what the dialog expects: digits, yes/no, decoding
+loops, word confidences (no I/O)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
+
+from voicebot.asr.base import Word
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d", re.UNICODE)
 
@@ -46,3 +50,52 @@ def yes_no(text: str, yes_words: Iterable[str], no_words: Iterable[str]) -> str:
     if no and not yes:
         return "no"
     return text.strip()
+
+
+def collapse_loops(
+    items: list[int], min_repeats: int = 3, longest: int = 8, key: list[int] | None = None
+) -> list[int]:
+    """Keep one copy of any block of 1..``longest`` tokens repeated ``min_repeats``+ times.
+
+    A short window makes Whisper loop on one-word answers ("saved saved saved ...").
+    With ``key`` (the tokens), ``items`` are positions into it and the kept positions are
+    returned (so per-token probabilities can follow).
+    """
+    out = list(items)
+    tok = (lambda i: key[i]) if key is not None else (lambda i: i)  # noqa: E731
+    for size in range(1, longest + 1):
+        i = 0
+        while i + size * min_repeats <= len(out):
+            block = [tok(x) for x in out[i : i + size]]
+            reps = 1
+            while [tok(x) for x in out[i + reps * size : i + (reps + 1) * size]] == block:
+                reps += 1
+            if reps >= min_repeats:
+                del out[i + size : i + reps * size]
+            i += 1
+    return out
+
+
+def ends_in_loop(ids: list[int], run: int = 3) -> bool:
+    """True when the output ends in ``run`` or more copies of one token (a decoding loop)."""
+    return len(ids) >= run and len(set(ids[-run:])) == 1
+
+
+def only_digits(text: str, digit_words: dict[str, str]) -> bool:
+    """True when ``text`` holds digits (numerals or digit words) and punctuation only."""
+    return all(tok.isdigit() or tok.lower() in digit_words for tok in re.findall(r"[^\W_]+", text))
+
+
+def mean_confidence(words: list[Word]) -> float:
+    """Geometric mean of word confidences (0.0 for no words)."""
+    if not words:
+        return 0.0
+    return math.exp(sum(math.log(max(w.confidence, 1e-6)) for w in words) / len(words))
+
+
+def digit_words_of(words: list[Word], digit_words: dict[str, str]) -> list[Word]:
+    """One Word per digit, each with the confidence of the word it came from."""
+    out: list[Word] = []
+    for w in words:
+        out.extend(Word(d, w.confidence, w.start, w.end) for d, _ in digits_of(w.text, digit_words))
+    return out

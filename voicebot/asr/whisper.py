@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 import time
 from typing import Any
@@ -36,7 +35,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicebot.asr.audio import Float32Array, resample_float, rms_dbfs, to_float
+from voicebot.asr.audio import (
+    Float32Array,
+    pause_spans,
+    resample_float,
+    rms_dbfs,
+    to_float,
+    voiced_seconds,
+)
 from voicebot.asr.base import (
     LINE_RATE,
     AsrEngine,
@@ -47,7 +53,15 @@ from voicebot.asr.base import (
     check_expect,
 )
 from voicebot.asr.config import AsrConfig
-from voicebot.asr.normalize import digits_of, yes_no
+from voicebot.asr.normalize import (
+    collapse_loops,
+    digit_words_of,
+    digits_of,
+    ends_in_loop,
+    mean_confidence,
+    only_digits,
+    yes_no,
+)
 from voicebot.errors import ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path
@@ -218,7 +232,7 @@ class WhisperEngine(AsrEngine):
             digits = {"suppress_tokens": self._digit_suppress}
             result = self._generate(encoded, prompt, cap + 2, **digits)
             ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
-            if _loops(ids) or len(ids) > cap:
+            if ends_in_loop(ids) or len(ids) > cap:
                 result = self._generate(
                     encoded, prompt, cap, repetition_penalty=DIGITS_REPETITION_PENALTY, **digits
                 )
@@ -240,7 +254,7 @@ class WhisperEngine(AsrEngine):
         if length and expect == "digits" and len(ids) != length:
             text, words = self._digit_groups(audio, length) or (text, words)
         elif length and expect == "free" and digits_of(text, self.cfg.digit_words):
-            if _only_digits(text, self.cfg.digit_words):
+            if only_digits(text, self.cfg.digit_words):
                 # a digit answer to a question that also takes words (PIN or date of birth):
                 # the digits decode hears digits better than the free one
                 digit_text, digit_words, _ = self.decode(audio, "digits", length)
@@ -294,7 +308,7 @@ class WhisperEngine(AsrEngine):
                 cut = k + 1
                 break
         rest = self._tok.decode(ids[cut:])
-        if count != length or cut == len(ids) or not _only_digits(self._tok.decode(ids), words):
+        if count != length or cut == len(ids) or not only_digits(self._tok.decode(ids), words):
             return ids, probs
         if not digits_of(rest, words):
             return ids, probs  # only punctuation after the answer
@@ -422,7 +436,7 @@ class WhisperStream(AsrStream):
         if audio.size == 0 or rms_dbfs(audio) < cfg.min_rms_dbfs:
             return Transcript("", 0.0, decode_s=time.perf_counter() - t0, **base)  # type: ignore[arg-type]
         raw, words, no_speech = self.engine.decode(audio, self.expect, self.length)
-        conf = _mean_conf(words)
+        conf = mean_confidence(words)
         no_speech_max = (
             cfg.whisper_digits_no_speech if self.expect == "digits" else cfg.whisper_no_speech
         )
@@ -436,9 +450,9 @@ class WhisperStream(AsrStream):
             )
         text = raw
         if self.expect == "digits":
-            words = _digit_words(words, cfg.digit_words)
+            words = digit_words_of(words, cfg.digit_words)
             text = "".join(w.text for w in words)
-            conf = _mean_conf(words)
+            conf = mean_confidence(words)
         elif self.expect == "yes_no":
             text = yes_no(raw, cfg.yes_words, cfg.no_words)
         return Transcript(
@@ -449,86 +463,3 @@ class WhisperStream(AsrStream):
             decode_s=time.perf_counter() - t0,
             **base,  # type: ignore[arg-type]
         )
-
-
-def voiced_seconds(audio: Float32Array, rate: int = WHISPER_RATE) -> float:
-    """Seconds of 20 ms frames within 30 dB of the loudest frame (a rough speech time)."""
-    hop = rate // 50
-    n = audio.size // hop
-    if n == 0:
-        return 0.0
-    frames = audio[: n * hop].reshape(n, hop)
-    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
-    return float(np.sum(level > level.max() - 30.0)) / 50.0
-
-
-def pause_spans(
-    audio: Float32Array, rate: int = WHISPER_RATE, min_gap_s: float = 0.1, margin_s: float = 0.05
-) -> list[tuple[int, int]]:
-    """Sample spans of speech separated by pauses of at least ``min_gap_s`` (20 ms frames
-    more than 30 dB below the loudest one), each widened by ``margin_s``."""
-    hop = rate // 50
-    n = audio.size // hop
-    if n == 0:
-        return []
-    frames = audio[: n * hop].reshape(n, hop)
-    level = 10 * np.log10(np.mean(np.square(frames, dtype=np.float64), axis=1) + 1e-10)
-    voiced = np.flatnonzero(level > level.max() - 30.0)
-    spans: list[list[int]] = []
-    gap = max(1, int(round(min_gap_s * 50)))
-    for f in voiced:
-        if spans and f - spans[-1][1] <= gap:
-            spans[-1][1] = int(f)
-        else:
-            spans.append([int(f), int(f)])
-    pad = int(margin_s * rate)
-    return [(max(0, a * hop - pad), min(audio.size, (b + 1) * hop + pad)) for a, b in spans]
-
-
-def collapse_loops(
-    items: list[int], min_repeats: int = 3, longest: int = 8, key: list[int] | None = None
-) -> list[int]:
-    """Keep one copy of any block of 1..``longest`` tokens repeated ``min_repeats``+ times.
-
-    A short window makes Whisper loop on one-word answers ("saved saved saved ...").
-    With ``key`` (the tokens), ``items`` are positions into it and the kept positions are
-    returned (so per-token probabilities can follow).
-    """
-    out = list(items)
-    tok = (lambda i: key[i]) if key is not None else (lambda i: i)  # noqa: E731
-    for size in range(1, longest + 1):
-        i = 0
-        while i + size * min_repeats <= len(out):
-            block = [tok(x) for x in out[i : i + size]]
-            reps = 1
-            while [tok(x) for x in out[i + reps * size : i + (reps + 1) * size]] == block:
-                reps += 1
-            if reps >= min_repeats:
-                del out[i + size : i + reps * size]
-            i += 1
-    return out
-
-
-def _loops(ids: list[int], run: int = 3) -> bool:
-    """True when the output ends in ``run`` or more copies of one token (a decoding loop)."""
-    return len(ids) >= run and len(set(ids[-run:])) == 1
-
-
-def _only_digits(text: str, digit_words: dict[str, str]) -> bool:
-    """True when ``text`` holds digits (numerals or digit words) and punctuation only."""
-    return all(tok.isdigit() or tok.lower() in digit_words for tok in re.findall(r"[^\W_]+", text))
-
-
-def _mean_conf(words: list[Word]) -> float:
-    """Geometric mean of word confidences (0.0 for no words)."""
-    if not words:
-        return 0.0
-    return math.exp(sum(math.log(max(w.confidence, 1e-6)) for w in words) / len(words))
-
-
-def _digit_words(words: list[Word], digit_words: dict[str, str]) -> list[Word]:
-    """One Word per digit, each with the confidence of the word it came from."""
-    out: list[Word] = []
-    for w in words:
-        out.extend(Word(d, w.confidence, w.start, w.end) for d, _ in digits_of(w.text, digit_words))
-    return out
