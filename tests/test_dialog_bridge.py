@@ -146,6 +146,30 @@ def test_department_routes(chat, utterance: str, department: str) -> None:  # ty
     assert reply.handoff is not None and reply.handoff.department == department
 
 
+def test_a_doubtful_route_is_confirmed_before_the_transfer(chat, stores) -> None:  # type: ignore[no-untyped-def]
+    c = chat()
+    reply = c.say("there is something odd on my statement")  # billing, but not sure (< 0.5)
+    assert reply.intent == "billing_question" and reply.confidence < 0.5
+    assert reply.handoff is None and "billing" in text(reply) and reply.expect == "yes_no"
+    assert not stores[0].read_all()  # nothing handed off yet
+    reply = c.say("yes please")
+    assert reply.handoff is not None and reply.handoff.department == "billing"
+    assert reply.handoff.intent == "billing_question"  # the route's intent, not "affirm"
+    assert stores[0].read_all()[-1]["department"] == "billing"
+
+
+def test_a_declined_route_asks_again_and_transfers_nobody(chat, stores) -> None:  # type: ignore[no-untyped-def]
+    c = chat()
+    reply = c.say("money went out of my account")  # misheard as cancelling, 0.27
+    assert reply.handoff is None and "contracts" in text(reply)
+    reply = c.say("no")
+    assert reply.handoff is None and not reply.ended  # not the "no, nothing else" goodbye
+    assert "what can i help you with" in text(reply)
+    reply = c.say("I have a question about my bill")
+    assert reply.handoff is not None and reply.handoff.department == "billing"
+    assert [r["department"] for r in stores[0].read_all()] == ["billing"]
+
+
 def test_out_of_hours_takes_a_message(chat, stores) -> None:  # type: ignore[no-untyped-def]
     c = chat()
     reply = c.say("i want to cancel my contract")

@@ -56,7 +56,7 @@ def expected_input(requested_slot: str | None, last_text: str | None) -> Expecte
     if requested_slot:
         return "free"
     if last_text:
-        question = re.split(r"(?<=[.!])\s+", last_text.strip())[-1]
+        question = re.split(r"(?<=[.!:])\s+", last_text.strip())[-1]
         if question.endswith("?") and _YES_NO_START.match(question):
             return "yes_no"
     return "free"
