@@ -56,3 +56,6 @@ def test_asr_normalizers() -> None:
     assert yes_no("No.", yes, no) == "no"
     assert yes_no("that is not correct", yes, no) == "that is not correct"
     assert yes_no("I want an agent", yes, no) == "I want an agent"
+    assert yes_no("Yes, not six, it's on you.", yes, no) == "yes"  # the answer leads
+    assert yes_no("No, that's not right", yes, no) == "no"
+    assert yes_no("I think so, yes", yes, no) == "yes"

@@ -41,10 +41,22 @@ def digits_text(text: str, digit_words: Mapping[str, str]) -> str:
 
 
 def yes_no(text: str, yes_words: Iterable[str], no_words: Iterable[str]) -> str:
-    """``"yes"`` or ``"no"`` when ``text`` clearly says one of them, else ``text`` unchanged."""
-    words = {w.lower() for w in re.findall(r"[^\W_]+", text, re.UNICODE)}
-    yes = bool(words & {str(w).lower() for w in yes_words})
-    no = bool(words & {str(w).lower() for w in no_words}) or "not" in words
+    """``"yes"`` or ``"no"`` when ``text`` clearly says one of them, else ``text`` unchanged.
+
+    An answer that starts with a yes or no word is that answer ("Yes, that fixed it",
+    misheard "Yes, not six, it's on you", is yes); otherwise it must hold only one kind
+    ("not" counts as no: "that is not correct" holds both, and stays as it is).
+    """
+    tokens = [w.lower() for w in re.findall(r"[^\W_]+", text, re.UNICODE)]
+    yes_set = {str(w).lower() for w in yes_words}
+    no_set = {str(w).lower() for w in no_words}
+    if tokens and tokens[0] in yes_set:
+        return "yes"
+    if tokens and tokens[0] in no_set:
+        return "no"
+    words = set(tokens)
+    yes = bool(words & yes_set)
+    no = bool(words & no_set) or "not" in words
     if yes and not no:
         return "yes"
     if no and not yes:
