@@ -174,3 +174,12 @@ def test_pause_spans_split_speech_at_pauses_only() -> None:
     assert a0 == pytest.approx(0.2 * rate, abs=400) and a1 == pytest.approx(0.6 * rate, abs=400)
     assert b1 - b0 == pytest.approx((0.64 + 0.1) * rate, abs=400)
     assert pause_spans(np.zeros(0, np.float32)) == []
+
+
+def test_a_spelled_postcode_is_heard_in_spelled_mode(engine: AsrEngine) -> None:
+    from voicebot.numbers import parse_postcode
+
+    # espeak-ng's Scottish voice spelling "s w one a one a a" (a replay case's caller)
+    audio = pcm8k(Path(__file__).parent / "audio/outage_postcode_scottish/02.wav")
+    assert parse_postcode(engine.transcribe(audio, "free").text) is None
+    assert parse_postcode(engine.transcribe(audio, "spelled").text) == "SW1A 1AA"

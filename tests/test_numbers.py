@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from voicebot.numbers import (
+    answer_state,
     complete_digit_answer,
     digit_answer_state,
     extract_number,
@@ -94,6 +95,13 @@ def test_digit_answer_state(text: str, state: str) -> None:
     assert digit_answer_state(text, 4) == state
 
 
+def test_answer_state_of_a_spelled_postcode() -> None:
+    assert answer_state("S W 1 A 1 A A.", "spelled", None) == "complete"
+    assert answer_state("S W 1 A", "spelled", None) == "open"  # the inward code is to come
+    assert answer_state("one two three four", "free", 4) == "complete"  # digits: the length
+    assert answer_state("anything", "free", None) == "open"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -152,6 +160,8 @@ def test_parse_date_of_birth_refuses(text: str) -> None:
         ("c f one oh one e p", "CF10 1EP"),
         ("b one one a a", "B1 1AA"),
         ("sierra whiskey one alpha one alpha alpha", "SW1A 1AA"),
+        ("S W 1 A 1 A A.", "SW1A 1AA"),  # spelled out, as Whisper writes it
+        ("Is there an outage at Postcode M 1 1 A A.", "M1 1AA"),
     ],
 )
 def test_parse_postcode(text: str, postcode: str) -> None:

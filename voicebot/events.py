@@ -28,7 +28,7 @@ class HandoffReason(StrEnum):
     TRANSFER_FAILED = "transfer_failed"  # the department did not take the call
 
 
-ExpectedInput = Literal["free", "digits", "yes_no"]
+ExpectedInput = Literal["free", "digits", "yes_no", "spelled"]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
   ``digits_early_end_ms`` the audio so far is decoded (:meth:`AsrStream.preview`), and the
   turn ends there when, confidently, it already holds every expected digit and nothing else,
   or it is plainly not a number ("no thanks, goodbye": no digit, date or lead-in in it).
+  A postcode asked for (``spelled``) gets the same long endpoint, and ends at a pause once
+  the words so far hold a whole postcode.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from voicebot.audio.vad import SpeechChunk, SpeechDetector
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
 from voicebot.line import Int16Array
-from voicebot.numbers import digit_answer_state
+from voicebot.numbers import answer_state
 from voicebot.session_config import SessionConfig
 from voicebot.stages import Recognizer, SpeechStream
 
@@ -88,13 +90,15 @@ class Hearing:
         the length of the account number or PIN asked for, None when not asked)."""
         self.expect = expect
         self.max_digits = max_digits
-        digits = expect == "digits" or max_digits is not None
+        # digits and spelled postcodes come with pauses between their parts
+        spelled = expect in ("digits", "spelled") or max_digits is not None
         segmenter = self.detector.segmenter
         segmenter.end_silence_ms = (
-            self.cfg.digits_end_silence_ms if digits else self._end_silence_ms
+            self.cfg.digits_end_silence_ms if spelled else self._end_silence_ms
         )
         early = self.cfg.digits_early_end_ms
-        can_end_early = digits and max_digits and 0 < early < segmenter.end_silence_ms
+        knows_complete = bool(max_digits) or expect == "spelled"
+        can_end_early = spelled and knows_complete and 0 < early < segmenter.end_silence_ms
         segmenter.pause_ms = early if can_end_early else self._pause_ms
 
     def take_turn_end(self) -> TurnEnd | None:
@@ -135,11 +139,13 @@ class Hearing:
                     yield final
 
     async def _end_early(self, paused: SpeechPaused) -> tuple[SpeechEnded, Transcript] | None:
-        """At a pause in an account number or PIN: end the segment now if the audio so far
-        already holds every expected digit, or plainly no number, confidently; None to keep
-        listening (:func:`~voicebot.numbers.digit_answer_state`)."""
+        """At a pause in an account number, PIN or postcode: end the segment now if the audio
+        so far already holds the whole answer, or plainly no number, confidently; None to
+        keep listening (:func:`~voicebot.numbers.answer_state`)."""
         stream = self._stream
-        if stream is None or not self.max_digits or not hasattr(stream, "preview"):
+        if stream is None or not hasattr(stream, "preview"):
+            return None
+        if not self.max_digits and self.expect != "spelled":
             return None
         started = time.perf_counter()
         try:
@@ -150,7 +156,7 @@ class Hearing:
         if (
             heard is None
             or float(heard.confidence) < self.cfg.confirm_below
-            or digit_answer_state(heard.text, self.max_digits) == "open"
+            or answer_state(heard.text, self.expect, self.max_digits) == "open"
         ):
             return None
         ended = self.detector.end_early(paused)

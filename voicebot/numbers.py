@@ -256,6 +256,17 @@ def digit_answer_state(text: str, length: int) -> str:
     return "not_digits"
 
 
+def answer_state(text: str, expect: str, length: int | None) -> str:
+    """:func:`digit_answer_state` for a digit question (``length`` digits asked for);
+    for a postcode (``expect`` ``spelled``): ``complete`` once ``text`` holds a whole UK
+    postcode, else ``open``."""
+    if length:
+        return digit_answer_state(text, length)
+    if expect == "spelled" and parse_postcode(text) is not None:
+        return "complete"
+    return "open"
+
+
 # ----------------------------------------------------------------------------- dates
 
 
@@ -419,6 +430,8 @@ def _postcode_options(tok: str) -> list[str] | None:
         return ["0", "O"]
     if tok in UNITS:
         return [str(UNITS[tok])]
+    if re.fullmatch(r"[0-9]", tok):  # "S W 1 A 1 A A" as an ASR writes it
+        return [tok]
     if tok in TEENS:
         return [str(TEENS[tok])]
     if tok in _NATO:

@@ -13,6 +13,8 @@ digits    digit strings such as an account number; the transcript text is the di
           (``"40712"``), one :class:`Word` per digit
 yes_no    "yes" or "no"; the text is ``"yes"`` / ``"no"`` when clearly one of them,
           otherwise what was heard
+spelled   letters and digits said one by one, such as a postcode ("s w one a one a a");
+          free text, with a spelling prompt or grammar where the engine has one
 ========  ==============================================================================
 
 ``accept`` and ``finish`` block for the decoding time: call them in an executor, never on

@@ -44,6 +44,8 @@ class AsrConfig:
         whisper_prompt: text given as the previous context in ``free`` mode (vocabulary
             hints: company and product names).
         whisper_digits_prompt: previous context in ``digits`` mode.
+        whisper_spelled_prompt: previous context in ``spelled`` mode (a postcode said
+            letter by letter).
         whisper_digits_window_s: shortest encoder window in ``digits`` mode, seconds
             (shorter than ``whisper_window_s``: one spoken digit or a PIN is short).
         whisper_multi_digit_tokens: in digits mode also allow tokens of several digits
@@ -75,6 +77,7 @@ class AsrConfig:
     whisper_prompt: str = ""
     whisper_digits_prompt: str = "Zero, one, two, three, four, five, six, seven, eight, nine."
     whisper_digits_window_s: float = 4.0
+    whisper_spelled_prompt: str = "Postcode: S W 1 A 1 A A. M 1 1 A A. E C 1 A 1 B B."
     whisper_multi_digit_tokens: bool = False
     whisper_no_speech: float = 0.6
     whisper_digits_no_speech: float = 0.95

@@ -64,6 +64,7 @@ class VoskEngine(AsrEngine):
             "free": None,
             "digits": self._grammar(list(cfg.digit_words)),
             "yes_no": self._grammar([*cfg.yes_words, *cfg.no_words]),
+            "spelled": None,  # letters, digits and NATO words: the free model does better
         }
 
     def knows(self, word: str) -> bool:

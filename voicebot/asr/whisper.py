@@ -136,6 +136,7 @@ class WhisperEngine(AsrEngine):
         self._prompts: dict[str, list[int]] = {
             "free": self._prompt(cfg.whisper_prompt),
             "digits": self._prompt(cfg.whisper_digits_prompt),
+            "spelled": self._prompt(cfg.whisper_spelled_prompt),
             "yes_no": self._prompt(YES_NO_PROMPT),
         }
 

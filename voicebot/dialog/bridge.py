@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 # Slots answered with digits only. Not the PIN: its question offers the date of birth
 # instead, so the recogniser must not be held to digits there.
 DIGIT_SLOTS = frozenset({"account_number"})
+SPELLED_SLOTS = frozenset({"postcode"})
 SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
 # Actions that answer a first-level request: a call with one of these and no hand-off
 # was resolved by the bot (an intent alone is not enough: identification may have failed).
@@ -53,6 +54,8 @@ def expected_input(requested_slot: str | None, last_text: str | None) -> Expecte
     """What the next caller turn should hold, from the form's slot or the last question."""
     if requested_slot in DIGIT_SLOTS:
         return "digits"
+    if requested_slot in SPELLED_SLOTS:
+        return "spelled"
     if requested_slot:
         return "free"
     if last_text:
