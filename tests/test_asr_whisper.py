@@ -183,3 +183,12 @@ def test_a_spelled_postcode_is_heard_in_spelled_mode(engine: AsrEngine) -> None:
     audio = pcm8k(Path(__file__).parent / "audio/outage_postcode_scottish/02.wav")
     assert parse_postcode(engine.transcribe(audio, "free").text) is None
     assert parse_postcode(engine.transcribe(audio, "spelled").text) == "SW1A 1AA"
+
+
+def test_a_postcode_inside_a_free_sentence_is_decoded_again_as_spelled(engine: AsrEngine) -> None:
+    from voicebot.numbers import parse_postcode
+
+    # flite's rms voice: "is there an outage at postcode m one one a a" (a replay caller)
+    audio = pcm8k(Path(__file__).parent / "audio/outage_postcode_inline_rms/01.wav")
+    heard = engine.transcribe(audio, "free").text
+    assert "outage" in heard.lower() and parse_postcode(heard) == "M1 1AA", heard

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 import time
 from typing import Any
@@ -65,6 +66,7 @@ from voicebot.asr.normalize import (
 from voicebot.errors import ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path
+from voicebot.numbers import parse_postcode
 
 WHISPER_RATE = 16000
 """Whisper's input rate, Hz."""
@@ -82,6 +84,8 @@ DOUBLE_END_RATIO = 0.5
 SECONDS_PER_DIGIT = 0.2
 """Shortest voiced time of one spoken digit, s: bounds how many digits a clip can hold."""
 YES_NO_PROMPT = "Yes. No. Yes, that's right. No, that's wrong."
+SPELLING_CUE = re.compile(r"\bpost ?codes?\b", re.IGNORECASE)
+"""Words after which a caller spells something out (a free turn is decoded again as spelled)."""
 LENGTH_PRIOR = 10.0
 """How much likelier an answer of the asked length is than any other, a priori."""
 NO_END = 1e-6
@@ -254,6 +258,12 @@ class WhisperEngine(AsrEngine):
         text, words = self._tok.decode(ids).strip(), self._words(ids, probs)
         if length and expect == "digits" and len(ids) != length:
             text, words = self._digit_groups(audio, length) or (text, words)
+        elif expect == "free" and SPELLING_CUE.search(text) and parse_postcode(text) is None:
+            # "is there an outage at postcode m one one a a": the free decode garbles the
+            # spelled part ("M1108"); the spelled decode hears letters and digits
+            spelled_text, spelled_words, _ = self.decode(audio, "spelled")
+            if parse_postcode(spelled_text) is not None:
+                text, words = spelled_text, spelled_words
         elif length and expect == "free" and digits_of(text, self.cfg.digit_words):
             if only_digits(text, self.cfg.digit_words):
                 # a digit answer to a question that also takes words (PIN or date of birth):
