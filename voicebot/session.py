@@ -109,8 +109,7 @@ class CallSession:
         self._done = False
         self._transfer: str | None = None
         self._last_question: tuple[str, ...] = ()
-        self._max_digits: int | None = None  # digits the current question waits for
-        self._digits_asked: int | None = None  # same, kept through a read-back question
+        self._digits_asked: int | None = None  # digits asked for, kept through a read-back
 
     # ------------------------------------------------------------------ main loop
 
@@ -289,7 +288,6 @@ class CallSession:
         """Speak ``texts`` in the background, then wait for ``expect`` (``max_digits``: the
         length of the account number or PIN asked for; ``keep_max_digits``: a read-back
         question, so the length still applies when the caller says the digits again)."""
-        self._max_digits = max_digits
         if not keep_max_digits:
             self._digits_asked = max_digits
         self.hearing.listen_for(expect, max_digits)
@@ -372,7 +370,7 @@ class CallSession:
             self._say(
                 (self.cfg.reprompt, *self._last_question),
                 expect=self.hearing.expect,
-                max_digits=self._max_digits,
+                max_digits=self.hearing.max_digits,
             )
             return
         handoff = self._default_handoff(HandoffReason.NO_INPUT, "caller stayed silent")

@@ -130,9 +130,10 @@ class WhisperEngine(AsrEngine):
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
         )
         self._lock = threading.Lock()
-        self._digit_suppress = self._suppress_all_but(self._digit_tokens())
+        digit_tokens = self._digit_tokens()
+        self._digit_suppress = self._suppress_all_but(digit_tokens)
         self._spellings: dict[str, set[int]] = {}
-        for tok in self._digit_tokens():
+        for tok in digit_tokens:
             found = digits_of(self._tok.decode([tok]), cfg.digit_words)
             if len(found) == 1:
                 self._spellings.setdefault(found[0][0], set()).add(tok)
@@ -295,14 +296,14 @@ class WhisperEngine(AsrEngine):
     ) -> tuple[list[int], list[float]]:
         """A one-digit answer: the digit with the most probability over all its spellings
         ("6", " six", " Six"), not the single likeliest token."""
-        totals = {
-            digit: sum(self._step_prob(result, 0, t) for t in tokens)
-            for digit, tokens in self._spellings.items()
-        }
+        dist = self._step_dist(result, 0)
+        if dist is None:
+            return ids, probs
+        totals = {d: float(dist[list(toks)].sum()) for d, toks in self._spellings.items()}
         best = max(totals, key=lambda d: totals[d])
         if ids[0] in self._spellings[best]:
             return ids, probs
-        token = max(self._spellings[best], key=lambda t: self._step_prob(result, 0, t))
+        token = max(self._spellings[best], key=lambda t: float(dist[t]))
         return [token], [min(1.0, totals[best])]
 
     def _fit_length(
@@ -323,9 +324,8 @@ class WhisperEngine(AsrEngine):
             return ids, probs
         if not digits_of(rest, words):
             return ids, probs  # only punctuation after the answer
-        p_stop = self._step_prob(result, cut, self._tok.eot) + sum(
-            self._step_prob(result, cut, t) for t in self._stops
-        )
+        dist = self._step_dist(result, cut)
+        p_stop = 0.0 if dist is None else float(dist[[self._tok.eot, *self._stops]].sum())
         p_full_end = self._step_prob(result, len(ids), self._tok.eot)
         full = sum(math.log(max(p, 1e-9)) for p in probs[cut:])
         full += math.log(max(p_full_end, NO_END))
@@ -335,20 +335,25 @@ class WhisperEngine(AsrEngine):
         sure = 1.0 / (1.0 + math.exp(min(50.0, full - cut_here)))
         return ids[:cut], [*probs[: cut - 1], probs[cut - 1] * sure]
 
-    def _step_prob(self, result: Any, step: int, token: int) -> float:
-        """Probability of ``token`` at decoding ``step`` (0.0 when unknown)."""
+    def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:
+        """Probabilities over the vocabulary at decoding ``step`` (None when unknown)."""
         steps = result.logits[0] if result.logits else []
         if step >= len(steps):
-            return 0.0
+            return None
         try:
-            row = np.asarray(steps[step], dtype=np.float32).reshape(-1)
-        except TypeError:
-            return 0.0
-        finite = row[np.isfinite(row)]
-        if not finite.size or not np.isfinite(row[token]):
-            return 0.0
-        top = float(finite.max())
-        return math.exp(float(row[token]) - top) / float(np.exp(finite - top).sum())
+            row = np.asarray(steps[step], dtype=np.float64).reshape(-1)
+        except TypeError:  # beam search returns StorageViews
+            return None
+        finite = np.isfinite(row)
+        if not finite.any():
+            return None
+        p = np.where(finite, np.exp(row - row[finite].max()), 0.0)
+        return np.asarray(p / p.sum())
+
+    def _step_prob(self, result: Any, step: int, token: int) -> float:
+        """Probability of ``token`` at decoding ``step`` (0.0 when unknown)."""
+        dist = self._step_dist(result, step)
+        return 0.0 if dist is None else float(dist[token])
 
     def _generate(self, encoded: Any, prompt: list[int], new_tokens: int, **kwargs: Any) -> Any:
         with self._lock:
