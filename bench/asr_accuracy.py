@@ -162,18 +162,24 @@ def main() -> int:
     fsdd = [r for r in rows if r["source"] == "fsdd"]
     if args.fsdd == "subset":
         fsdd = [r for r in fsdd if int(Path(r["path"]).stem.split("_")[-1]) % 5 == 0]
-    ok = ok_hint = ok_fresh = fresh = 0
+    ok = ok_hint = ok_fresh = ok_hint_fresh = fresh = 0
     confusions: dict[str, int] = {}
+    hint_by_speaker: dict[str, list[bool]] = {}
+    decode_hint: list[float] = []
     for r in tqdm(fsdd, desc="fsdd digits", unit="utt"):
         ref = str(DIGIT_NAMES.index(r["transcript"]))
         pcm = load_pcm(r["path"])
         tr = engine.transcribe(pcm, "digits")
         decode["fsdd"].append(tr.decode_s)
         ok += tr.text == ref
-        ok_hint += engine.transcribe(pcm, "digits", length=1).text == ref
+        told = engine.transcribe(pcm, "digits", length=1)
+        decode_hint.append(told.decode_s)
+        ok_hint += told.text == ref
+        hint_by_speaker.setdefault(r["speaker"], []).append(told.text == ref)
         if int(Path(r["path"]).stem.split("_")[-1]) % 3 != 1:  # not in the tuning third
             fresh += 1
             ok_fresh += tr.text == ref
+            ok_hint_fresh += told.text == ref
         if tr.text != ref:
             key = f"{ref}->{tr.text or '-'}"
             confusions[key] = confusions.get(key, 0) + 1
@@ -254,6 +260,12 @@ def main() -> int:
             "digit_accuracy": round(digit_acc, 4),
             "digit_accuracy_length_hint": round(ok_hint / len(fsdd), 4),
             "digit_accuracy_untuned_files": round(ok_fresh / max(1, fresh), 4),
+            "digit_accuracy_length_hint_untuned_files": round(ok_hint_fresh / max(1, fresh), 4),
+            "digit_accuracy_length_hint_by_speaker": {
+                k: round(sum(v) / len(v), 4) for k, v in sorted(hint_by_speaker.items())
+            },
+            "decode_ms_length_hint_p50": round(pct(decode_hint, 50), 1),
+            "decode_ms_length_hint_p95": round(pct(decode_hint, 95), 1),
             "untuned_files": fresh,
             "top_confusions": dict(sorted(confusions.items(), key=lambda kv: -kv[1])[:10]),
             "decode_ms_p50": round(pct(decode["fsdd"], 50), 1),
@@ -293,7 +305,11 @@ def main() -> int:
     print(
         f"FSDD digits ({args.fsdd}, {len(fsdd)} files): accuracy {f['digit_accuracy']:.1%} "
         f"(files not used for tuning: {f['digit_accuracy_untuned_files']:.1%}; told one digit: "
-        f"{f['digit_accuracy_length_hint']:.1%})  decode p50 {f['decode_ms_p50']:.0f} ms "
+        f"{f['digit_accuracy_length_hint']:.1%}, on the files not used for tuning "
+        f"{f['digit_accuracy_length_hint_untuned_files']:.1%}, by speaker "
+        f"{f['digit_accuracy_length_hint_by_speaker']}, decode p50 "
+        f"{f['decode_ms_length_hint_p50']:.0f} ms p95 {f['decode_ms_length_hint_p95']:.0f} ms)"
+        f"  decode p50 {f['decode_ms_p50']:.0f} ms "
         f"p95 {f['decode_ms_p95']:.0f} ms"
     )
     for kind in ("accounts_no_hint", "pins"):

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from voicebot.asr import AsrEngine, asr_config, create_engine
 from voicebot.asr.audio import resample_float
+from voicebot.asr.whisper import WhisperEngine
 from voicebot.config import load_settings
 from voicebot.errors import AudioError, ConfigError
 
@@ -143,6 +144,25 @@ def test_dropped_last_digits_come_back_from_the_pause_separated_groups(engine: A
     assert engine.transcribe(pin, "digits").text == "9"  # one decode: the rest is dropped
     told = engine.transcribe(pin, "digits", length=4)
     assert told.text == "9057" and [w.text for w in told.words] == list("9057")
+
+
+def test_a_doubtful_single_digit_is_decided_by_time_shifted_views(
+    engine: AsrEngine, eval_dir: Path
+) -> None:
+    import dataclasses
+
+    seven = fsdd(eval_dir, 7, "jackson", 44)  # tiny.en hears "5" at the default lead-in
+    assert isinstance(engine, WhisperEngine)
+    one_view = WhisperEngine(dataclasses.replace(engine.cfg, whisper_digit_recheck_leads_s=()))
+    alone = one_view.transcribe(seven, "digits", length=1)
+    assert alone.text == "5" and alone.confidence < engine.cfg.whisper_digit_recheck_below
+    averaged = engine.transcribe(seven, "digits", length=1)
+    assert averaged.text == "7"
+    assert averaged.confidence < engine.cfg.whisper_digit_recheck_below  # still read back
+    four = fsdd(eval_dir, 4, "jackson", 3)  # a sure digit: one view, the same answer
+    sure = engine.transcribe(four, "digits", length=1)
+    assert sure.text == "4"
+    assert sure.confidence == one_view.transcribe(four, "digits", length=1).confidence
 
 
 def test_a_date_of_birth_is_not_taken_for_digits_when_a_pin_is_asked(

@@ -48,6 +48,10 @@ class AsrConfig:
             letter by letter).
         whisper_digits_window_s: shortest encoder window in ``digits`` mode, seconds
             (shorter than ``whisper_window_s``: one spoken digit or a PIN is short).
+        whisper_digit_recheck_below: a one-digit answer whose digit probability (summed
+            over its spellings, 0..1) is below this is decoded again at other lead-ins.
+        whisper_digit_recheck_leads_s: lead-ins of silence (s) for those extra views; the
+            digit probabilities of all views are averaged. Empty: no re-check.
         whisper_multi_digit_tokens: in digits mode also allow tokens of several digits
             ("407"); off = single digits only.
         whisper_no_speech: above this no-speech probability (0..1) with a low average
@@ -78,6 +82,8 @@ class AsrConfig:
     whisper_digits_prompt: str = "Zero, one, two, three, four, five, six, seven, eight, nine."
     whisper_digits_window_s: float = 4.0
     whisper_spelled_prompt: str = "Postcode: S W 1 A 1 A A. M 1 1 A A. E C 1 A 1 B B."
+    whisper_digit_recheck_below: float = 0.8
+    whisper_digit_recheck_leads_s: tuple[float, ...] = (0.5, 0.8, 1.0)
     whisper_multi_digit_tokens: bool = False
     whisper_no_speech: float = 0.6
     whisper_digits_no_speech: float = 0.95

@@ -16,12 +16,14 @@ digit ("1 2 3 4 1 2 3 4") or drops the last ones of a quiet speaker ("nine" for 
 
 * a digit answer longer than ``length`` is cut after ``length`` digits; "it ended there"
   is compared with what was decoded, by the model's own token probabilities and a prior
-  for the asked length (:data:`LENGTH_PRIOR`), and that odds scales the confidence of the
-  last digit (an unlikely cut is read back to the caller);
+  for the asked length (``whisper_digits.LENGTH_PRIOR``), and that odds scales the
+  confidence of the last digit (an unlikely cut is read back to the caller);
 * a digits decode of another length: each stretch of speech between pauses is decoded on
   its own, and that reading is kept when it gives ``length`` digits;
 * a free question that asked for digits but takes words too (a PIN or a date of birth):
   when the free decode is digits only, the digits decode (better at digits) is used.
+
+The digit-specific methods live in :mod:`voicebot.asr.whisper_digits`.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ import numpy.typing as npt
 
 from voicebot.asr.audio import (
     Float32Array,
-    pause_spans,
     resample_float,
     rms_dbfs,
     to_float,
@@ -63,13 +64,12 @@ from voicebot.asr.normalize import (
     only_digits,
     yes_no,
 )
+from voicebot.asr.whisper_digits import WHISPER_RATE, DigitDecoding
 from voicebot.errors import ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path
 from voicebot.numbers import parse_postcode
 
-WHISPER_RATE = 16000
-"""Whisper's input rate, Hz."""
 FRAMES_PER_S = 100
 """Mel frames per second of audio (hop 160 at 16 kHz)."""
 MAX_WINDOW_S = 30.0
@@ -86,13 +86,9 @@ SECONDS_PER_DIGIT = 0.2
 YES_NO_PROMPT = "Yes. No. Yes, that's right. No, that's wrong."
 SPELLING_CUE = re.compile(r"\bpost ?codes?\b", re.IGNORECASE)
 """Words after which a caller spells something out (a free turn is decoded again as spelled)."""
-LENGTH_PRIOR = 10.0
-"""How much likelier an answer of the asked length is than any other, a priori."""
-NO_END = 1e-6
-"""Probability used for "the decode ended here" when it stopped at its token cap."""
 
 
-class WhisperEngine(AsrEngine):
+class WhisperEngine(DigitDecoding, AsrEngine):
     """A loaded Whisper model; thread-safe (CTranslate2 serialises calls internally)."""
 
     name = "whisper"
@@ -154,31 +150,6 @@ class WhisperEngine(AsrEngine):
             prompt = [tok.sot_prev, *tok.encode(" " + context.strip())]
         return [*prompt, *tok.sot_sequence, tok.no_timestamps]
 
-    def _digit_tokens(self) -> set[int]:
-        """Tokens allowed in digits mode: numerals ("4", " 407") and digit words (any case)."""
-        allowed: set[int] = set()
-        if self.cfg.whisper_multi_digit_tokens:
-            for i in range(self._tok.eot):
-                piece = self._tok.decode([i])
-                if (
-                    piece.strip().isascii()
-                    and piece.strip().isdigit()
-                    and piece
-                    in (
-                        piece.strip(),
-                        " " + piece.strip(),
-                    )
-                ):
-                    allowed.add(i)
-        for word in [str(d) for d in range(10)] + [
-            w for w in self.cfg.digit_words if w.isascii() and w != "oh"
-        ]:
-            for variant in (word, " " + word, word.capitalize(), " " + word.capitalize()):
-                ids = self._tok.encode(variant)
-                if len(ids) == 1:
-                    allowed.add(ids[0])
-        return allowed
-
     def _suppress_all_but(self, allowed: set[int]) -> list[int]:
         return [i for i in range(self._tok.eot) if i not in allowed]
 
@@ -193,10 +164,13 @@ class WhisperEngine(AsrEngine):
     ) -> WhisperStream:
         return WhisperStream(self, check_expect(expect), sample_rate, length)
 
-    def features(self, audio: Float32Array, min_window_s: float) -> npt.NDArray[np.float32]:
+    def features(
+        self, audio: Float32Array, min_window_s: float, lead_s: float | None = None
+    ) -> npt.NDArray[np.float32]:
         """Log-mel features of 16 kHz audio padded to the decode window (at least
-        ``min_window_s`` seconds), shape (80, frames)."""
-        lead = int(self.cfg.whisper_lead_s * WHISPER_RATE)
+        ``min_window_s`` seconds), shape (80, frames); ``lead_s`` seconds of silence
+        before the audio (default ``whisper_lead_s``)."""
+        lead = int((self.cfg.whisper_lead_s if lead_s is None else lead_s) * WHISPER_RATE)
         pad = int(self.cfg.whisper_pad_s * WHISPER_RATE)
         dur = (lead + audio.size + pad) / WHISPER_RATE
         window = min(MAX_WINDOW_S, max(min_window_s, math.ceil(dur)))
@@ -252,7 +226,7 @@ class WhisperEngine(AsrEngine):
         if length:
             ids, probs = self._fit_length(result, ids, probs, length)
         if expect == "digits" and len(ids) == 1:
-            ids, probs = self._one_digit(result, ids, probs)
+            ids, probs = self._one_digit(result, ids, probs, audio)
         if expect != "digits":
             keep = collapse_loops(list(range(len(ids))), key=ids)
             ids, probs = [ids[k] for k in keep], [probs[k] for k in keep]
@@ -273,67 +247,6 @@ class WhisperEngine(AsrEngine):
                 if digit_words:
                     text, words = digit_text, digit_words
         return text, words, result.no_speech_prob
-
-    def _digit_groups(self, audio: Float32Array, length: int) -> tuple[str, list[Word]] | None:
-        """Decode each stretch of speech between pauses on its own, for a digit string
-        whose one-piece decode missed the asked ``length`` (Whisper tiny drops the last
-        digits of a quiet speaker, or runs on); None unless the pieces give ``length``."""
-        spans = pause_spans(audio)
-        if not 1 < len(spans) <= length:
-            return None
-        texts: list[str] = []
-        words: list[Word] = []
-        for start, end in spans:
-            text, part, _ = self.decode(audio[start:end], "digits")
-            texts.append(text.lower())
-            words += part
-        if sum(len(digits_of(w.text, self.cfg.digit_words)) for w in words) != length:
-            return None
-        return " ".join(texts), words
-
-    def _one_digit(
-        self, result: Any, ids: list[int], probs: list[float]
-    ) -> tuple[list[int], list[float]]:
-        """A one-digit answer: the digit with the most probability over all its spellings
-        ("6", " six", " Six"), not the single likeliest token."""
-        dist = self._step_dist(result, 0)
-        if dist is None:
-            return ids, probs
-        totals = {d: float(dist[list(toks)].sum()) for d, toks in self._spellings.items()}
-        best = max(totals, key=lambda d: totals[d])
-        if ids[0] in self._spellings[best]:
-            return ids, probs
-        token = max(self._spellings[best], key=lambda t: float(dist[t]))
-        return [token], [min(1.0, totals[best])]
-
-    def _fit_length(
-        self, result: Any, ids: list[int], probs: list[float], length: int
-    ) -> tuple[list[int], list[float]]:
-        """Cut a digit answer longer than ``length`` digits after its ``length``-th digit;
-        its last digit's confidence is scaled by how likely the cut is against the longer
-        reading (see the module docstring)."""
-        words = self.cfg.digit_words
-        count, cut = 0, 0
-        for k, tok in enumerate(ids):
-            count += len(digits_of(self._tok.decode([tok]), words))
-            if count >= length:
-                cut = k + 1
-                break
-        rest = self._tok.decode(ids[cut:])
-        if count != length or cut == len(ids) or not only_digits(self._tok.decode(ids), words):
-            return ids, probs
-        if not digits_of(rest, words):
-            return ids, probs  # only punctuation after the answer
-        dist = self._step_dist(result, cut)
-        p_stop = 0.0 if dist is None else float(dist[[self._tok.eot, *self._stops]].sum())
-        p_full_end = self._step_prob(result, len(ids), self._tok.eot)
-        full = sum(math.log(max(p, 1e-9)) for p in probs[cut:])
-        full += math.log(max(p_full_end, NO_END))
-        cut_here = math.log(max(p_stop, 1e-9)) + math.log(LENGTH_PRIOR)
-        # a longer answer is wrong for sure; how sure the cut is goes into the confidence of
-        # its last digit, so an unlikely cut is read back to the caller
-        sure = 1.0 / (1.0 + math.exp(min(50.0, full - cut_here)))
-        return ids[:cut], [*probs[: cut - 1], probs[cut - 1] * sure]
 
     def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:
         """Probabilities over the vocabulary at decoding ``step`` (None when unknown)."""

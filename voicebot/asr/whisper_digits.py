@@ -1,0 +1,196 @@
+"""Digit decoding for :class:`~voicebot.asr.whisper.WhisperEngine` (a mixin).
+
+Whisper tiny at 8 kHz is least sure of short digit answers, so digit answers get more
+care than free speech:
+
+* the allowed tokens in ``digits`` mode are single digits and digit words;
+* a one-digit answer is the digit with the most probability over all its spellings
+  ("6", " six", " Six"), not the single likeliest token; when that digit is doubtful
+  (below ``whisper_digit_recheck_below``), the audio is decoded again with the speech
+  shifted later in the window (``whisper_digit_recheck_leads_s``) and the digit
+  probabilities of all views are averaged: each view makes different mistakes, and the
+  average is right more often than any one view (spoken digits, FSDD: see bench/);
+* an answer longer than the asked length is cut (:meth:`DigitDecoding._fit_length`),
+  and one of another length is decoded again group by group between pauses
+  (:meth:`DigitDecoding._digit_groups`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from voicebot.asr.audio import Float32Array, pause_spans
+from voicebot.asr.base import Word
+from voicebot.asr.config import AsrConfig
+from voicebot.asr.normalize import digits_of, only_digits
+from voicebot.events import ExpectedInput
+
+LENGTH_PRIOR = 10.0
+"""How much likelier an answer of the asked length is than any other, a priori."""
+NO_END = 1e-6
+"""Probability used for "the decode ended here" when it stopped at its token cap."""
+WHISPER_RATE = 16000
+"""Whisper's input rate, Hz."""
+
+
+class DigitDecoding:
+    """Digit-answer methods of the Whisper engine (see the module docstring)."""
+
+    cfg: AsrConfig
+    _tok: Any
+    _ct2: Any
+    _lock: threading.Lock
+    _prompts: dict[str, list[int]]
+    _digit_suppress: list[int]
+    _spellings: dict[str, set[int]]
+    _stops: list[int]
+
+    def features(
+        self, audio: Float32Array, min_window_s: float, lead_s: float | None = None
+    ) -> npt.NDArray[np.float32]:
+        raise NotImplementedError
+
+    def decode(
+        self, audio: Float32Array, expect: ExpectedInput, length: int | None = None
+    ) -> tuple[str, list[Word], float]:
+        raise NotImplementedError
+
+    def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:
+        raise NotImplementedError
+
+    def _step_prob(self, result: Any, step: int, token: int) -> float:
+        raise NotImplementedError
+
+    def _digit_tokens(self) -> set[int]:
+        """Tokens allowed in digits mode: numerals ("4", " 407") and digit words (any case)."""
+        allowed: set[int] = set()
+        if self.cfg.whisper_multi_digit_tokens:
+            for i in range(self._tok.eot):
+                piece = self._tok.decode([i])
+                if (
+                    piece.strip().isascii()
+                    and piece.strip().isdigit()
+                    and piece
+                    in (
+                        piece.strip(),
+                        " " + piece.strip(),
+                    )
+                ):
+                    allowed.add(i)
+        for word in [str(d) for d in range(10)] + [
+            w for w in self.cfg.digit_words if w.isascii() and w != "oh"
+        ]:
+            for variant in (word, " " + word, word.capitalize(), " " + word.capitalize()):
+                ids = self._tok.encode(variant)
+                if len(ids) == 1:
+                    allowed.add(ids[0])
+        return allowed
+
+    def _digit_groups(self, audio: Float32Array, length: int) -> tuple[str, list[Word]] | None:
+        """Decode each stretch of speech between pauses on its own, for a digit string
+        whose one-piece decode missed the asked ``length`` (Whisper tiny drops the last
+        digits of a quiet speaker, or runs on); None unless the pieces give ``length``."""
+        spans = pause_spans(audio)
+        if not 1 < len(spans) <= length:
+            return None
+        texts: list[str] = []
+        words: list[Word] = []
+        for start, end in spans:
+            text, part, _ = self.decode(audio[start:end], "digits")
+            texts.append(text.lower())
+            words += part
+        if sum(len(digits_of(w.text, self.cfg.digit_words)) for w in words) != length:
+            return None
+        return " ".join(texts), words
+
+    def _digit_totals(self, dist: npt.NDArray[np.float64]) -> dict[str, float]:
+        """Probability of each digit summed over its spellings, from one decoding step."""
+        return {d: float(dist[list(toks)].sum()) for d, toks in self._spellings.items()}
+
+    def _one_digit(
+        self, result: Any, ids: list[int], probs: list[float], audio: Float32Array
+    ) -> tuple[list[int], list[float]]:
+        """A one-digit answer: the digit with the most probability over all its spellings
+        ("6", " six", " Six"), not the single likeliest token; a doubtful one is decided
+        by the average over time-shifted views of ``audio`` (16 kHz)."""
+        dist = self._step_dist(result, 0)
+        if dist is None:
+            return ids, probs
+        totals = self._digit_totals(dist)
+        rechecked = max(totals.values()) < self.cfg.whisper_digit_recheck_below
+        if rechecked:
+            totals = self._recheck_digit(audio, totals)
+        best = max(totals, key=lambda d: totals[d])
+        if ids[0] in self._spellings[best] and not rechecked:
+            return ids, probs
+        token = (
+            ids[0]
+            if ids[0] in self._spellings[best]
+            else max(self._spellings[best], key=lambda t: float(dist[t]))
+        )
+        return [token], [min(1.0, totals[best])]
+
+    def _recheck_digit(self, audio: Float32Array, totals: dict[str, float]) -> dict[str, float]:
+        """Average ``totals`` with the digit probabilities of ``audio`` decoded again with
+        each lead-in of ``whisper_digit_recheck_leads_s`` (one batched encoder pass)."""
+        import ctranslate2
+
+        leads = self.cfg.whisper_digit_recheck_leads_s
+        if not leads:
+            return totals
+        # one window for every view: the one the longest lead-in needs
+        window = math.ceil(max(leads) + audio.size / WHISPER_RATE + self.cfg.whisper_pad_s)
+        window = max(window, math.ceil(self.cfg.whisper_digits_window_s))
+        feats = np.stack([self.features(audio, window, lead_s=lead) for lead in leads])
+        prompt = self._prompts["digits"]
+        with self._lock:
+            encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats))
+            results = self._ct2.generate(
+                encoded,
+                [prompt] * len(leads),
+                beam_size=1,
+                max_length=len(prompt) + 1,
+                return_logits_vocab=True,
+                suppress_tokens=self._digit_suppress,
+                suppress_blank=True,
+            )
+        views = [totals]
+        for result in results:
+            dist = self._step_dist(result, 0)
+            if dist is not None:
+                views.append(self._digit_totals(dist))
+        return {d: sum(v[d] for v in views) / len(views) for d in totals}
+
+    def _fit_length(
+        self, result: Any, ids: list[int], probs: list[float], length: int
+    ) -> tuple[list[int], list[float]]:
+        """Cut a digit answer longer than ``length`` digits after its ``length``-th digit;
+        its last digit's confidence is scaled by how likely the cut is against the longer
+        reading (see the module docstring)."""
+        words = self.cfg.digit_words
+        count, cut = 0, 0
+        for k, tok in enumerate(ids):
+            count += len(digits_of(self._tok.decode([tok]), words))
+            if count >= length:
+                cut = k + 1
+                break
+        rest = self._tok.decode(ids[cut:])
+        if count != length or cut == len(ids) or not only_digits(self._tok.decode(ids), words):
+            return ids, probs
+        if not digits_of(rest, words):
+            return ids, probs  # only punctuation after the answer
+        dist = self._step_dist(result, cut)
+        p_stop = 0.0 if dist is None else float(dist[[self._tok.eot, *self._stops]].sum())
+        p_full_end = self._step_prob(result, len(ids), self._tok.eot)
+        full = sum(math.log(max(p, 1e-9)) for p in probs[cut:])
+        full += math.log(max(p_full_end, NO_END))
+        cut_here = math.log(max(p_stop, 1e-9)) + math.log(LENGTH_PRIOR)
+        # a longer answer is wrong for sure; how sure the cut is goes into the confidence of
+        # its last digit, so an unlikely cut is read back to the caller
+        sure = 1.0 / (1.0 + math.exp(min(50.0, full - cut_here)))
+        return ids[:cut], [*probs[: cut - 1], probs[cut - 1] * sure]
