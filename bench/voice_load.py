@@ -38,8 +38,8 @@ from sip_load import Sampler, free_port  # noqa: E402
 CALLER = ROOT / "tests" / "sip" / "caller.py"
 REQUEST = ROOT / "tests" / "audio" / "silence_then_request" / "02.wav"
 TURN = re.compile(
-    r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), dialog ([\d.]+), tts ([\d.]+)\)"
-)  # noqa: E501
+    r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), dialog ([\d.]+), tts ([\d.]+)\)"  # noqa: E501
+)
 
 
 def worker_log_size(folder: Path) -> dict[Path, int]:

@@ -180,6 +180,24 @@ def test_a_date_of_birth_is_not_taken_for_digits_when_a_pin_is_asked(
     assert str(parse_date_of_birth(told.text)) == "1985-07-04"
 
 
+def test_a_date_heard_as_neither_number_nor_date_is_decoded_again_with_dates_as_context(
+    engine: AsrEngine, tmp_path: Path
+) -> None:
+    import subprocess
+
+    from voicebot.numbers import parse_date_of_birth
+
+    wav = tmp_path / "dob.wav"  # another speaker: espeak-ng's British RP voice
+    subprocess.run(
+        ["espeak-ng", "-v", "en-gb-x-rp", "-w", str(wav), "twelfth of march nineteen eighty"],
+        check=True,
+    )
+    plain = engine.transcribe(pcm8k(wav), "free")  # no PIN asked: the domain prompt only
+    assert parse_date_of_birth(plain.text) is None
+    told = engine.transcribe(pcm8k(wav), "free", length=4)  # the PIN-or-date question
+    assert str(parse_date_of_birth(told.text)) == "1980-03-12"
+
+
 def test_pause_spans_split_speech_at_pauses_only() -> None:
     from voicebot.asr.audio import pause_spans
 

@@ -68,7 +68,7 @@ from voicebot.asr.whisper_digits import WHISPER_RATE, DigitDecoding
 from voicebot.errors import ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path
-from voicebot.numbers import parse_postcode
+from voicebot.numbers import parse_date_of_birth, parse_postcode
 
 FRAMES_PER_S = 100
 """Mel frames per second of audio (hop 160 at 16 kHz)."""
@@ -139,6 +139,7 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             "digits": self._prompt(cfg.whisper_digits_prompt),
             "spelled": self._prompt(cfg.whisper_spelled_prompt),
             "yes_no": self._prompt(YES_NO_PROMPT),
+            "date": self._prompt(cfg.whisper_date_prompt),
         }
 
     # ------------------------------------------------------------------ set-up helpers
@@ -182,11 +183,16 @@ class WhisperEngine(DigitDecoding, AsrEngine):
         return np.ascontiguousarray(feats[:, : int(window * FRAMES_PER_S)], dtype=np.float32)
 
     def decode(
-        self, audio: Float32Array, expect: ExpectedInput, length: int | None = None
+        self,
+        audio: Float32Array,
+        expect: ExpectedInput,
+        length: int | None = None,
+        prompt: str | None = None,
     ) -> tuple[str, list[Word], float]:
         """Decode 16 kHz float audio: (raw text, words with confidence, no-speech prob).
 
         ``length``: how many digits the dialog asked for (None: not a digit question).
+        ``prompt``: which context prompt to use (default: the one of ``expect``).
         """
         import ctranslate2
 
@@ -195,7 +201,7 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             parts = [self.decode(audio[i : i + step], expect) for i in range(0, audio.size, step)]
             words = [w for _, ws, _ in parts for w in ws]
             return " ".join(t for t, _, _ in parts).strip(), words, min(p for *_, p in parts)
-        prompt = self._prompts[expect]
+        context = self._prompts[prompt or expect]
         dur = audio.size / WHISPER_RATE
         window = (
             self.cfg.whisper_digits_window_s if expect == "digits" else self.cfg.whisper_window_s
@@ -205,16 +211,16 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             encoded = self._ct2.encode(feats)
         if expect != "digits":
             cap = 4 + int(voiced_seconds(audio) * TOKENS_PER_VOICED_S)
-            result = self._generate(encoded, prompt, min(cap, 8 + int(dur * 8)))
+            result = self._generate(encoded, context, min(cap, 8 + int(dur * 8)))
             ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
         else:
             cap = 2 + int(voiced_seconds(audio) / SECONDS_PER_DIGIT)
             digits = {"suppress_tokens": self._digit_suppress}
-            result = self._generate(encoded, prompt, cap + 2, **digits)
+            result = self._generate(encoded, context, cap + 2, **digits)
             ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
             if ends_in_loop(ids) or len(ids) > cap:
                 result = self._generate(
-                    encoded, prompt, cap, repetition_penalty=DIGITS_REPETITION_PENALTY, **digits
+                    encoded, context, cap, repetition_penalty=DIGITS_REPETITION_PENALTY, **digits
                 )
                 ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
         probs = self._token_probs(result, ids)
@@ -239,13 +245,19 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             spelled_text, spelled_words, _ = self.decode(audio, "spelled")
             if parse_postcode(spelled_text) is not None:
                 text, words = spelled_text, spelled_words
-        elif length and expect == "free" and digits_of(text, self.cfg.digit_words):
-            if only_digits(text, self.cfg.digit_words):
-                # a digit answer to a question that also takes words (PIN or date of birth):
-                # the digits decode hears digits better than the free one
-                digit_text, digit_words, _ = self.decode(audio, "digits", length)
-                if digit_words:
-                    text, words = digit_text, digit_words
+        elif length and expect == "free" and only_digits(text, self.cfg.digit_words):
+            # a digit answer to a question that also takes words (PIN or date of birth):
+            # the digits decode hears digits better than the free one
+            digit_text, digit_words, _ = self.decode(audio, "digits", length)
+            if digit_words:
+                text, words = digit_text, digit_words
+        elif length and expect == "free" and parse_date_of_birth(text) is None:
+            # neither a number nor a date heard on the PIN-or-date-of-birth question
+            # ("Well, so much, I did." for "twelfth of march nineteen eighty"): decode again
+            # with dates as the context
+            date_text, date_words, _ = self.decode(audio, "free", prompt="date")
+            if parse_date_of_birth(date_text) is not None:
+                text, words = date_text, date_words
         return text, words, result.no_speech_prob
 
     def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:
