@@ -165,6 +165,27 @@ def test_a_doubtful_single_digit_is_decided_by_time_shifted_views(
     assert sure.confidence == one_view.transcribe(four, "digits", length=1).confidence
 
 
+def test_a_pin_heard_with_stray_words_is_decoded_again_as_digits(engine: AsrEngine) -> None:
+    from voicebot.numbers import spoken_digits
+    from voicebot.replay.cases import fsdd_digits
+
+    pin = fsdd_digits("8304", "jackson", 8000)  # "four" is heard as "far" in free mode
+    free = engine.transcribe(pin, "free")
+    assert "far" in free.text.lower() and spoken_digits(free.text) != "8304"
+    told = engine.transcribe(pin, "free", length=4)  # the PIN question
+    assert spoken_digits(told.text) == "8304"
+
+
+def test_words_on_the_pin_question_stay_words(engine: AsrEngine, tmp_path: Path) -> None:
+    import subprocess
+
+    wav = tmp_path / "words.wav"  # one digit word among more other words: not a PIN
+    text = "hold on one second please"
+    subprocess.run(["flite", "-voice", "rms", "-t", text, "-o", str(wav)], check=True)
+    told = engine.transcribe(pcm8k(wav), "free", length=4)
+    assert "hold" in told.text.lower() and "second" in told.text.lower()
+
+
 def test_a_date_of_birth_is_not_taken_for_digits_when_a_pin_is_asked(
     engine: AsrEngine, tmp_path: Path
 ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicebot.asr.config import DEFAULT_DIGIT_WORDS
-from voicebot.asr.normalize import digits_text, yes_no
+from voicebot.asr.normalize import digits_text, other_words, yes_no
 from voicebot.tts.normalize import normalize, say_digits, say_money, say_time, split_sentences
 from voicebot.tts.piper import sentence_chunks
 
@@ -59,3 +59,12 @@ def test_asr_normalizers() -> None:
     assert yes_no("Yes, not six, it's on you.", yes, no) == "yes"  # the answer leads
     assert yes_no("No, that's not right", yes, no) == "no"
     assert yes_no("I think so, yes", yes, no) == "yes"
+
+
+def test_other_words_counts_what_is_not_a_digit() -> None:
+    words = DEFAULT_DIGIT_WORDS
+    assert other_words("Two, five, five, both.", words) == 1
+    assert other_words("830 far.", words) == 1
+    assert other_words("double seven 1 2", words) == 0
+    assert other_words("8th", words) == 1  # "th"
+    assert other_words("hold on one second", words) == 3

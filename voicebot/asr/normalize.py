@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from voicebot.asr.base import Word
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d", re.UNICODE)
+_REPEATS = ("double", "triple")
 
 
 def digits_of(text: str, digit_words: Mapping[str, str]) -> list[tuple[str, int]]:
@@ -96,6 +97,15 @@ def ends_in_loop(ids: list[int], run: int = 3) -> bool:
 def only_digits(text: str, digit_words: dict[str, str]) -> bool:
     """True when ``text`` holds digits (numerals or digit words) and punctuation only."""
     return all(tok.isdigit() or tok.lower() in digit_words for tok in re.findall(r"[^\W_]+", text))
+
+
+def other_words(text: str, digit_words: dict[str, str]) -> int:
+    """How many words of ``text`` are not digits ("Or 7." -> 1; "8th" -> 1 for "th")."""
+    return sum(
+        1
+        for tok in _TOKEN.findall(text)
+        if not tok.isdigit() and tok.lower() not in digit_words and tok.lower() not in _REPEATS
+    )
 
 
 def mean_confidence(words: list[Word]) -> float:

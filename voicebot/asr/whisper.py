@@ -21,7 +21,9 @@ digit ("1 2 3 4 1 2 3 4") or drops the last ones of a quiet speaker ("nine" for 
 * a digits decode of another length: each stretch of speech between pauses is decoded on
   its own, and that reading is kept when it gives ``length`` digits;
 * a free question that asked for digits but takes words too (a PIN or a date of birth):
-  when the free decode is digits only, the digits decode (better at digits) is used.
+  when the free decode is (nearly) all digits ("Two, five, five, both.") and the digits
+  decode (better at digits) gives the asked length, that is used; an answer heard as
+  neither a number nor a date is decoded again with dates as the context.
 
 The digit-specific methods live in :mod:`voicebot.asr.whisper_digits`.
 """
@@ -61,7 +63,6 @@ from voicebot.asr.normalize import (
     digits_of,
     ends_in_loop,
     mean_confidence,
-    only_digits,
     yes_no,
 )
 from voicebot.asr.whisper_digits import WHISPER_RATE, DigitDecoding
@@ -245,19 +246,17 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             spelled_text, spelled_words, _ = self.decode(audio, "spelled")
             if parse_postcode(spelled_text) is not None:
                 text, words = spelled_text, spelled_words
-        elif length and expect == "free" and only_digits(text, self.cfg.digit_words):
-            # a digit answer to a question that also takes words (PIN or date of birth):
-            # the digits decode hears digits better than the free one
-            digit_text, digit_words, _ = self.decode(audio, "digits", length)
-            if digit_words:
-                text, words = digit_text, digit_words
         elif length and expect == "free" and parse_date_of_birth(text) is None:
-            # neither a number nor a date heard on the PIN-or-date-of-birth question
-            # ("Well, so much, I did." for "twelfth of march nineteen eighty"): decode again
-            # with dates as the context
-            date_text, date_words, _ = self.decode(audio, "free", prompt="date")
-            if parse_date_of_birth(date_text) is not None:
-                text, words = date_text, date_words
+            # the PIN-or-date-of-birth question: a digit answer is decoded again as digits
+            # (the free decode hears "four" as "Or", "eight" as "take"); an answer heard as
+            # neither a number nor a date ("Well, so much, I did." for "twelfth of march
+            # nineteen eighty") is decoded again with dates as the context
+            heard = self._digit_answer(audio, text, length)
+            if heard is None:
+                date_text, date_words, _ = self.decode(audio, "free", prompt="date")
+                if parse_date_of_birth(date_text) is not None:
+                    heard = date_text, date_words
+            text, words = heard or (text, words)
         return text, words, result.no_speech_prob
 
     def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:

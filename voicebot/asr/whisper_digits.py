@@ -27,11 +27,14 @@ import numpy.typing as npt
 from voicebot.asr.audio import Float32Array, pause_spans
 from voicebot.asr.base import Word
 from voicebot.asr.config import AsrConfig
-from voicebot.asr.normalize import digits_of, only_digits
+from voicebot.asr.normalize import digit_words_of, digits_of, only_digits, other_words
 from voicebot.events import ExpectedInput
 
 LENGTH_PRIOR = 10.0
 """How much likelier an answer of the asked length is than any other, a priori."""
+MAX_OTHER_WORDS = 2
+"""A free answer to a digit question with at most this many non-digit words (and no more
+than it has digits) is taken for a misheard digit answer ("Two, five, five, both.")."""
 NO_END = 1e-6
 """Probability used for "the decode ended here" when it stopped at its token cap."""
 WHISPER_RATE = 16000
@@ -165,6 +168,21 @@ class DigitDecoding:
             if dist is not None:
                 views.append(self._digit_totals(dist))
         return {d: sum(v[d] for v in views) / len(views) for d in totals}
+
+    def _digit_answer(
+        self, audio: Float32Array, text: str, length: int
+    ) -> tuple[str, list[Word]] | None:
+        """The digits decode of a free answer ``text`` to a question that asked for
+        ``length`` digits but takes words too, when ``text`` is (nearly) all digits and
+        that decode gives exactly ``length`` digits; None otherwise (the answer is words:
+        "I don't know it", "my PIN is 1234" parses as it is)."""
+        found = digits_of(text, self.cfg.digit_words)
+        if not found or other_words(text, self.cfg.digit_words) > min(MAX_OTHER_WORDS, len(found)):
+            return None
+        digit_text, digit_words, _ = self.decode(audio, "digits", length)
+        if len(digit_words_of(digit_words, self.cfg.digit_words)) != length:
+            return None
+        return digit_text, digit_words
 
     def _fit_length(
         self, result: Any, ids: list[int], probs: list[float], length: int
