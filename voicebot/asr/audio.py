@@ -9,6 +9,8 @@ import numpy.typing as npt
 from scipy.signal import resample_poly
 
 Float32Array = npt.NDArray[np.float32]
+WHISPER_RATE = 16000
+"""Whisper's input rate, Hz."""
 
 
 def to_float(pcm16: npt.NDArray[np.int16]) -> Float32Array:

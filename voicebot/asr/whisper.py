@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voicebot.asr.audio import (
+    WHISPER_RATE,
     Float32Array,
     resample_float,
     rms_dbfs,
@@ -65,7 +66,7 @@ from voicebot.asr.normalize import (
     mean_confidence,
     yes_no,
 )
-from voicebot.asr.whisper_digits import WHISPER_RATE, DigitDecoding
+from voicebot.asr.whisper_digits import DigitDecoding
 from voicebot.errors import ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from voicebot.asr.audio import Float32Array, pause_spans
+from voicebot.asr.audio import WHISPER_RATE, Float32Array, pause_spans
 from voicebot.asr.base import Word
 from voicebot.asr.config import AsrConfig
 from voicebot.asr.normalize import digit_words_of, digits_of, only_digits, other_words
@@ -37,8 +37,6 @@ MAX_OTHER_WORDS = 2
 than it has digits) is taken for a misheard digit answer ("Two, five, five, both.")."""
 NO_END = 1e-6
 """Probability used for "the decode ended here" when it stopped at its token cap."""
-WHISPER_RATE = 16000
-"""Whisper's input rate, Hz."""
 
 
 class DigitDecoding:
@@ -59,7 +57,11 @@ class DigitDecoding:
         raise NotImplementedError
 
     def decode(
-        self, audio: Float32Array, expect: ExpectedInput, length: int | None = None
+        self,
+        audio: Float32Array,
+        expect: ExpectedInput,
+        length: int | None = None,
+        prompt: str | None = None,
     ) -> tuple[str, list[Word], float]:
         raise NotImplementedError
 
