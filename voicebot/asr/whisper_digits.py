@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,6 @@ from voicebot.asr.audio import WHISPER_RATE, Float32Array, pause_spans
 from voicebot.asr.base import Word
 from voicebot.asr.config import AsrConfig
 from voicebot.asr.normalize import digit_words_of, digits_of, only_digits, other_words
-from voicebot.events import ExpectedInput
 
 LENGTH_PRIOR = 10.0
 """How much likelier an answer of the asked length is than any other, a priori."""
@@ -51,25 +51,11 @@ class DigitDecoding:
     _spellings: dict[str, set[int]]
     _stops: list[int]
 
-    def features(
-        self, audio: Float32Array, min_window_s: float, lead_s: float | None = None
-    ) -> npt.NDArray[np.float32]:
-        raise NotImplementedError
-
-    def decode(
-        self,
-        audio: Float32Array,
-        expect: ExpectedInput,
-        length: int | None = None,
-        prompt: str | None = None,
-    ) -> tuple[str, list[Word], float]:
-        raise NotImplementedError
-
-    def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:
-        raise NotImplementedError
-
-    def _step_prob(self, result: Any, step: int, token: int) -> float:
-        raise NotImplementedError
+    # provided by WhisperEngine (see voicebot/asr/whisper.py for their signatures)
+    features: Callable[..., npt.NDArray[np.float32]]
+    decode: Callable[..., tuple[str, list[Word], float]]
+    _step_dist: Callable[[Any, int], npt.NDArray[np.float64] | None]
+    _step_prob: Callable[[Any, int, int], float]
 
     def _digit_tokens(self) -> set[int]:
         """Tokens allowed in digits mode: numerals ("4", " 407") and digit words (any case)."""
