@@ -1,0 +1,257 @@
+"""The ACD core: agent roster file, the shared agent board (real SQLite, several processes),
+longest-idle routing, the queue, and a simulated day on a virtual clock.
+
+No SIP here: ringing agents' phones and callers are simulated (voicebot.center.simulation);
+the board, the distributor and the statistics are the real ones.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from voicebot.center.acd_stats import queue_figures
+from voicebot.center.agents import AgentRoster, load_agents
+from voicebot.center.announce import queue_announcement, spoken_wait, whisper_text
+from voicebot.center.board import AgentBoard
+from voicebot.center.distributor import Distributor, QueueStay
+from voicebot.center.simulation import AgentHabits, run_virtual, simulate_day
+from voicebot.departments import load_departments
+from voicebot.errors import ConfigError
+
+THREE = """
+acd: {ring_timeout_s: 10, wrap_up_s: 30, service_level_s: 20, announce_every_s: 30,
+      max_wait_s: 120}
+agents:
+  ann: {name: Ann, sip_user: ann, departments: [billing]}
+  ben: {name: Ben, sip_user: ben, departments: [billing]}
+  cat: {name: Cat, sip_user: cat, departments: [billing, sales]}
+"""
+
+
+def roster(tmp_path: Path, text: str = THREE) -> AgentRoster:
+    path = tmp_path / "agents.yml"
+    path.write_text(text)
+    return load_agents(path, departments=set(load_departments().keys()))
+
+
+def board_with_three(tmp_path: Path) -> AgentBoard:
+    board = AgentBoard(tmp_path / "acd.sqlite3", roster(tmp_path))
+    # registered one after another: ann has been idle longest, then ben, then cat
+    board.register("ann", "sip:ann@127.0.0.1", 3600, now=100.0)
+    board.register("ben", "sip:ben@127.0.0.1", 3600, now=110.0)
+    board.register("cat", "sip:cat@127.0.0.1", 3600, now=120.0)
+    return board
+
+
+def test_the_shipped_agent_file_is_valid() -> None:
+    agents = load_agents(departments=set(load_departments().keys()))
+    assert agents.for_department("billing")
+    assert agents.acd.service_level_s == 20
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("agents: {a: {name: A, sip_user: a, departments: [nowhere]}}", "unknown department"),
+        (
+            "agents: {a: {name: A, sip_user: x, departments: [billing]},"
+            " b: {name: B, sip_user: x, departments: [billing]}}",
+            "'x' is also agent 'a'",
+        ),
+        ("agents: {a: {name: A, sip_user: 'a b', departments: [billing]}}", "not a SIP user"),
+        ("agents: {a: {name: A, sip_user: a, departments: [billing], level: 7}}", "1, 2 or 3"),
+        ("agents: {a: {name: A, departments: [billing]}}", "missing field 'sip_user'"),
+        ("acd: {ring_timeout_s: -1}\nagents: {}", "must be a number >= 0"),
+        ("acd: {ring_time: 3}\nagents: {}", "unknown key 'ring_time'"),
+        ("agents: [1, 2]", "'agents' must map"),
+        ("agents: {a: {name: A, sip_user: a, departments: [billing]}\n", "not valid YAML"),
+    ],
+)
+def test_agent_file_mistakes_name_the_agent_and_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(")) as err:
+        roster(tmp_path, text)
+    assert str(tmp_path / "agents.yml") in str(err.value)
+
+
+def test_calls_go_to_the_agent_idle_longest_and_skip_wrap_up_and_paused(tmp_path: Path) -> None:
+    board = board_with_three(tmp_path)
+    board.join("call-1", "billing", now=200.0)
+    first = board.claim("call-1", now=200.0)
+    assert first is not None and first.agent == "ann"  # idle since 100
+    board.offer_result(first, "answered", now=205.0)
+    board.call_ended(first, now=265.0)  # ann: wrap-up until 295
+
+    board.pause("ben", now=266.0)
+    board.join("call-2", "billing", now=270.0)
+    second = board.claim("call-2", now=270.0)
+    assert second is not None and second.agent == "cat"  # ann wraps up, ben paused
+    board.offer_result(second, "answered", now=272.0)
+
+    board.join("call-3", "billing", now=280.0)
+    assert board.claim("call-3", now=280.0) is None  # nobody free yet
+    assert board.position("call-3") == 1
+    third = board.claim("call-3", now=296.0)  # ann's wrap-up is over
+    assert third is not None and third.agent == "ann"
+    states = {s.key: s for s in board.status(now=296.0)}
+    assert states["ann"].state == "ringing" and states["ann"].calls == 1
+    assert states["ann"].talk_s == pytest.approx(60.0)
+    assert states["ben"].state == "paused" and states["cat"].state == "busy"
+
+
+def test_an_agent_who_does_not_answer_is_marked_missed_and_the_next_one_rings(
+    tmp_path: Path,
+) -> None:
+    board = board_with_three(tmp_path)
+    board.join("call-1", "billing", now=200.0)
+    offer = board.claim("call-1", now=200.0)
+    assert offer is not None and offer.agent == "ann"
+    board.offer_result(offer, "missed", now=210.0)
+    assert board.position("call-1") == 1  # back in its place
+    again = board.claim("call-1", now=210.0)
+    assert again is not None and again.agent == "ben"
+    states = {s.key: s for s in board.status(now=211.0)}
+    assert states["ann"].state == "missed" and states["ann"].missed == 1
+    board.resume("ann", now=300.0)
+    assert {s.key: s.state for s in board.status(now=300.0)}["ann"] == "available"
+
+
+def test_a_refused_call_keeps_its_place_and_the_refusing_agent_goes_last(tmp_path: Path) -> None:
+    board = board_with_three(tmp_path)
+    board.join("call-1", "billing", now=200.0)
+    board.join("call-2", "billing", now=201.0)
+    first = board.claim("call-1", now=202.0)
+    assert first is not None and first.agent == "ann"
+    board.offer_result(first, "refused", now=205.0)
+    # ann is idle again but from 205: ben and cat have waited longer
+    assert [
+        board.claim("call-1", now=206.0).agent,  # type: ignore[union-attr]
+        board.claim("call-2", now=206.0).agent,
+    ] == ["ben", "cat"]  # type: ignore[union-attr]
+
+
+def test_queue_serves_oldest_first_and_unregistered_agents_get_nothing(tmp_path: Path) -> None:
+    board = board_with_three(tmp_path)
+    for key in ("ann", "ben"):
+        board.register(key, "", 0, now=150.0)  # phones gone
+    board.join("old", "billing", now=200.0)
+    board.join("new", "billing", now=201.0)
+    assert board.position("new") == 2
+    assert board.claim("new", now=202.0) is None  # one agent (cat): the older call's
+    offer = board.claim("old", now=202.0)
+    assert offer is not None and offer.agent == "cat"
+    board.leave("new", "abandoned", now=230.0)
+    assert board.position("new") == 0
+
+
+def _claim_many(path: str, roster_path: str, prefix: str, out: multiprocessing.Queue) -> None:
+    board = AgentBoard(path, load_agents(roster_path))
+    got = []
+    for i in range(30):
+        ref = f"{prefix}-{i}"
+        board.join(ref, "billing", now=1000.0 + i)
+        offer = board.claim(ref, now=1000.0 + i)
+        if offer is not None:
+            got.append(offer.agent)
+    out.put(got)
+
+
+def test_two_processes_never_take_the_same_agent(tmp_path: Path) -> None:
+    board = board_with_three(tmp_path)
+    ctx = multiprocessing.get_context("spawn")
+    out: multiprocessing.Queue = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_claim_many,
+            args=(str(board.path), str(tmp_path / "agents.yml"), name, out),
+        )
+        for name in ("w1", "w2")
+    ]
+    for p in procs:
+        p.start()
+    taken = out.get(timeout=60) + out.get(timeout=60)
+    for p in procs:
+        p.join(30)
+    assert sorted(taken) == ["ann", "ben", "cat"]  # three agents, each given once
+
+
+def test_announcements_and_whisper_say_what_a_person_needs() -> None:
+    assert spoken_wait(30) == "less than a minute"
+    assert spoken_wait(200) == "about 3 minutes"
+    text = queue_announcement(2, 200, first=True)
+    assert "second in the queue" in text and "about 3 minutes" in text and "press 1" in text
+    whisper = whisper_text(
+        "billing",
+        {
+            "slots": {"customer_name": "Alice M.", "verified": True, "pin": "1234"},
+            "summary": "Says she was charged twice",
+            "reason": "routed",
+        },
+    )
+    assert whisper == "Billing. Verified customer Alice M. Says she was charged twice."
+    assert "1234" not in whisper
+
+
+def test_a_simulated_hour_is_deterministic_and_its_figures_add_up(tmp_path: Path) -> None:
+    def day(folder: Path) -> tuple[list[QueueStay], dict]:
+        folder.mkdir()
+        board = AgentBoard(folder / "acd.sqlite3", roster(folder))
+        stays = run_virtual(
+            simulate_day(
+                board,
+                ["billing", "sales"],
+                12,
+                60.0,
+                seed=7,
+                habits=AgentHabits(no_answer=0.2, refuse=0.1, talk_s_mean=120),
+            )
+        )
+        return stays, queue_figures(board).as_dict()
+
+    stays, figures = day(tmp_path / "a")
+    again, figures_again = day(tmp_path / "b")
+    assert stays == again and figures == figures_again
+    assert figures["queued"] == 12
+    assert figures["answered"] + figures["abandoned"] + figures["messages"] == 12
+    answered = [s for s in stays if s.result == "answered"]
+    assert len(answered) == figures["answered"]
+    assert sum(a["calls"] for a in figures["agents"]) == figures["answered"]
+    # with no_answer 0.2 some agent was missed, and the call went on to another agent
+    missed_then_answered = [s for s in answered if any(r == "missed" for _, r in s.offers)]
+    assert missed_then_answered, stays
+    within = sum(1 for s in answered if s.wait_s <= 20)
+    assert figures["answered_within_sl"] == within
+
+
+def test_a_caller_who_waits_too_long_is_offered_a_message(tmp_path: Path) -> None:
+    board = AgentBoard(tmp_path / "acd.sqlite3", roster(tmp_path))  # nobody registered
+
+    class Patient:
+        caller_gone = False
+        wants_message = False
+        offered = 0
+        heard: list[str] = []
+
+        async def announce(self, position: int, wait_s: float, first: bool) -> None:
+            self.heard.append(queue_announcement(position, wait_s, first=first))
+
+        async def offer_message(self) -> None:
+            self.offered += 1
+            self.wants_message = True  # the caller presses 1
+
+        async def ring(self, offer, timeout_s):  # type: ignore[no-untyped-def]
+            raise AssertionError("nobody can ring")
+
+        async def connected(self, offer):  # type: ignore[no-untyped-def]
+            raise AssertionError
+
+    line = Patient()
+    stay = run_virtual(Distributor(board, poll_s=1.0).serve("c1", "billing", line))
+    assert stay.result == "message" and line.offered == 1
+    assert stay.wait_s == pytest.approx(120.0, abs=1.5)
+    assert len(line.heard) == 4  # at 0, 30, 60, 90 s (and the offer at 120 s)
+    assert queue_figures(board).messages == 1
