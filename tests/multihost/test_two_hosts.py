@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from cluster import (
     PYTHON,
     REDIS_PASSWORD,
     REDIS_PORT,
     SIP_PORT,
+    WORKER_BASE_PORT,
     Serve,
     answers,
     host_settings,
@@ -43,6 +45,8 @@ class Cluster:
     proxy: Serve
     hosts: dict[str, Serve]
     caller: Host
+    lab: Lab
+    net: str
 
     @property
     def target(self) -> str:
@@ -67,8 +71,9 @@ def cluster(lab: Lab) -> Iterator[Cluster]:
     net = f"{lab.prefix}.0/24"
     hosts = {h.name: serve(h, host_settings(h, proxy, WORKERS_PER_HOST, net)) for h in (a, b)}
     front = serve(proxy, proxy_settings(proxy, [a, b], WORKERS_PER_HOST, net))
-    yield Cluster(front, hosts, caller)
-    for s in (front, *hosts.values()):
+    cluster = Cluster(front, hosts, caller, lab, net)
+    yield cluster
+    for s in (front, *cluster.hosts.values()):
         assert s.process.stop(40) == 0, s.process.output()[-3000:]
 
 
@@ -183,3 +188,50 @@ def test_a_worker_killed_on_one_host_releases_its_caller_and_spares_the_others(
     assert again.returncode == 0 and again.successful == 4, again.log[-3000:]
     pids = {r["worker_pid"] for r in cluster.wait_reports(before + 7)}
     assert new_pid in pids
+
+
+def test_an_operator_adds_a_host_without_restarting_the_proxy(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """README "Running on several hosts": start the new host, list its workers on the
+    proxy, SIGHUP the proxy's voicebot serve; new calls reach the new host too."""
+    proxy = cluster.proxy.host
+    c = cluster.lab.add_host("c")
+    cluster.hosts["c"] = serve(c, host_settings(c, proxy, WORKERS_PER_HOST, cluster.net))
+    cfg = proxy.folder / "settings.yml"
+    settings = yaml.safe_load(cfg.read_text())
+    settings["sip"]["remote_workers"] += [
+        f"{c.address}:{WORKER_BASE_PORT + i}" for i in range(WORKERS_PER_HOST)
+    ]
+    cfg.write_text(yaml.safe_dump(settings, sort_keys=False))
+    ongoing = sipp_in(  # a call in progress while the proxy reloads its list
+        cluster.caller,
+        render("uac_speech_dtmf.xml", tmp_path, SPEECH_MS="6000"),
+        cluster.target,
+        tmp_path,
+        background=True,
+    )
+    answers(tmp_path / f"{ongoing.tag}.msg", 1)
+    cluster.proxy.process.proc.send_signal(signal.SIGHUP)
+    cluster.proxy.process.wait_for("dispatching to 0 local + 6 remote workers", 10)
+    assert "did not reload" not in cluster.proxy.process.output()
+
+    before = {name: len(s.reports()) for name, s in cluster.hosts.items()}
+    run = sipp_in(
+        cluster.caller,
+        render("uac_speech_dtmf.xml", tmp_path, SPEECH_MS="1500"),
+        cluster.target,
+        tmp_path,
+        calls=6,
+        rate=20,
+        background=True,
+    )
+    res = sipp_wait(run, 60)
+    assert res.returncode == 0 and res.successful == 6, res.log[-3000:]
+    kept = sipp_wait(ongoing, 40)
+    assert kept.returncode == 0 and kept.successful == 1, kept.log[-2000:]
+    answered = {addr for addr, _, _ in answers(tmp_path / f"{run.tag}.msg", 6)}
+    assert answered == {s.host.address for s in cluster.hosts.values()}
+    cluster.wait_reports(sum(before.values()) + 7)
+    assert len(cluster.hosts["c"].reports()) >= 1
+    assert all(len(cluster.hosts[n].reports()) > before[n] for n in ("a", "b"))

@@ -219,7 +219,8 @@ route[WITHINDLG] {{
 
 onreply_route[WORKER_REPLY] {{
     # The worker that answers the call: its dialogs are ended when it dies.
-    if (status =~ "^2" && !is_in_profile("worker")) {{
+    if (status =~ "^2" && $dlg_var(worker) == $null) {{
+        $dlg_var(worker) = $si + ":" + $sp;
         set_dlg_profile("worker", "$si:$sp");
     }}
 }}
@@ -241,14 +242,22 @@ failure_route[NEXT_WORKER] {{
 """
 
 
-def write_config(settings: SipSettings, workers: list[Worker], folder: Path) -> Path:
-    """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder``; returns the cfg path."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_dispatcher_list(workers: list[Worker], folder: Path) -> Path:
+    """Write ``dispatcher.list`` (set 1: every worker) into ``folder``; returns its path."""
     list_file = folder / "dispatcher.list"
-    list_file.write_text(
+    tmp = folder / "dispatcher.list.tmp"
+    tmp.write_text(
         "# set destination flags priority attributes\n"
         + "".join(f"1 sip:{w.address}:{w.port} 0 0 name={w.name}\n" for w in workers)
     )
+    tmp.replace(list_file)
+    return list_file
+
+
+def write_config(settings: SipSettings, workers: list[Worker], folder: Path) -> Path:
+    """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder``; returns the cfg path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    list_file = write_dispatcher_list(workers, folder)
     cfg = folder / "kamailio.cfg"
     cfg.write_text(render_config(settings, workers, list_file, folder / "ctl.sock"))
     return cfg
@@ -330,6 +339,23 @@ class KamailioProcess:
     def rpc_socket(self) -> str:
         """The local RPC socket (ctl binrpc), for ``kamcmd -s``."""
         return f"unix:{self.folder / 'ctl.sock'}"
+
+    def reload_workers(self, workers: list[Worker]) -> bool:
+        """Dispatch to ``workers`` from now on (a host added or removed), without a restart:
+        rewrite ``dispatcher.list`` and have Kamailio reload it. Calls in progress go on."""
+        write_dispatcher_list(workers, self.folder)
+        self.workers = workers
+        kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
+        try:
+            out = subprocess.run(
+                [kamcmd, "-s", self.rpc_socket, "dispatcher.reload"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return out.returncode == 0 and not out.stdout.startswith("error")
 
     def drain(self) -> bool:
         """Answer new INVITEs with 503 from now on (calls in progress go on)."""

@@ -15,6 +15,8 @@ it is ready again. Logs and generated files live in ``var/sip/``.
 
 Several hosts (``sip.role``): ``proxy`` runs Kamailio only (for ``sip.remote_workers``),
 ``host`` runs workers only and ends a dead worker's calls through ``sip.proxy_rpc``.
+SIGHUP re-reads ``sip.remote_workers`` from the settings file and has Kamailio dispatch to
+that list from then on (adding or removing a host without a restart).
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from typing import Any
 
 import yaml
 
-from voicebot.config import Settings
-from voicebot.errors import TelephonyError
+from voicebot.config import Settings, load_settings, section_to
+from voicebot.errors import TelephonyError, VoicebotError
 from voicebot.telephony.kamailio import (
     KamailioProcess,
     Worker,
@@ -74,6 +76,7 @@ class Supervisor:
         self.rpc: KamailioRpc | None = None
         self._released: set[str] = set()
         self._stop = False
+        self._reload = False
 
     def run(self) -> int:
         load_handler(self.sip.handler)  # fail early, with the CLI's error, on a bad handler
@@ -84,6 +87,7 @@ class Supervisor:
         config = self._write_settings()
         workers = [] if role == "proxy" else workers_of(self.sip)
         old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         try:
             for w in workers:
                 self._spawn(w, config)
@@ -98,6 +102,9 @@ class Supervisor:
             print(self._banner(workers), flush=True)
             while not self._stop:
                 self._restart_dead(workers, config)
+                if self._reload:
+                    self._reload = False
+                    self._reload_remote(workers)
                 time.sleep(0.2)
             print("voicebot: stopping: new calls get 503, waiting for calls to end", flush=True)
             if self.kamailio is not None and not self.kamailio.drain():
@@ -129,6 +136,28 @@ class Supervisor:
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop = True
+
+    def _on_hangup(self, signum: int, frame: Any) -> None:
+        self._reload = True
+
+    def _reload_remote(self, workers: list[Worker]) -> None:
+        """SIGHUP: dispatch to the ``sip.remote_workers`` the settings file lists now."""
+        if self.kamailio is None:
+            print("voicebot: SIGHUP ignored: no Kamailio on this host", file=sys.stderr)
+            return
+        try:
+            sip = section_to(SipSettings, load_settings(), "sip")
+        except VoicebotError as exc:
+            print(f"voicebot: SIGHUP: settings not reloaded: {exc}", file=sys.stderr, flush=True)
+            return
+        self.sip = dataclasses.replace(self.sip, remote_workers=sip.remote_workers)
+        remote = remote_workers_of(self.sip)
+        ok = self.kamailio.reload_workers(workers + remote)
+        print(
+            f"voicebot: dispatching to {len(workers)} local + {len(remote)} remote workers"
+            + ("" if ok else " (Kamailio did not reload its list)"),
+            flush=True,
+        )
 
     def _run_single(self) -> int:
         os.environ.update(self.env)
