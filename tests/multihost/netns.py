@@ -103,6 +103,10 @@ class Host:
         """Run ``cmd`` inside this host and wait for it."""
         return subprocess.run(self.command(cmd), capture_output=True, text=True, timeout=timeout_s)
 
+    def lab_pids(self) -> list[int]:
+        """The processes running in this host (all started by its lab)."""
+        return [int(p) for p in ip("netns", "pids", self.netns, check=False).stdout.split()]
+
     def start(
         self,
         name: str,

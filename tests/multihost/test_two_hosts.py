@@ -37,6 +37,7 @@ from cluster import (
 from netns import Host, Lab
 
 RELEASE_LIMIT_S = 5.0
+HOST_GONE_LIMIT_S = 15.0
 WORKERS_PER_HOST = 2
 
 
@@ -160,6 +161,7 @@ def test_a_worker_killed_on_one_host_releases_its_caller_and_spares_the_others(
     os.kill(dead_pid, signal.SIGKILL)  # the worker process on host a or b, mid-call
     res = sipp_wait(silent, 30)
     released_s = time.monotonic() - killed_at
+    print(f"caller released {released_s:.2f} s after the worker's SIGKILL")
     assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
     assert released_s < RELEASE_LIMIT_S, f"caller released after {released_s:.1f} s"
     assert "ended 1 of its 1 calls through Kamailio" in victim_host.process.output()
@@ -235,3 +237,47 @@ def test_an_operator_adds_a_host_without_restarting_the_proxy(
     cluster.wait_reports(sum(before.values()) + 7)
     assert len(cluster.hosts["c"].reports()) >= 1
     assert all(len(cluster.hosts[n].reports()) > before[n] for n in ("a", "b"))
+
+
+def test_a_host_that_vanishes_has_its_calls_ended_by_the_proxy(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """Power cut: every process of the host that answered a call is killed and its network
+    goes down, so nothing on it can report anything. Kamailio's probes (OPTIONS every 2 s,
+    2 misses) mark its workers down and the proxy ends their calls; new calls go elsewhere."""
+    silent = sipp_in(
+        cluster.caller,
+        render("uac_wait_bye.xml", tmp_path),
+        cluster.target,
+        tmp_path,
+        timeout_s=60,
+        background=True,
+    )
+    ((address, _port, _),) = answers(tmp_path / f"{silent.tag}.msg", 1)
+    victim = cluster.by_address(address)
+    name = next(n for n, s in cluster.hosts.items() if s is victim)
+    time.sleep(1.0)
+
+    gone_at = time.monotonic()
+    victim.host.run(["ip", "link", "set", "eth0", "down"])
+    victim.process.kill()  # voicebot serve's process group: the supervisor
+    for pid in victim.host.lab_pids():  # and its workers, in their own process groups
+        os.kill(pid, signal.SIGKILL)
+    del cluster.hosts[name]
+    during = sipp_in(  # a new call during the outage is answered by another host
+        cluster.caller,
+        render("uac_speech_dtmf.xml", tmp_path, SPEECH_MS="1000"),
+        cluster.target,
+        tmp_path,
+        background=True,
+    )
+    res = sipp_wait(silent, 40)
+    released_s = time.monotonic() - gone_at
+    print(f"caller released {released_s:.2f} s after its host vanished")
+    assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
+    assert released_s < HOST_GONE_LIMIT_S, f"caller released after {released_s:.1f} s"
+    assert f"worker {address}:" in cluster.proxy.process.output()
+    done = sipp_wait(during, 40)
+    assert done.returncode == 0 and done.successful == 1, done.log[-2000:]
+    ((other, _, _),) = answers(tmp_path / f"{during.tag}.msg", 1)
+    assert other != address

@@ -145,6 +145,7 @@ def test_killed_worker_releases_its_caller_and_spares_the_other_call(
     os.kill(dead_pid, signal.SIGKILL)
     res_a = sipp_wait(a, 30)  # type: ignore[arg-type]
     released_s = time.monotonic() - killed_at
+    print(f"caller released {released_s:.2f} s after the worker's SIGKILL")
     assert res_a.returncode == 0 and res_a.successful == 1, res_a.log[-2000:]
     assert released_s < RELEASE_LIMIT_S, f"caller released after {released_s:.1f} s"
     bye = res_a.messages[res_a.messages.rfind("BYE sip:") :]

@@ -8,6 +8,10 @@ and ends each of its dialogs: Kamailio sends BYE to the caller, who is released 
 listening to dead air. When the worker is back, :meth:`KamailioRpc.worker_back` puts it in
 again. The socket is the proxy's local ``unix:PATH`` or, from another host,
 ``sip.proxy_rpc`` (``tcp:ADDRESS:PORT``).
+
+A host that vanishes (power, network) cannot report its dead workers. On the proxy,
+:class:`DownWatch` reads the dispatcher's probe results every second and ends the calls of
+each worker whose probes (SIP OPTIONS) stopped being answered.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ PROFILE = "worker"
 """The dialog profile (with value) that holds each call under its worker's address:port."""
 
 _HANDLE = re.compile(r"h_entry:\s*(\d+)\s+h_id:\s*(\d+)")
+_DEST = re.compile(r"URI:\s*sip:([^\s:]+):(\d+)\s+FLAGS:\s*(\w+)")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,14 @@ class KamailioRpc:
             return None
         return [(int(a), int(b)) for a, b in _HANDLE.findall(text)]
 
+    def destinations(self) -> dict[tuple[str, int], str] | None:
+        """The dispatcher's destinations and their flags (``AP`` active, ``IP`` inactive
+        and probing, ``D`` disabled, ...)."""
+        text = self.call("dispatcher.list")
+        if text is None:
+            return None
+        return {(host, int(port)): flags for host, port, flags in _DEST.findall(text)}
+
     def set_worker_state(self, address: str, port: int, state: str) -> bool:
         """Dispatcher state of ``sip:address:port`` in set 1: ``ip`` (inactive, probing)
         or ``ap`` (active, probing)."""
@@ -98,3 +111,40 @@ class KamailioRpc:
     def worker_back(self, address: str, port: int) -> bool:
         """A restarted worker listens again: dispatch new calls to it."""
         return self.set_worker_state(address, port, "ap")
+
+
+class DownWatch:
+    """Ends the calls of workers the dispatcher's probes found dead (poll it often).
+
+    Args:
+        rpc: the proxy's Kamailio.
+        every_s: seconds between two reads of the dispatcher's state.
+    """
+
+    def __init__(self, rpc: KamailioRpc, every_s: float = 1.0) -> None:
+        self.rpc = rpc
+        self.every_s = every_s
+        self._next = 0.0
+        self._up: dict[tuple[str, int], bool] = {}
+
+    def poll(self, now: float) -> list[tuple[str, int, int]]:
+        """``(address, port, calls ended)`` of each worker that went down since the last
+        poll and had calls; ``now`` is ``time.monotonic()``."""
+        if now < self._next:
+            return []
+        self._next = now + self.every_s
+        states = self.rpc.destinations()
+        if states is None:
+            return []
+        out = []
+        for (address, port), flags in states.items():
+            up = not flags.startswith(("I", "D"))
+            if not up and self._up.get((address, port), True):
+                handles = self.rpc.worker_dialogs(address, port) or []
+                ended = sum(
+                    self.rpc.call("dlg.end_dlg", str(a), str(b)) is not None for a, b in handles
+                )
+                if handles:
+                    out.append((address, port, ended))
+            self._up[(address, port)] = up
+        return out

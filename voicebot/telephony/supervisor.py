@@ -43,7 +43,7 @@ from voicebot.telephony.kamailio import (
     remote_workers_of,
     workers_of,
 )
-from voicebot.telephony.kamrpc import KamailioRpc
+from voicebot.telephony.kamrpc import DownWatch, KamailioRpc
 from voicebot.telephony.settings import SipSettings
 from voicebot.telephony.worker import load_handler, load_prepare, serve_line
 
@@ -74,6 +74,7 @@ class Supervisor:
         self.started: dict[str, float] = {}
         self.kamailio: KamailioProcess | None = None
         self.rpc: KamailioRpc | None = None
+        self.watch: DownWatch | None = None
         self._released: set[str] = set()
         self._stop = False
         self._reload = False
@@ -99,9 +100,11 @@ class Supervisor:
                 self.kamailio = KamailioProcess(self.sip, every, self.folder / "kamailio")
                 self.kamailio.start()
                 self.rpc = KamailioRpc(self.kamailio.rpc_socket)
+                self.watch = DownWatch(self.rpc)
             print(self._banner(workers), flush=True)
             while not self._stop:
                 self._restart_dead(workers, config)
+                self._end_calls_of_unreachable()
                 if self._reload:
                     self._reload = False
                     self._reload_remote(workers)
@@ -264,6 +267,18 @@ class Supervisor:
                 flush=True,
             )
             self._spawn(w, config)
+
+    def _end_calls_of_unreachable(self) -> None:
+        """Proxy: end the calls of workers Kamailio's probes stopped reaching (a host gone)."""
+        if self.watch is None:
+            return
+        for address, port, ended in self.watch.poll(time.monotonic()):
+            print(
+                f"voicebot: worker {address}:{port} stopped answering Kamailio's probes; "
+                f"ended {ended} of its calls",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _release(self, w: Worker, status: int | None) -> None:
         """End the calls of worker ``w``, which just died, so no caller stays in dead air."""
