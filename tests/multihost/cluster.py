@@ -5,6 +5,21 @@ the shared Redis); the others are worker hosts (``sip.role: host``: workers on t
 own address, a dead worker's calls ended through the proxy's RPC). Every host gets its own
 settings file and ``VOICEBOT_VAR`` (the namespaces share one file system). The SIPp
 scenarios and the result reader are the ones of tests/sip.
+
+A later test starts a host with whatever it needs, e.g. its own speech and dialog services
+before its workers, all sharing the proxy's Redis::
+
+    h = lab.add_host("a")
+    h.start("dialog", [PYTHON, "-m", "voicebot.services.dialog"], env={...})
+    serve(h, host_settings(h, proxy, 2, net, extra={"dialog": {...}}), args=[])
+
+``args=[]`` runs the real pipeline (``sip.handler``) instead of ``--demo``.
+
+The ``lab`` fixture lives here, not in a conftest.py: tests/sip's modules import their
+helpers with ``from conftest import ...``, which a second conftest module would shadow.
+A test module takes it with ``from cluster import lab_fixture  # noqa: F401``.
+Needs root and iproute2 (it is root here and in CI); without them, or without SIPp,
+Kamailio, redis-server or the SIP pcaps, the tests fail under CI=true and skip otherwise.
 """
 
 from __future__ import annotations
@@ -18,12 +33,14 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from netns import Host, Process
+from netns import Host, Lab, Process, can_run
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -96,9 +113,14 @@ def proxy_settings(proxy: Host, hosts: list[Host], workers: int, net: str) -> di
     }
 
 
-def host_settings(host: Host, proxy: Host, workers: int, net: str, calls: int = 2) -> dict:
-    """``workers`` workers on ``host``'s own address behind the Kamailio on ``proxy``."""
+def host_settings(
+    host: Host, proxy: Host, workers: int, net: str, calls: int = 2, extra: dict | None = None
+) -> dict:
+    """``workers`` workers on ``host``'s own address behind the Kamailio on ``proxy``;
+    ``extra`` adds settings sections (e.g. the dialog service's, pointing at the proxy's
+    Redis: ``redis://:REDIS_PASSWORD@PROXY:REDIS_PORT/0``)."""
     return {
+        **(extra or {}),
         "sip": {
             "role": "host",
             "address": proxy.address,
@@ -113,12 +135,16 @@ def host_settings(host: Host, proxy: Host, workers: int, net: str, calls: int = 
             "proxy_rpc": f"tcp:{proxy.address}:{RPC_PORT}",
             "media_timeout_s": 120,
             "shutdown_grace_s": 5,
+            **(extra or {}).get("sip", {}),
         },
     }
 
 
-def serve(host: Host, settings: dict, timeout_s: float = 90.0) -> Serve:
-    """Start ``voicebot serve --demo`` on ``host`` with ``settings``; wait until it answers."""
+def serve(
+    host: Host, settings: dict, args: list[str] | None = None, timeout_s: float = 90.0
+) -> Serve:
+    """Start ``voicebot serve ARGS`` on ``host`` with ``settings`` (``args`` None: the demo
+    handler, recording each call's report); wait until it answers."""
     cfg = host.folder / "settings.yml"
     cfg.write_text(yaml.safe_dump(settings, sort_keys=False))
     var, record = host.folder / "var", host.folder / "calls"
@@ -128,7 +154,9 @@ def serve(host: Host, settings: dict, timeout_s: float = 90.0) -> Serve:
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
     }
-    cmd = [PYTHON, "-m", "voicebot.cli", "serve", "--demo", "--demo-record-dir", str(record)]
+    if args is None:
+        args = ["--demo", "--demo-record-dir", str(record)]
+    cmd = [PYTHON, "-m", "voicebot.cli", "serve", *args]
     proc = host.start("serve", cmd, env=env, cwd=ROOT)
     proc.wait_for("answering SIP", timeout_s)
     return Serve(host, proc, var, record)
@@ -231,3 +259,19 @@ def need_peers() -> str:
 
 def ci() -> bool:
     return os.environ.get("CI") == "true"
+
+
+@pytest.fixture(scope="module", name="lab")
+def lab_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """A fresh lab for the module; its namespaces are deleted even when a test fails."""
+    why = can_run() or need_peers()
+    if why:
+        if ci():
+            pytest.fail(why)
+        pytest.skip(why)
+    lab = Lab(tmp_path_factory.mktemp("lab"))
+    try:
+        yield lab
+    finally:
+        lab.close()
+    assert lab.leftovers() == []

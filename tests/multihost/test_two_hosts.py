@@ -28,6 +28,7 @@ from cluster import (
     Serve,
     answers,
     host_settings,
+    lab_fixture,  # noqa: F401 - the lab fixture
     proxy_settings,
     render,
     serve,
