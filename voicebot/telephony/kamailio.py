@@ -8,8 +8,10 @@ The proxy adds ``X-Voicebot-Source: ip:port`` so workers know the real caller.
 
 The ``dialog`` module keeps every call, in the profile ``worker`` under the ``address:port``
 of the worker that answered it, so a call whose worker died can be ended with a BYE to the
-caller (:mod:`voicebot.telephony.kamrpc`); in-dialog OPTIONS to the worker every
-``dialog_keepalive_s`` end a call whose worker stopped answering (a host that vanished).
+caller (:mod:`voicebot.telephony.kamrpc`). The dispatcher probes every worker with OPTIONS
+every 2 s (2 misses: inactive), which the proxy watches to end the calls of a host that
+vanished; in-dialog OPTIONS to each call's worker every ``dialog_keepalive_s`` are the last
+backstop. Other hosts' workers (``sip.remote_workers``) are in the same dispatcher set.
 :class:`KamailioProcess` runs ``kamailio -DD -E`` (foreground, log to stderr).
 """
 
