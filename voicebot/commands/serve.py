@@ -2,17 +2,19 @@
 
 Starts ``sip.workers`` worker processes behind Kamailio on ``sip.address:sip.port`` (see
 :mod:`voicebot.telephony.supervisor`); every call runs ``sip.handler``. ``--demo`` runs the
-demo handler instead (a prompt, a recording per call, transfer on digit 9).
+demo handler instead (a prompt, a recording per call, transfer on digit 9). With
+``redis.serve: true`` it starts redis-server first and stops it last.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
 
-from voicebot.config import load_settings, section_to
+from voicebot.config import Settings, load_settings, section_to
 from voicebot.paths import var_dir
 from voicebot.telephony.settings import SipSettings
 
@@ -67,11 +69,23 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 env[f"VOICEBOT_DEMO_{key}"] = os.path.abspath(value) if key != "TRANSFER" else value
     sip = dataclasses.replace(sip, **{k: v for k, v in overrides.items() if v is not None})
-    if sip.handler != "voicebot.callhandler:handle_call":
-        return Supervisor(sip, settings, var_dir() / "sip", env).run()
-    # The voice pipeline's dialog runs its custom actions in one shared action server.
-    from voicebot.dialog.action_server import ActionServer
-    from voicebot.dialog.settings import dialog_config
+    with contextlib.ExitStack() as servers:
+        _start_redis(settings, servers)
+        if sip.handler != "voicebot.callhandler:handle_call":
+            return Supervisor(sip, settings, var_dir() / "sip", env).run()
+        # The voice pipeline's dialog runs its custom actions in one shared action server.
+        from voicebot.dialog.action_server import ActionServer
+        from voicebot.dialog.settings import dialog_config
 
-    with ActionServer(dialog_config(settings).action_endpoint):
-        return Supervisor(sip, settings, var_dir() / "sip", env).run()
+        with ActionServer(dialog_config(settings).action_endpoint):
+            return Supervisor(sip, settings, var_dir() / "sip", env).run()
+
+
+def _start_redis(settings: Settings, servers: contextlib.ExitStack) -> None:
+    """Start redis-server (stopped when ``servers`` closes) if ``redis.serve`` asks for it."""
+    from voicebot.center.redis_server import RedisServer, redis_settings
+
+    redis = redis_settings(settings)
+    if redis.serve:
+        servers.enter_context(RedisServer(redis, var_dir() / "redis"))
+        print(f"voicebot: Redis on {redis.address}:{redis.port}", flush=True)

@@ -45,13 +45,13 @@ def configure_endpoint(ep: pj.Endpoint, s: SipSettings, sip_address: str, sip_po
 def account_config(
     s: SipSettings, sip_address: str, sip_port: int, rtp_port: int
 ) -> pj.AccountConfig:
-    """The line's account: its identity, and RTP bound to ``s.address`` from ``rtp_port``."""
+    """The line's account: its identity, and RTP bound to ``s.media_address`` from ``rtp_port``."""
     acfg = pj.AccountConfig()
     acfg.idUri = f"sip:voicebot@{sip_address}:{sip_port}"
     # No re-INVITE to "lock" one codec when a peer answers with several.
     acfg.mediaConfig.lockCodecEnabled = False
     mt = acfg.mediaConfig.transportConfig
-    mt.boundAddress = s.address
+    mt.boundAddress = s.media_address
     mt.port = rtp_port
     mt.portRange = s.rtp_ports
     return acfg

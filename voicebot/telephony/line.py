@@ -59,7 +59,7 @@ class SipLine(TransferMixin):
     Args:
         settings: the ``sip`` settings.
         handler: coroutine function run once per answered call.
-        sip_address: address the SIP transports bind (media binds ``settings.address``).
+        sip_address: address the SIP transports bind (media binds ``settings.media_address``).
         sip_port: SIP port (UDP and TCP).
         rtp_port: first RTP port; ``settings.rtp_ports`` ports from there are used.
         name: worker name in logs.
@@ -124,7 +124,7 @@ class SipLine(TransferMixin):
             self.sip_address,
             self.sip_port,
             "+".join(s.transports),
-            s.address,
+            s.media_address,
             self.rtp_port,
         )
 

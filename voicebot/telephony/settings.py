@@ -11,6 +11,21 @@ from dataclasses import dataclass
 
 from voicebot.errors import ConfigError
 
+ROLES = ("all", "proxy", "host")
+
+
+def split_host_port(spec: str, key: str) -> tuple[str, int]:
+    """``"10.0.0.2:5070"`` -> ``("10.0.0.2", 5070)``; ConfigError naming ``key`` if not."""
+    host, _, port = spec.rpartition(":")
+    try:
+        ipaddress.ip_address(host)
+        number = int(port)
+    except ValueError:
+        number = 0
+    if not 0 < number < 65536:
+        raise ConfigError(f"settings section 'sip': {key} entry {spec!r} is not ADDRESS:PORT")
+    return host, number
+
 
 @dataclass(frozen=True)
 class SipSettings:
@@ -49,6 +64,17 @@ class SipSettings:
         kamailio: path of the Kamailio binary.
         user_agent: User-Agent / Server header value.
         log_level: pjsip log level to stderr (0 = silent .. 5 = every message).
+        role: what ``voicebot serve`` runs on this host: ``all`` (Kamailio and the workers),
+            ``proxy`` (Kamailio only, dispatching to ``remote_workers``) or ``host`` (workers
+            only, behind another host's Kamailio; their SIP and RTP bind ``worker_address``).
+        remote_workers: ``address:port`` of workers on other hosts that Kamailio dispatches
+            to as well (roles ``all`` and ``proxy``).
+        proxy_rpc: Kamailio's RPC (ctl binrpc) on the internal network, ``tcp:ADDRESS:PORT``;
+            the proxy listens there too, and a worker host uses it to end the dialogs of a
+            worker that died (empty: the local Unix socket only).
+        dialog_keepalive_s: seconds between Kamailio's in-dialog OPTIONS to each call's worker;
+            a call whose worker stops answering is ended with BYE to the caller (the
+            backstop for a worker host that vanished, at least 30 s); 0 turns it off.
     """
 
     address: str = "127.0.0.1"
@@ -81,6 +107,10 @@ class SipSettings:
     kamailio: str = "/usr/sbin/kamailio"
     user_agent: str = "voicebot"
     log_level: int = 1
+    role: str = "all"
+    remote_workers: tuple[str, ...] = ()
+    proxy_rpc: str = ""
+    dialog_keepalive_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):
@@ -117,6 +147,39 @@ class SipSettings:
             raise ConfigError("settings section 'sip': set both auth_user and auth_password")
         if self.max_call_s <= 0:
             raise ConfigError("settings section 'sip': max_call_s must be positive")
+        self._check_hosts()
+
+    def _check_hosts(self) -> None:
+        """The several-hosts keys: role, remote workers, the proxy's RPC address."""
+        if self.role not in ROLES:
+            raise ConfigError(
+                f"settings section 'sip': role {self.role!r} is not one of {', '.join(ROLES)}"
+            )
+        for spec in self.remote_workers:
+            split_host_port(spec, "remote_workers")
+        if self.proxy_rpc:
+            kind, _, rest = self.proxy_rpc.partition(":")
+            if kind != "tcp":
+                raise ConfigError(
+                    f"settings section 'sip': proxy_rpc {self.proxy_rpc!r} must be tcp:ADDRESS:PORT"
+                )
+            split_host_port(rest, "proxy_rpc")
+        if self.role == "proxy" and not self.remote_workers:
+            raise ConfigError(
+                "settings section 'sip': role 'proxy' needs remote_workers",
+                hint="list the workers of the other hosts as address:port",
+            )
+        if self.dialog_keepalive_s != 0 and self.dialog_keepalive_s < 30:
+            raise ConfigError(
+                "settings section 'sip': dialog_keepalive_s must be 0 (off) or 30 or more",
+                hint="Kamailio's dialog keepalive takes at least 30 s",
+            )
+
+    @property
+    def media_address(self) -> str:
+        """Address the workers' RTP binds (and their SDP names): the host's own on role
+        ``host``, else the public ``address``."""
+        return self.worker_address if self.role == "host" else self.address
 
     @property
     def capacity(self) -> int:

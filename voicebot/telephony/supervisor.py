@@ -9,7 +9,14 @@ With ``sip.workers: 0`` one line runs in this process on ``address:port``, no Ka
 SIGTERM / SIGINT: every worker drains (new INVITEs 503; Kamailio tries the others, all
 answer 503, so the caller gets 503), calls in progress end or are hung up after
 ``shutdown_grace_s``; then Kamailio stops and the command exits 0. A worker that dies is
-restarted (at most once every 5 s). Logs and generated files live in ``var/sip/``.
+restarted (at most once every 5 s); at once, its calls are ended through Kamailio's RPC
+(BYE to each caller, :mod:`voicebot.telephony.kamrpc`) and it leaves the dispatcher until
+it is ready again. Logs and generated files live in ``var/sip/``.
+
+Several hosts (``sip.role``): ``proxy`` runs Kamailio only (for ``sip.remote_workers``),
+``host`` runs workers only and ends a dead worker's calls through ``sip.proxy_rpc``.
+SIGHUP re-reads ``sip.remote_workers`` from the settings file and has Kamailio dispatch to
+that list from then on (adding or removing a host without a restart).
 """
 
 from __future__ import annotations
@@ -28,9 +35,15 @@ from typing import Any
 
 import yaml
 
-from voicebot.config import Settings
-from voicebot.errors import TelephonyError
-from voicebot.telephony.kamailio import KamailioProcess, Worker, workers_of
+from voicebot.config import Settings, load_settings, section_to
+from voicebot.errors import TelephonyError, VoicebotError
+from voicebot.telephony.kamailio import (
+    KamailioProcess,
+    Worker,
+    remote_workers_of,
+    workers_of,
+)
+from voicebot.telephony.kamrpc import DownWatch, KamailioRpc
 from voicebot.telephony.settings import SipSettings
 from voicebot.telephony.worker import load_handler, load_prepare, serve_line
 
@@ -60,33 +73,44 @@ class Supervisor:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.started: dict[str, float] = {}
         self.kamailio: KamailioProcess | None = None
+        self.rpc: KamailioRpc | None = None
+        self.watch: DownWatch | None = None
+        self._released: set[str] = set()
         self._stop = False
+        self._reload = False
 
     def run(self) -> int:
         load_handler(self.sip.handler)  # fail early, with the CLI's error, on a bad handler
-        if self.sip.workers == 0:
+        role = self.sip.role
+        if self.sip.workers == 0 and role == "all" and not self.sip.remote_workers:
             return self._run_single()
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_settings()
-        workers = workers_of(self.sip)
+        workers = [] if role == "proxy" else workers_of(self.sip)
         old = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        old[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._on_hangup)
         try:
             for w in workers:
                 self._spawn(w, config)
             self._wait_ready(workers)
-            self.kamailio = KamailioProcess(self.sip, workers, self.folder / "kamailio")
-            self.kamailio.start()
-            print(
-                f"voicebot: answering SIP on {self.sip.address}:{self.sip.port} "
-                f"({'+'.join(self.sip.transports)}), {len(workers)} workers x "
-                f"{self.sip.calls_per_worker} calls; logs in {self.folder}",
-                flush=True,
-            )
+            if role == "host":
+                self.rpc = KamailioRpc(self.sip.proxy_rpc) if self.sip.proxy_rpc else None
+            else:
+                every = workers + remote_workers_of(self.sip)
+                self.kamailio = KamailioProcess(self.sip, every, self.folder / "kamailio")
+                self.kamailio.start()
+                self.rpc = KamailioRpc(self.kamailio.rpc_socket)
+                self.watch = DownWatch(self.rpc)
+            print(self._banner(workers), flush=True)
             while not self._stop:
                 self._restart_dead(workers, config)
+                self._end_calls_of_unreachable()
+                if self._reload:
+                    self._reload = False
+                    self._reload_remote(workers)
                 time.sleep(0.2)
             print("voicebot: stopping: new calls get 503, waiting for calls to end", flush=True)
-            if not self.kamailio.drain():
+            if self.kamailio is not None and not self.kamailio.drain():
                 log.warning("could not switch Kamailio to 503; workers answer 503 themselves")
             self._stop_workers()
             return 0
@@ -97,8 +121,46 @@ class Supervisor:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
 
+    def _banner(self, workers: list[Worker]) -> str:
+        """The line printed once the service takes calls (tests wait for 'answering SIP')."""
+        s = self.sip
+        if s.role == "host":
+            return (
+                f"voicebot: answering SIP on {s.worker_address}:{s.worker_base_port}.. "
+                f"(host behind a proxy), {len(workers)} workers x {s.calls_per_worker} calls; "
+                f"dead workers' calls ended via {s.proxy_rpc or 'nothing (no sip.proxy_rpc)'}; "
+                f"logs in {self.folder}"
+            )
+        remote = f" + {len(s.remote_workers)} on other hosts" if s.remote_workers else ""
+        return (
+            f"voicebot: answering SIP on {s.address}:{s.port} ({'+'.join(s.transports)}), "
+            f"{len(workers)} workers x {s.calls_per_worker} calls{remote}; logs in {self.folder}"
+        )
+
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop = True
+
+    def _on_hangup(self, signum: int, frame: Any) -> None:
+        self._reload = True
+
+    def _reload_remote(self, workers: list[Worker]) -> None:
+        """SIGHUP: dispatch to the ``sip.remote_workers`` the settings file lists now."""
+        if self.kamailio is None:
+            print("voicebot: SIGHUP ignored: no Kamailio on this host", file=sys.stderr)
+            return
+        try:
+            sip = section_to(SipSettings, load_settings(), "sip")
+        except VoicebotError as exc:
+            print(f"voicebot: SIGHUP: settings not reloaded: {exc}", file=sys.stderr, flush=True)
+            return
+        self.sip = dataclasses.replace(self.sip, remote_workers=sip.remote_workers)
+        remote = remote_workers_of(self.sip)
+        ok = self.kamailio.reload_workers(workers + remote)
+        print(
+            f"voicebot: dispatching to {len(workers)} local + {len(remote)} remote workers"
+            + ("" if ok else " (Kamailio did not reload its list)"),
+            flush=True,
+        )
 
     def _run_single(self) -> int:
         os.environ.update(self.env)
@@ -186,8 +248,17 @@ class Supervisor:
     def _restart_dead(self, workers: list[Worker], config: Path) -> None:
         for w in workers:
             proc = self.procs.get(w.name)
-            if proc is None or proc.poll() is None:
+            if proc is None:
                 continue
+            if proc.poll() is None:
+                if w.name in self._released and (self.folder / f"{w.name}.ready").exists():
+                    self._released.discard(w.name)  # restarted and listening again
+                    if self.rpc is not None and self.rpc.worker_back(w.address, w.port):
+                        log.info("%s is back in Kamailio's dispatcher", w.name)
+                continue
+            if w.name not in self._released:
+                self._released.add(w.name)
+                self._release(w, proc.returncode)
             if time.monotonic() - self.started[w.name] < RESTART_GAP_S:
                 continue
             print(
@@ -196,6 +267,37 @@ class Supervisor:
                 flush=True,
             )
             self._spawn(w, config)
+
+    def _end_calls_of_unreachable(self) -> None:
+        """Proxy: end the calls of workers Kamailio's probes stopped reaching (a host gone)."""
+        if self.watch is None:
+            return
+        for address, port, ended in self.watch.poll(time.monotonic()):
+            print(
+                f"voicebot: worker {address}:{port} stopped answering Kamailio's probes; "
+                f"ended {ended} of its calls",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _release(self, w: Worker, status: int | None) -> None:
+        """End the calls of worker ``w``, which just died, so no caller stays in dead air."""
+        if self.rpc is None:
+            print(
+                f"voicebot: {w.name} died (status {status}); its calls cannot be ended "
+                "(no sip.proxy_rpc); Kamailio's dialog keepalive ends them",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
+        done = self.rpc.release_worker(w.address, w.port)
+        print(
+            f"voicebot: {w.name} died (status {status}); ended {done.ended} of its "
+            f"{done.dialogs} calls through Kamailio"
+            + ("" if done.disabled else " (could not take it out of the dispatcher)"),
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _stop_workers(self) -> None:
         for proc in self.procs.values():
