@@ -36,7 +36,19 @@ import numpy as np
 from voicebot.config import read_yaml
 from voicebot.errors import ConfigError, DataError
 
-FSDD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "audio" / "fsdd"
+
+def _find_fsdd() -> Path:
+    """``shared/eval/audio/fsdd`` next to the checkout, or next to one of its parent folders
+    (a git worktree under ``wt/`` shares the data of the main checkout's parent)."""
+    root = Path(__file__).resolve().parents[2]
+    for folder in root.parents:
+        candidate = folder / "shared" / "eval" / "audio" / "fsdd"
+        if candidate.is_dir():
+            return candidate
+    return root.parent / "shared" / "eval" / "audio" / "fsdd"
+
+
+FSDD_DIR = _find_fsdd()
 OUTCOMES = ("resolved", "routed", "message", "abandoned")
 
 
