@@ -63,27 +63,19 @@ sys.path.insert(0, str(ROOT))
 
 from voicebot.asr import load_engine  # noqa: E402
 from voicebot.asr.audio import resample_float  # noqa: E402
-from voicebot.audio.vad import SpeechDetector, VadConfig  # noqa: E402
+from voicebot.audio.vad import VadConfig  # noqa: E402
 from voicebot.config import load_settings, section_to  # noqa: E402
-from voicebot.events import (  # noqa: E402
-    ExpectedInput,
-    ExpectInput,
-    NoInput,
-    PlaybackFinished,
-    Tick,
-    UserTurn,
-)
-from voicebot.hearing import Hearing  # noqa: E402
+from voicebot.events import ExpectedInput  # noqa: E402
 from voicebot.numbers import spoken_digits  # noqa: E402
 from voicebot.replay.cases import FSDD_DIR  # noqa: E402
+from voicebot.replay.listen import listen  # noqa: E402
 from voicebot.session_config import SessionConfig  # noqa: E402
 from voicebot.stages import Recognizer  # noqa: E402
-from voicebot.turns import TurnConfig, TurnTaker  # noqa: E402
+from voicebot.turns import TurnConfig  # noqa: E402
 
 FSDD = FSDD_DIR / "recordings"
 SPEAKERS = ("jackson", "nicolas", "yweweler")
 RATE = 8000
-FRAME = 160  # 20 ms frames, as the SIP line and the replay deliver them
 LEAD_S = 0.512  # the caller starts this long after the question (on Silero's 32 ms grid)
 TAIL_S = 6.0  # silence after the caller's last digit
 IN_GROUP_S = 0.12  # silence between two digits of one group
@@ -164,44 +156,36 @@ async def hear_string(
     session_cfg: SessionConfig,
 ) -> dict[str, Any]:
     """Play ``audio`` as the answer to a question that asked for ``length`` digits through
-    Hearing + TurnTaker on a virtual clock; what came out."""
-    detector = SpeechDetector(vad, RATE)
-    hearing = Hearing(detector, recognizer, RATE, session_cfg)
-    turns = TurnTaker(turns_cfg)
-    hearing.listen_for(expect, length)
-    turns.handle(ExpectInput(0.0, expect, length))
-    turns.handle(PlaybackFinished(0.0))
-    line = np.concatenate(
-        [
-            np.zeros(int(LEAD_S * RATE), np.int16),
-            audio,
-            np.zeros(int(TAIL_S * RATE), np.int16),
-        ]
+    Hearing + TurnTaker on a virtual clock (:func:`voicebot.replay.listen.listen`)."""
+    heard = await listen(
+        audio,
+        expect,
+        length,
+        recognizer,
+        vad=vad,
+        turns=turns_cfg,
+        session=session_cfg,
+        rate=RATE,
+        lead_s=LEAD_S,
+        tail_s=TAIL_S,
     )
-    got: list[dict[str, Any]] = []
-    no_inputs = 0
-    for pos in range(0, len(line), FRAME):
-        outs = []
-        async for event in hearing.hear(line[pos : pos + FRAME]):
-            outs += turns.handle(event)
-        outs += turns.handle(Tick((pos + FRAME) / RATE))
-        for out in outs:
-            if isinstance(out, NoInput) and not got:
-                no_inputs += 1
-            if isinstance(out, UserTurn):
-                end = hearing.take_turn_end()
-                got.append(
-                    {
-                        "text": out.text,
-                        "digits": spoken_digits(out.text),
-                        "confidence": round(out.confidence, 3),
-                        "at_s": round(out.time_s, 3),
-                        "endpoint_ms": round((out.time_s - out.end_s) * 1000, 1),
-                        "asr_ms": round(end.asr_ms, 1) if end else None,
-                        "early": bool(end and end.early),
-                    }
-                )
-    return {"turns": got, "no_inputs": no_inputs}
+    first_turn_at = heard.turns[0].turn.time_s if heard.turns else float("inf")
+    return {
+        "turns": [
+            {
+                "text": t.turn.text,
+                "digits": spoken_digits(t.turn.text),
+                "confidence": round(t.turn.confidence, 3),
+                "at_s": round(t.turn.time_s, 3),
+                "endpoint_ms": t.endpoint_ms,
+                "asr_ms": t.asr_ms,
+                "early": t.early,
+                "groups": t.groups,
+            }
+            for t in heard.turns
+        ],
+        "no_inputs": sum(at < first_turn_at for at in heard.no_inputs),
+    }
 
 
 def pct(values: list[float], q: float) -> float | None:
