@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from voicebot.asr.whisper_digits import loops_on, periodic
 from voicebot.config import load_settings
 from voicebot.digit_hold import HeldNumber, join_groups, start_hold, tentative_hold
 from voicebot.errors import ConfigError
@@ -101,3 +102,10 @@ def test_incomplete_timeout_setting() -> None:
     assert cfg.digits_incomplete_timeout_ms > cfg.digits_end_silence_ms
     with pytest.raises(ConfigError):
         SessionConfig(digits_incomplete_timeout_ms=-1)
+
+
+def test_digit_loops_are_recognised() -> None:
+    assert periodic("1212") and periodic("12121") and periodic("777")
+    assert not periodic("121") and not periodic("1234") and not periodic("")
+    assert loops_on("12", "1212") and loops_on("7", "7777")
+    assert not loops_on("12", "1234") and not loops_on("1234", "1234") and not loops_on("", "12")

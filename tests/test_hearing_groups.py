@@ -68,6 +68,15 @@ def test_a_pin_read_two_and_two_with_a_2s_pause_is_one_turn(engine: AsrEngine) -
     assert got.turns[0].groups == 2 and got.no_inputs == []
 
 
+def test_a_pin_read_two_and_two_is_not_looped_to_its_length(engine: AsrEngine) -> None:
+    # Whisper's free decode of "one two" on its own loops ("1, 2, 1, 2, 1"), which the
+    # length hint then cut to a wrong whole PIN; the digits decode does not loop
+    group = fsdd_digits("12", "yweweler", 8000)
+    assert spoken_digits(engine.transcribe(group, "free", length=4).text) == "12"
+    got = hear(engine, "12 34", "yweweler", "free", 4, gap_s=1.5)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["1234"]
+
+
 def test_without_the_incomplete_timeout_the_number_is_cut_at_the_first_long_pause(
     engine: AsrEngine,
 ) -> None:

@@ -39,6 +39,21 @@ NO_END = 1e-6
 """Probability used for "the decode ended here" when it stopped at its token cap."""
 
 
+def loops_on(said: str, heard: str) -> bool:
+    """Whether ``heard`` is the shorter ``said`` repeated ("12" -> "1212", "7" -> "7777")."""
+    if not said or len(said) >= len(heard):
+        return False
+    return heard == (said * (len(heard) // len(said) + 1))[: len(heard)]
+
+
+def periodic(digits: str) -> bool:
+    """Whether ``digits`` is a shorter run said at least twice ("1212", "12121", "777")."""
+    return any(
+        digits == (digits[:p] * (len(digits) // p + 1))[: len(digits)]
+        for p in range(1, len(digits) // 2 + 1)
+    )
+
+
 class DigitDecoding:
     """Digit-answer methods of the Whisper engine (see the module docstring)."""
 
@@ -168,7 +183,17 @@ class DigitDecoding:
         if not found or other_words(text, self.cfg.digit_words) > min(MAX_OTHER_WORDS, len(found)):
             return None
         digit_text, digit_words, _ = self.decode(audio, "digits", length)
-        if len(digit_words_of(digit_words, self.cfg.digit_words)) != length:
+        heard = "".join(w.text for w in digit_words_of(digit_words, self.cfg.digit_words))
+        said = "".join(d for d, _ in found)
+        if len(heard) != length:
+            if heard and periodic(said):
+                # the free decode looped ("1, 2." heard as "1, 2, 1, 2", cut to the length:
+                # a group of a PIN read with pauses): the digits decode does not loop
+                return digit_text, digit_words
+            return None
+        if not other_words(text, self.cfg.digit_words) and loops_on(said, heard):
+            # "1, 2." decoded again as "1 2 1 2": told the length, Whisper tiny repeats the
+            # digits of a group read on its own (a PIN read 2-2 with a pause between)
             return None
         return digit_text, digit_words
 
