@@ -106,11 +106,6 @@ class Hearing:
         self._segment_start_s = 0.0
         self._release_held = False
 
-    @property
-    def holding(self) -> bool:
-        """Digits of an unfinished number are held (the caller is mid-number)."""
-        return self._held is not None
-
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
         the length of the account number or PIN asked for, None when not asked)."""
