@@ -147,7 +147,10 @@ class Hearing:
                     # the next group: the turn stays open, and the stream hears the number
                     # from its first group on
                     self._held.speaking = True
-                    self._stream.accept(join_groups(self._held_groups, self.rate))
+                    held_audio = join_groups(self._held_groups, self.rate)
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, self._stream.accept, held_audio
+                    )
                 else:
                     yield out
             elif ended_early:
