@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voicebot.asr.whisper_digits import loops_on, periodic
+from voicebot.asr.normalize import loops_on, periodic
 from voicebot.config import load_settings
 from voicebot.digit_hold import HeldNumber, join_groups, start_hold, tentative_hold
 from voicebot.errors import ConfigError

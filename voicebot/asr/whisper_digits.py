@@ -28,7 +28,14 @@ import numpy.typing as npt
 from voicebot.asr.audio import WHISPER_RATE, Float32Array, pause_spans
 from voicebot.asr.base import Word
 from voicebot.asr.config import AsrConfig
-from voicebot.asr.normalize import digit_words_of, digits_of, only_digits, other_words
+from voicebot.asr.normalize import (
+    digit_words_of,
+    digits_of,
+    loops_on,
+    only_digits,
+    other_words,
+    periodic,
+)
 
 LENGTH_PRIOR = 10.0
 """How much likelier an answer of the asked length is than any other, a priori."""
@@ -37,21 +44,6 @@ MAX_OTHER_WORDS = 2
 than it has digits) is taken for a misheard digit answer ("Two, five, five, both.")."""
 NO_END = 1e-6
 """Probability used for "the decode ended here" when it stopped at its token cap."""
-
-
-def loops_on(said: str, heard: str) -> bool:
-    """Whether ``heard`` is the shorter ``said`` repeated ("12" -> "1212", "7" -> "7777")."""
-    if not said or len(said) >= len(heard):
-        return False
-    return heard == (said * (len(heard) // len(said) + 1))[: len(heard)]
-
-
-def periodic(digits: str) -> bool:
-    """Whether ``digits`` is a shorter run said at least twice ("1212", "12121", "777")."""
-    return any(
-        digits == (digits[:p] * (len(digits) // p + 1))[: len(digits)]
-        for p in range(1, len(digits) // 2 + 1)
-    )
 
 
 class DigitDecoding:
