@@ -7,7 +7,7 @@ import pytest
 
 from voicebot.asr.normalize import loops_on, periodic
 from voicebot.config import load_settings
-from voicebot.digit_hold import HeldNumber, join_groups, start_hold, tentative_hold
+from voicebot.digit_hold import HeldNumber, in_progress, join_groups, start_hold, tentative_hold
 from voicebot.errors import ConfigError
 from voicebot.numbers import partial_digit_answer
 from voicebot.session_config import SessionConfig, session_config
@@ -109,3 +109,14 @@ def test_digit_loops_are_recognised() -> None:
     assert not periodic("121") and not periodic("1234") and not periodic("")
     assert loops_on("12", "1212") and loops_on("7", "7777")
     assert not loops_on("12", "1234") and not loops_on("1234", "1234") and not loops_on("", "12")
+
+
+def test_a_whole_number_that_is_one_group_said_twice_waits_for_more() -> None:
+    # Whisper tiny fills the asked length by repeating a lone first group ("7853" told 8
+    # heard as "7853 7853"): such an answer does not end the turn at once
+    assert in_progress("78537853", 8) and in_progress("1, 2, 1, 2", 4)
+    assert not in_progress("78537787", 8) and not in_progress("1234", 4)
+    held = start_hold("78537853", 0.7, 0.0, 2.6, 8, 3.0)
+    assert held is not None and held.incomplete()
+    held.add("78537787", 0.7, end_s=6.8)
+    assert not held.incomplete() and held.answer() == ("78537787", 0.7)

@@ -22,11 +22,24 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from voicebot.numbers import partial_digit_answer
+from voicebot.asr.normalize import periodic
+from voicebot.numbers import complete_digit_answer, partial_digit_answer
 
 JOIN_GAP_S = 0.2
 """Silence kept after each held group's last speech when groups are joined, s (the next
 group brings its VAD pre-roll too): about the pause people leave inside a group."""
+
+
+def in_progress(text: str, length: int) -> bool:
+    """Whether ``text`` is plainly the start of a ``length``-digit answer: fewer digits and
+    nothing else (:func:`~voicebot.numbers.partial_digit_answer`), or all of them but as a
+    shorter run said twice ("7853 7853", "1 2 1 2"): Whisper tiny fills the asked length by
+    repeating the first group of a number read in groups, so such an answer waits for more
+    too (a caller who did say it twice waits one incomplete timeout)."""
+    if partial_digit_answer(text, length) is not None:
+        return True
+    digits = complete_digit_answer(text, length)
+    return digits is not None and periodic(digits)
 
 
 def join_groups(
@@ -93,8 +106,8 @@ class HeldNumber:
         self.groups += 1
 
     def incomplete(self) -> bool:
-        """Whether what was heard is still plainly the start of the number."""
-        return partial_digit_answer(self.text, self.length) is not None
+        """Whether what was heard is still plainly the start of the number (:func:`in_progress`)."""
+        return in_progress(self.text, self.length)
 
     def due(self, now_s: float) -> bool:
         """Whether the incomplete timeout has run out at ``now_s``."""
@@ -106,9 +119,9 @@ def start_hold(
     text: str, confidence: float, start_s: float, end_s: float, length: int, timeout_s: float
 ) -> HeldNumber | None:
     """A :class:`HeldNumber` for a finished segment whose transcript ``text`` is plainly
-    the start of a ``length``-digit answer; None when it is not (complete, too long,
-    words, nothing) or the timeout is off (``timeout_s`` <= 0)."""
-    if timeout_s <= 0 or length <= 1 or partial_digit_answer(text, length) is None:
+    the start of a ``length``-digit answer (:func:`in_progress`); None when it is not
+    (complete, too long, words, nothing) or the timeout is off (``timeout_s`` <= 0)."""
+    if timeout_s <= 0 or length <= 1 or not in_progress(text, length):
         return None
     return HeldNumber(length, timeout_s, start_s, end_s, text, confidence)
 

@@ -38,7 +38,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from voicebot.audio.vad import SpeechChunk, SpeechDetector
-from voicebot.digit_hold import HeldNumber, join_groups, start_hold, tentative_hold
+from voicebot.digit_hold import (
+    HeldNumber,
+    in_progress,
+    join_groups,
+    start_hold,
+    tentative_hold,
+)
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
 from voicebot.line import Int16Array
@@ -312,6 +318,7 @@ class Hearing:
             heard is None
             or float(heard.confidence) < self.cfg.confirm_below
             or answer_state(heard.text, self.expect, self.max_digits) == "open"
+            or (self._may_hold() and in_progress(heard.text, self.max_digits or 0))
         ):
             return None
         ended = self.detector.end_early(paused)
