@@ -26,7 +26,15 @@ _VAR = tempfile.mkdtemp(prefix="voicebot-test-var-")
 os.environ["VOICEBOT_VAR"] = _VAR
 
 FROZEN_NOW = "2026-11-23T18:30:00+00:00"
-EVAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "eval"
+# ../shared/eval next to the checkout, or next to a parent folder (git worktrees under wt/)
+EVAL_DIR = next(
+    (
+        p / "shared" / "eval"
+        for p in Path(__file__).resolve().parents[1:]
+        if (p / "shared").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "eval",
+)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

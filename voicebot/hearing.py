@@ -16,6 +16,15 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
   or it is plainly not a number ("no thanks, goodbye": no digit, date or lead-in in it).
   A postcode asked for (``spelled``) gets the same long endpoint, and ends at a pause once
   the words so far hold a whole postcode.
+* a number read in groups (:mod:`voicebot.digit_hold`): when a segment ends holding fewer
+  digits than asked for and nothing else, the turn does not end: the digits are held and
+  the segment stays open for the turn machine (so no reprompt starts over a caller who is
+  mid-number) for up to ``digits_incomplete_timeout_ms`` after the caller's last speech.
+  The next group's stream starts with the held groups' audio (their long pauses cut
+  short), so every decode hears the whole number so far, told the full length; the turn
+  ends with it once it is complete (at a ``digits_early_end_ms`` pause, as for a number
+  said in one go), when something other than digits comes, or when the incomplete timeout
+  runs out. This works with every engine (Vosk too: it decides on each final transcript).
 """
 
 from __future__ import annotations
@@ -24,21 +33,33 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from voicebot.audio.vad import SpeechChunk, SpeechDetector
+from voicebot.digit_hold import (
+    HeldNumber,
+    in_progress,
+    join_groups,
+    start_hold,
+    tentative_hold,
+)
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
 from voicebot.line import Int16Array
-from voicebot.numbers import answer_state
+from voicebot.numbers import answer_state, complete_digit_answer
 from voicebot.session_config import SessionConfig
 from voicebot.stages import Recognizer, SpeechStream
 
 log = logging.getLogger(__name__)
 
 HeardEvent = SpeechStarted | SpeechEnded | Transcript
+TENTATIVE_MAX_S = 1.5
+"""A free answer to the PIN question this short (speech, s) heard as a word or two may be
+a lone digit misheard: it is decoded again as digits (:meth:`Hearing._tentative`)."""
+TENTATIVE_MIN_CONFIDENCE = 0.5
+"""... and held as the start of the number when that digits decode is at least this sure."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +70,13 @@ class TurnEnd:
         ended: the endpoint event (``end_s`` = end of caller speech, ``time_s`` = decision).
         asr_ms: time of the decode that gave the final transcript, ms.
         early: True when the turn ended at a pause because every expected digit was heard.
+        groups: how many speech segments (groups of a number read with pauses) it joins.
     """
 
     ended: SpeechEnded
     asr_ms: float
     early: bool = False
+    groups: int = 1
 
 
 class Hearing:
@@ -84,6 +107,10 @@ class Hearing:
         self._turn_end: TurnEnd | None = None
         self._end_silence_ms = detector.segmenter.end_silence_ms
         self._pause_ms = detector.segmenter.pause_ms
+        self._held: HeldNumber | None = None
+        self._held_groups: list[tuple[Int16Array, float]] = []
+        self._segment_start_s = 0.0
+        self._release_held = False
 
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
@@ -100,6 +127,8 @@ class Hearing:
         knows_complete = bool(max_digits) or expect == "spelled"
         can_end_early = spelled and knows_complete and 0 < early < segmenter.end_silence_ms
         segmenter.pause_ms = early if can_end_early else self._pause_ms
+        if self._held is not None:  # a new question: end the held number's turn as it is
+            self._release_held = True
 
     def take_turn_end(self) -> TurnEnd | None:
         """How the last segment ended (once: cleared by the call)."""
@@ -112,12 +141,24 @@ class Hearing:
         ended_early = False
         for out in self.detector.feed(samples):
             if isinstance(out, SpeechStarted):
+                # mid-number, a question that takes words too is decoded as digits now
+                expect = "digits" if self._held is not None else self.expect
                 self._stream = self.recognizer.open_stream(
-                    self.expect, sample_rate=self.rate, length=self.max_digits
+                    expect, sample_rate=self.rate, length=self.max_digits
                 )
                 self._segment = []
+                self._segment_start_s = out.audio_start_s
                 ended_early = False
-                yield out
+                if self._held is not None:
+                    # the next group: the turn stays open, and the stream hears the number
+                    # from its first group on
+                    self._held.speaking = True
+                    held_audio = join_groups(self._held_groups, self.rate)
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, self._stream.accept, held_audio
+                    )
+                else:
+                    yield out
             elif ended_early:
                 continue  # the silence after a turn that ended early
             elif isinstance(out, SpeechPaused):
@@ -133,10 +174,129 @@ class Hearing:
                     if partial:
                         yield Transcript(out.time_s, partial, final=False)
             elif isinstance(out, SpeechEnded):
-                yield out
-                final = await self._finish(out)
-                if final is not None:
-                    yield final
+                if not self._may_hold() and self._held is None:
+                    yield out
+                    final = await self._finish(out)
+                    if final is not None:
+                        yield final
+                else:
+                    for event in await self._finish_group(out):
+                        yield event
+        held = self._held
+        if held is not None and not held.speaking:
+            now = self.detector.segmenter.time_at(self.detector.segmenter.frames)
+            if self._release_held or held.due(now):
+                for event in self._release(now):
+                    yield event
+
+    def _may_hold(self) -> bool:
+        """A number of known length is asked for and the incomplete timeout is on."""
+        return bool(self.max_digits) and self.cfg.digits_incomplete_timeout_ms > 0
+
+    async def _finish_group(self, ended: SpeechEnded) -> list[HeardEvent]:
+        """A segment ended while a number of known length is asked for: decode it, then
+        hold its digits when the number is still incomplete (no event: the turn stays
+        open), else end the turn with everything heard."""
+        stream, self._stream = self._stream, None
+        asr_ms, text, confidence = await self._decode(stream)
+        self._keep_group(ended)
+        held = self._held
+        if held is None:
+            held = start_hold(
+                text,
+                confidence,
+                ended.start_s,
+                ended.end_s,
+                self.max_digits or 0,
+                self.cfg.digits_incomplete_timeout_ms / 1000.0,
+            )
+            if held is None and self.expect == "free":
+                held = await self._tentative(ended, text, confidence)
+            if held is not None and not ended.forced and not self._release_held:
+                self._held = held
+                return []
+            self._held_groups = []
+            return list(self._ended(ended, text, confidence, asr_ms))
+        held.add(text, confidence, ended.end_s)
+        if held.incomplete() and not ended.forced and not self._release_held:
+            return []  # still mid-number: wait for the next group
+        return list(self._release(ended.time_s, ended, asr_ms))
+
+    def _release(
+        self, when: float, ended: SpeechEnded | None = None, asr_ms: float = 0.0
+    ) -> tuple[SpeechEnded, Transcript]:
+        """End the held number's turn at ``when`` (s): the end of its last segment, or the
+        incomplete timeout (then no decode is waiting: ``asr_ms`` 0)."""
+        held, self._held = self._held, None
+        self._release_held = False
+        assert held is not None
+        if ended is None:
+            ended = SpeechEnded(time_s=when, start_s=held.start_s, end_s=held.end_s)
+        else:
+            ended = replace(ended, start_s=held.start_s)
+        self._segment = [audio for audio, _ in self._held_groups]
+        self._held_groups = []
+        text, confidence = held.answer()
+        return self._ended(ended, text, confidence, asr_ms, groups=held.groups)
+
+    async def _tentative(
+        self, ended: SpeechEnded, text: str, confidence: float
+    ) -> HeldNumber | None:
+        """A short answer to the PIN question that the free decode heard as a word or two:
+        when a digits decode hears it as the start of the number (a lone digit: "three"
+        heard as "Please."), hold it like digits (:func:`~voicebot.digit_hold.
+        tentative_hold`); None otherwise."""
+        if (
+            not text.strip()
+            or len(text.split()) > 2
+            or ended.end_s - ended.start_s > TENTATIVE_MAX_S
+            or complete_digit_answer(text, self.max_digits or 0) is not None
+        ):
+            return None
+        audio = self._held_groups[-1][0] if self._held_groups else np.zeros(0, np.int16)
+
+        def digits() -> tuple[str, float]:
+            stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
+            stream.accept(audio)
+            final = stream.finish()
+            return final.text, float(final.confidence)
+
+        try:
+            heard, sure = await asyncio.get_running_loop().run_in_executor(None, digits)
+        except VoicebotError as exc:
+            log.warning("call %s: digits re-decode failed: %s", self.call_id, exc)
+            return None
+        return tentative_hold(
+            text,
+            confidence,
+            heard,
+            sure,
+            ended.start_s,
+            ended.end_s,
+            self.max_digits or 0,
+            self.cfg.digits_incomplete_timeout_ms / 1000.0,
+            TENTATIVE_MIN_CONFIDENCE,
+        )
+
+    def _keep_group(self, ended: SpeechEnded) -> None:
+        """Keep the audio of the segment that just ended, for joining with the next group."""
+        audio = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
+        self._held_groups.append((audio, ended.end_s - self._segment_start_s))
+
+    def _ended(
+        self,
+        ended: SpeechEnded,
+        text: str,
+        confidence: float,
+        asr_ms: float,
+        *,
+        early: bool = False,
+        groups: int = 1,
+    ) -> tuple[SpeechEnded, Transcript]:
+        """The events that end a turn: the endpoint, then its final transcript."""
+        self.last_segment = np.concatenate(self._segment) if self._segment else None
+        self._turn_end = TurnEnd(ended, asr_ms, early=early, groups=groups)
+        return ended, Transcript(ended.time_s, text, confidence, final=True)
 
     async def _end_early(self, paused: SpeechPaused) -> tuple[SpeechEnded, Transcript] | None:
         """At a pause in an account number, PIN or postcode: end the segment now if the audio
@@ -153,25 +313,33 @@ class Hearing:
         except VoicebotError as exc:
             log.warning("call %s: preview failed: %s", self.call_id, exc)
             return None
+        held = self._held
         if (
             heard is None
             or float(heard.confidence) < self.cfg.confirm_below
             or answer_state(heard.text, self.expect, self.max_digits) == "open"
+            or (self._may_hold() and in_progress(heard.text, self.max_digits or 0))
         ):
             return None
         ended = self.detector.end_early(paused)
         if ended is None:  # speech resumed while decoding
             return None
         self._stream = None
-        self.last_segment = np.concatenate(self._segment) if self._segment else None
-        self._turn_end = TurnEnd(ended, (time.perf_counter() - started) * 1000, early=True)
-        return ended, Transcript(ended.time_s, heard.text, float(heard.confidence), final=True)
+        asr_ms = (time.perf_counter() - started) * 1000
+        if held is not None:
+            held.add(heard.text, float(heard.confidence), ended.end_s)
+            self._keep_group(ended)
+            events = self._release(ended.time_s, ended, asr_ms)
+            assert self._turn_end is not None
+            self._turn_end = replace(self._turn_end, early=True)
+            return events
+        return self._ended(ended, heard.text, float(heard.confidence), asr_ms, early=True)
 
-    async def _finish(self, ended: SpeechEnded) -> Transcript | None:
-        stream, self._stream = self._stream, None
-        self.last_segment = np.concatenate(self._segment) if self._segment else None
+    async def _decode(self, stream: SpeechStream | None) -> tuple[float, str, float]:
+        """The final decode of a segment: (ms it took, text, confidence); an ASR failure is
+        kept in :attr:`errors` and heard as nothing."""
         if stream is None:
-            return None
+            return 0.0, "", 0.0
         started = time.perf_counter()
         try:
             final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
@@ -179,5 +347,12 @@ class Hearing:
         except VoicebotError as exc:
             self.errors.append(f"{exc.code}: {exc}")
             text, confidence = "", 0.0
-        self._turn_end = TurnEnd(ended, (time.perf_counter() - started) * 1000)
-        return Transcript(ended.time_s, text, confidence, final=True)
+        return (time.perf_counter() - started) * 1000, text, confidence
+
+    async def _finish(self, ended: SpeechEnded) -> Transcript | None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            self.last_segment = np.concatenate(self._segment) if self._segment else None
+            return None
+        asr_ms, text, confidence = await self._decode(stream)
+        return self._ended(ended, text, confidence, asr_ms)[1]

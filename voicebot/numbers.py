@@ -230,6 +230,22 @@ def complete_digit_answer(text: str, length: int) -> str | None:
     return extract_number(text, length)
 
 
+def partial_digit_answer(text: str, length: int) -> str | None:
+    """The digits of ``text`` when it is plainly the start of a ``length``-digit answer:
+    only digits (and the fillers of :func:`complete_digit_answer`), at least one and fewer
+    than ``length``. "4 7 2", "my account number is four seven" -> the digits; None for
+    "nineteen eighty" (tens: maybe a year), "the fourth of", a whole or too long answer,
+    or no digit at all."""
+    tokens = _tokens(text)
+    if any(
+        not (tok.isdigit() or tok in UNITS or tok in REPEATS or tok in _ANSWER_FILLERS)
+        for tok in tokens
+    ):
+        return None
+    digits = spoken_digits(text)
+    return digits if 0 < len(digits) < length else None
+
+
 _LEAD_INS = frozenset(
     "my the is its it s pin code number account uh um er erm and of on in born date birth "
     "so well yes yeah ok okay".split()

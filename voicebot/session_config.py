@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voicebot.config import Settings, section_to
+from voicebot.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,18 @@ class SessionConfig:
     plainly no number ("no thanks, goodbye"), with confidence of at least ``confirm_below``,
     the turn ends without waiting for ``digits_end_silence_ms``, ms; 0 = off. Needs an
     engine with previews (Whisper)."""
+    digits_incomplete_timeout_ms: float = 3000.0
+    """The *incomplete* timeout: while an account number or PIN of known length is asked for
+    and what was heard so far is only digits, fewer than asked (the caller reads it in
+    groups and pauses), the turn stays open this long after the caller's last speech;
+    the next group is joined to the digits already heard, ms; 0 = off (a pause of
+    ``digits_end_silence_ms`` ends the turn with a partial number)."""
+
+    def __post_init__(self) -> None:
+        if self.digits_incomplete_timeout_ms < 0:
+            raise ConfigError(
+                "settings section 'session': digits_incomplete_timeout_ms must be >= 0"
+            )
 
 
 def session_config(settings: Settings) -> SessionConfig:

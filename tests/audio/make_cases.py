@@ -321,6 +321,28 @@ CASES: dict[str, dict[str, Any]] = {
         ],
         "expect": {"intents": ["check_balance"], "outcome": "resolved"},
     },
+    "balance_fsdd_grouped": {
+        "description": "balance: account number and PIN read in groups by real people (FSDD),"
+        " pausing 1.8 s and 1.5 s between the groups",
+        "turns": [
+            say("what is my balance please", "espeak:en-us+m3"),
+            {"fsdd_digits": "123 45 678", "speaker": "jackson", "group_gap_s": 1.8},
+            {"fsdd_digits": "12 34", "speaker": "yweweler", "group_gap_s": 1.5},
+            say("no thank you goodbye", "espeak:en-us+m3"),
+        ],
+        "expect": {"intents": ["check_balance"], "outcome": "resolved"},
+    },
+    "balance_fsdd_grouped_long_pauses": {
+        "description": "balance: account number read 4-4 and PIN 2-2 by real people (FSDD),"
+        " pausing 2 s between the groups",
+        "turns": [
+            say("i want to check my account balance", "flite:slt"),
+            {"fsdd_digits": "2345 6789", "speaker": "yweweler", "group_gap_s": 2.0},
+            {"fsdd_digits": "43 21", "speaker": "jackson", "group_gap_s": 2.0},
+            say("no that's all goodbye", "flite:slt"),
+        ],
+        "expect": {"intents": ["check_balance"], "outcome": "resolved"},
+    },
     "greet_and_goodbye": {
         "description": "hello then goodbye: nothing asked",
         "turns": [say("hello", "espeak:en-us"), say("goodbye", "espeak:en-us")],

@@ -94,6 +94,21 @@ def ends_in_loop(ids: list[int], run: int = 3) -> bool:
     return len(ids) >= run and len(set(ids[-run:])) == 1
 
 
+def loops_on(said: str, heard: str) -> bool:
+    """Whether ``heard`` is the shorter ``said`` repeated ("12" -> "1212", "7" -> "7777")."""
+    if not said or len(said) >= len(heard):
+        return False
+    return heard == (said * (len(heard) // len(said) + 1))[: len(heard)]
+
+
+def periodic(digits: str) -> bool:
+    """Whether ``digits`` is a shorter run said at least twice ("1212", "12121", "777")."""
+    return any(
+        digits == (digits[:p] * (len(digits) // p + 1))[: len(digits)]
+        for p in range(1, len(digits) // 2 + 1)
+    )
+
+
 def only_digits(text: str, digit_words: dict[str, str]) -> bool:
     """True when ``text`` holds digits (numerals or digit words) and punctuation only."""
     return all(tok.isdigit() or tok.lower() in digit_words for tok in re.findall(r"[^\W_]+", text))

@@ -28,7 +28,14 @@ import numpy.typing as npt
 from voicebot.asr.audio import WHISPER_RATE, Float32Array, pause_spans
 from voicebot.asr.base import Word
 from voicebot.asr.config import AsrConfig
-from voicebot.asr.normalize import digit_words_of, digits_of, only_digits, other_words
+from voicebot.asr.normalize import (
+    digit_words_of,
+    digits_of,
+    loops_on,
+    only_digits,
+    other_words,
+    periodic,
+)
 
 LENGTH_PRIOR = 10.0
 """How much likelier an answer of the asked length is than any other, a priori."""
@@ -168,7 +175,17 @@ class DigitDecoding:
         if not found or other_words(text, self.cfg.digit_words) > min(MAX_OTHER_WORDS, len(found)):
             return None
         digit_text, digit_words, _ = self.decode(audio, "digits", length)
-        if len(digit_words_of(digit_words, self.cfg.digit_words)) != length:
+        heard = "".join(w.text for w in digit_words_of(digit_words, self.cfg.digit_words))
+        said = "".join(d for d, _ in found)
+        if len(heard) != length:
+            if heard and periodic(said):
+                # the free decode looped ("1, 2." heard as "1, 2, 1, 2", cut to the length:
+                # a group of a PIN read with pauses): the digits decode does not loop
+                return digit_text, digit_words
+            return None
+        if not other_words(text, self.cfg.digit_words) and loops_on(said, heard):
+            # "1, 2." decoded again as "1 2 1 2": told the length, Whisper tiny repeats the
+            # digits of a group read on its own (a PIN read 2-2 with a pause between)
             return None
         return digit_text, digit_words
 

@@ -11,6 +11,9 @@ A case file (``tests/audio/*.yml``) looks like::
       - dtmf: "12345678#"                # keypad digits
       - fsdd_digits: "4821"              # real human digit recordings (shared eval data)
         speaker: jackson
+      - fsdd_digits: "472 91 183"        # read in groups (spaces), with pauses between them
+        speaker: nicolas
+        group_gap_s: 1.8                 # the pause between groups, s (default 1)
       - audio: more.wav
         barge_in_ms: 800                 # starts 800 ms into the bot's prompt
         noise_snr_db: 10                 # white noise mixed in at this SNR
@@ -36,7 +39,19 @@ import numpy as np
 from voicebot.config import read_yaml
 from voicebot.errors import ConfigError, DataError
 
-FSDD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "audio" / "fsdd"
+
+def _find_fsdd() -> Path:
+    """``shared/eval/audio/fsdd`` next to the checkout, or next to one of its parent folders
+    (a git worktree under ``wt/`` shares the data of the main checkout's parent)."""
+    root = Path(__file__).resolve().parents[2]
+    for folder in root.parents:
+        candidate = folder / "shared" / "eval" / "audio" / "fsdd"
+        if candidate.is_dir():
+            return candidate
+    return root.parent / "shared" / "eval" / "audio" / "fsdd"
+
+
+FSDD_DIR = _find_fsdd()
 OUTCOMES = ("resolved", "routed", "message", "abandoned")
 
 
@@ -92,20 +107,32 @@ def _mix_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return np.clip(signal + noise, -32768, 32767).astype(np.int16)
 
 
-def fsdd_digits(digits: str, speaker: str, rate: int, gap_ms: float = 120.0) -> np.ndarray:
-    """A digit string spoken by a real FSDD speaker: one take per digit, short gaps between."""
+def fsdd_digits(
+    digits: str, speaker: str, rate: int, gap_ms: float = 120.0, group_gap_s: float = 1.0
+) -> np.ndarray:
+    """A digit string spoken by a real FSDD speaker: one take per digit, ``gap_ms`` of
+    silence after each. Spaces split the string into groups read with ``group_gap_s`` of
+    silence between them ("472 91 183": an account number read in groups); the takes are
+    those of the same digits without the spaces."""
     from voicebot.audio.wavio import load_audio
 
     if not FSDD_DIR.is_dir():
         raise DataError(f"FSDD recordings not found at {FSDD_DIR} (the shared evaluation data)")
+    groups = digits.split()
+    if not groups or any(not g.isdigit() for g in groups):
+        raise ConfigError(f"fsdd_digits takes digits (groups split by spaces), got {digits!r}")
     gap = np.zeros(int(rate * gap_ms / 1000), dtype=np.int16)
+    pause = np.zeros(int(rate * group_gap_s), dtype=np.int16)
     parts: list[np.ndarray] = []
-    for i, d in enumerate(digits):
-        if not d.isdigit():
-            raise ConfigError(f"fsdd_digits takes digits only, got {digits!r}")
-        take = (i * 7 + int(d) * 3) % 50  # deterministic, varied takes
-        path = FSDD_DIR / "recordings" / f"{d}_{speaker}_{take}.wav"
-        parts += [load_audio(path, rate=rate).samples, gap]
+    i = 0
+    for g, group in enumerate(groups):
+        if g:
+            parts[-1] = pause  # the pause between groups replaces the short gap
+        for d in group:
+            take = (i * 7 + int(d) * 3) % 50  # deterministic, varied takes
+            path = FSDD_DIR / "recordings" / f"{d}_{speaker}_{take}.wav"
+            parts += [load_audio(path, rate=rate).samples, gap]
+            i += 1
     return np.concatenate(parts)
 
 
@@ -124,9 +151,12 @@ def _turn(raw: dict[str, Any], base: Path, rate: int, index: int, case: str) -> 
     if "fsdd_digits" in raw:
         digits = str(raw["fsdd_digits"])
         speaker = str(raw.get("speaker", "jackson"))
-        audio = fsdd_digits(digits, speaker, rate)
+        group_gap = float(raw.get("group_gap_s", 1.0))
+        if not 0.0 <= group_gap <= 10.0:
+            raise ConfigError(f"{where}: group_gap_s must be 0-10 s, got {group_gap}")
+        audio = fsdd_digits(digits, speaker, rate, group_gap_s=group_gap)
         source = f"fsdd:{digits}:{speaker}"
-        text = " ".join(digits)
+        text = " ".join(digits.replace(" ", ""))
     elif "audio" in raw:
         path = (base / str(raw["audio"])).resolve()
         audio = load_audio(path, rate=rate).samples

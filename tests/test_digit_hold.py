@@ -1,0 +1,122 @@
+"""Numbers read in groups: the held digits between pauses (pure logic, no audio)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voicebot.asr.normalize import loops_on, periodic
+from voicebot.config import load_settings
+from voicebot.digit_hold import HeldNumber, in_progress, join_groups, start_hold, tentative_hold
+from voicebot.errors import ConfigError
+from voicebot.numbers import partial_digit_answer
+from voicebot.session_config import SessionConfig, session_config
+
+
+@pytest.mark.parametrize(
+    ("text", "length", "digits"),
+    [
+        ("472", 8, "472"),
+        ("4 7 2.", 8, "472"),
+        ("my account number is four seven", 8, "47"),
+        ("Two, five.", 4, "25"),
+        ("double five", 4, "55"),
+        ("1234", 4, None),  # complete: not in progress
+        ("123456789", 8, None),  # too long
+        ("nineteen eighty", 4, None),  # tens: maybe a year
+        ("the fourth of", 4, None),
+        ("no thanks", 4, None),
+        ("", 4, None),
+        ("my PIN is", 4, None),  # no digit yet
+    ],
+)
+def test_partial_digit_answer(text: str, length: int, digits: str | None) -> None:
+    assert partial_digit_answer(text, length) == digits
+
+
+def test_a_group_short_of_the_length_is_held_until_the_incomplete_timeout() -> None:
+    held = start_hold("472", 0.9, start_s=1.0, end_s=2.0, length=8, timeout_s=3.0)
+    assert held is not None and held.incomplete()
+    assert held.deadline_s == pytest.approx(5.0)
+    assert not held.due(4.99) and held.due(5.0)
+    held.speaking = True  # the next group: no deadline while the caller speaks
+    assert held.deadline_s is None and not held.due(100.0)
+    held.add("47291", 0.8, end_s=5.5)  # the whole number so far, decoded together
+    assert held.groups == 2 and held.incomplete()
+    assert held.deadline_s == pytest.approx(8.5)  # counted from the last speech
+    held.add("47291183", 0.7, end_s=7.0)
+    assert not held.incomplete()
+    assert held.answer() == ("47291183", 0.7)
+
+
+def test_a_cough_in_the_pause_changes_nothing() -> None:
+    held = start_hold("47", 0.9, 0.0, 1.0, 4, 3.0)
+    assert held is not None
+    held.speaking = True
+    held.add("", 0.0, end_s=2.5)
+    assert held.groups == 1 and held.text == "47" and held.deadline_s == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "length", "timeout"),
+    [
+        ("47291183", 8, 3.0),  # complete: the turn ends now
+        ("4729118", 8, 0.0),  # the incomplete timeout is off
+        ("sorry I don't know it", 8, 3.0),
+        ("nineteen eighty", 4, 3.0),
+        ("5", 1, 3.0),  # a one-digit answer is never incomplete
+    ],
+)
+def test_what_is_not_held(text: str, length: int, timeout: float) -> None:
+    assert start_hold(text, 0.9, 0.0, 1.0, length, timeout) is None
+
+
+def test_a_lone_digit_heard_as_a_word_is_held_but_stays_a_word_if_nothing_follows() -> None:
+    held = tentative_hold("Please.", 0.4, "3", 0.8, 0.0, 0.6, 4, 3.0, 0.5)
+    assert held is not None and held.incomplete()
+    assert held.answer() == ("Please.", 0.4)  # nothing followed: what the free decode heard
+    held.add("362", 0.7, end_s=3.0)
+    assert held.answer() == ("362", 0.7)
+    # a doubtful digits decode, or more than two words: not held
+    assert tentative_hold("Please.", 0.4, "3", 0.3, 0.0, 0.6, 4, 3.0, 0.5) is None
+    assert tentative_hold("I forgot it", 0.9, "3", 0.9, 0.0, 0.6, 4, 3.0, 0.5) is None
+
+
+def test_groups_are_joined_with_their_long_pauses_cut_short() -> None:
+    rate = 8000
+    one = np.full(rate * 2, 1, np.int16)  # speech ends at 0.5 s, then 1.5 s of silence
+    two = np.full(rate, 2, np.int16)  # speech ends at 0.8 s
+    joined = join_groups([(one, 0.5), (two, 0.8)], rate, gap_s=0.2)
+    assert len(joined) == int(0.7 * rate) + rate  # the second group is shorter than its cut
+    assert (joined[: int(0.7 * rate)] == 1).all() and (joined[int(0.7 * rate) :] == 2).all()
+    assert join_groups([], rate).size == 0
+
+
+def test_held_number_reports_its_deadline_only_when_silent() -> None:
+    held = HeldNumber(8, 2.5, 0.0, 1.0, "12", 0.9)
+    assert held.deadline_s == pytest.approx(3.5)
+
+
+def test_incomplete_timeout_setting() -> None:
+    cfg = session_config(load_settings())
+    assert cfg.digits_incomplete_timeout_ms > cfg.digits_end_silence_ms
+    with pytest.raises(ConfigError):
+        SessionConfig(digits_incomplete_timeout_ms=-1)
+
+
+def test_digit_loops_are_recognised() -> None:
+    assert periodic("1212") and periodic("12121") and periodic("777")
+    assert not periodic("121") and not periodic("1234") and not periodic("")
+    assert loops_on("12", "1212") and loops_on("7", "7777")
+    assert not loops_on("12", "1234") and not loops_on("1234", "1234") and not loops_on("", "12")
+
+
+def test_a_whole_number_that_is_one_group_said_twice_waits_for_more() -> None:
+    # Whisper tiny fills the asked length by repeating a lone first group ("7853" told 8
+    # heard as "7853 7853"): such an answer does not end the turn at once
+    assert in_progress("78537853", 8) and in_progress("1, 2, 1, 2", 4)
+    assert not in_progress("78537787", 8) and not in_progress("1234", 4)
+    held = start_hold("78537853", 0.7, 0.0, 2.6, 8, 3.0)
+    assert held is not None and held.incomplete()
+    held.add("78537787", 0.7, end_s=6.8)
+    assert not held.incomplete() and held.answer() == ("78537787", 0.7)

@@ -1,0 +1,99 @@
+"""Numbers read in groups with long pauses, through the real ear of a call: Silero VAD,
+Whisper tiny.en and the turn machine on a virtual clock (:func:`voicebot.replay.listen.
+listen`), on real human digits (FSDD, read from the shared evaluation data)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from voicebot.asr import AsrEngine, load_engine
+from voicebot.audio.vad import VadConfig
+from voicebot.config import load_settings, section_to
+from voicebot.events import ExpectedInput
+from voicebot.numbers import spoken_digits
+from voicebot.replay.cases import fsdd_digits
+from voicebot.replay.listen import Listened, listen
+from voicebot.session_config import SessionConfig
+from voicebot.turns import TurnConfig
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine() -> AsrEngine:
+    return load_engine(load_settings())
+
+
+def hear(
+    engine: AsrEngine,
+    digits: str,
+    speaker: str,
+    expect: ExpectedInput,
+    length: int,
+    gap_s: float,
+    **session: float,
+) -> Listened:
+    settings = load_settings()
+    cfg = replace(section_to(SessionConfig, settings, "session"), **session)
+    audio = fsdd_digits(digits, speaker, 8000, group_gap_s=gap_s)
+    return asyncio.run(
+        listen(
+            audio,
+            expect,
+            length,
+            engine,
+            vad=section_to(VadConfig, settings, "vad"),
+            turns=section_to(TurnConfig, settings, "turns"),
+            session=cfg,
+        )
+    )
+
+
+def test_an_account_number_read_in_groups_with_2s_pauses_is_one_turn(engine: AsrEngine) -> None:
+    got = hear(engine, "472 91 183", "nicolas", "digits", 8, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["47291183"]
+    turn = got.turns[0]
+    assert turn.groups == 3
+    assert turn.early and turn.endpoint_ms < 500  # complete: it ends at once, as today
+    assert got.no_inputs == []
+
+
+def test_a_pin_read_two_and_two_with_a_2s_pause_is_one_turn(engine: AsrEngine) -> None:
+    # the PIN question takes a date of birth too: a free question told 4 digits
+    got = hear(engine, "38 52", "jackson", "free", 4, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["3852"]
+    assert got.turns[0].groups == 2 and got.no_inputs == []
+
+
+def test_a_pin_read_two_and_two_is_not_looped_to_its_length(engine: AsrEngine) -> None:
+    # Whisper's free decode of "one two" on its own loops ("1, 2, 1, 2, 1"), which the
+    # length hint then cut to a wrong whole PIN; the digits decode does not loop
+    group = fsdd_digits("12", "yweweler", 8000)
+    assert spoken_digits(engine.transcribe(group, "free", length=4).text) == "12"
+    got = hear(engine, "12 34", "yweweler", "free", 4, gap_s=1.5)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["1234"]
+
+
+def test_without_the_incomplete_timeout_the_number_is_cut_at_the_first_long_pause(
+    engine: AsrEngine,
+) -> None:
+    got = hear(
+        engine, "472 91 183", "nicolas", "digits", 8, gap_s=2.0, digits_incomplete_timeout_ms=0
+    )
+    assert len(got.turns) > 1  # the bot would answer the first group alone
+    assert 0 < len(spoken_digits(got.turns[0].turn.text)) < 8
+
+
+def test_an_unfinished_number_ends_after_the_incomplete_timeout_without_a_reprompt(
+    engine: AsrEngine,
+) -> None:
+    got = hear(engine, "472 91", "jackson", "digits", 8, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["47291"]
+    turn = got.turns[0]
+    timeout = section_to(SessionConfig, load_settings(), "session").digits_incomplete_timeout_ms
+    # the turn ends one incomplete timeout after the last digit (within a 32 ms VAD frame)
+    assert timeout <= turn.endpoint_ms < timeout + 40
+    assert not turn.early and got.no_inputs == []

@@ -1,0 +1,150 @@
+"""An account number or PIN read in groups: the digits heard so far, held between pauses.
+
+People read a number in groups and pause between them ("four seven two ... nine one ...
+one eight three"), often for 1-2 s, longer than the endpoint that ends a caller's segment.
+VoiceXML distinguishes the *complete* timeout (the answer holds everything asked for: end
+at once) from the *incomplete* timeout (the caller is mid-number: wait much longer).
+:class:`HeldNumber` is the incomplete side, pure and clock-free. :class:`voicebot.hearing.
+Hearing` finishes each group's segment, and while the digits so far are fewer than the
+dialog asked for (:func:`voicebot.numbers.partial_digit_answer`) it holds them here instead
+of ending the turn. The next group is joined to the held ones at the audio level
+(:func:`join_groups`: each group's speech, its long pause cut to ``JOIN_GAP_S``) and the
+whole number is decoded again, told the full length: Whisper hears a string of digits
+with short pauses better than a lone group of two or three (measured: bench/digit_gaps.py).
+The turn ends once the whole decode is complete, holds something other than digits, or
+``deadline_s`` (the incomplete timeout after the caller's last speech) passes in silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from voicebot.asr.normalize import periodic
+from voicebot.numbers import complete_digit_answer, partial_digit_answer
+
+JOIN_GAP_S = 0.2
+"""Silence kept after each held group's last speech when groups are joined, s (the next
+group brings its VAD pre-roll too): about the pause people leave inside a group."""
+
+
+def in_progress(text: str, length: int) -> bool:
+    """Whether ``text`` is plainly the start of a ``length``-digit answer: fewer digits and
+    nothing else (:func:`~voicebot.numbers.partial_digit_answer`), or all of them but as a
+    shorter run said twice ("7853 7853", "1 2 1 2"): Whisper tiny fills the asked length by
+    repeating the first group of a number read in groups, so such an answer waits for more
+    too (a caller who did say it twice waits one incomplete timeout)."""
+    if partial_digit_answer(text, length) is not None:
+        return True
+    digits = complete_digit_answer(text, length)
+    return digits is not None and periodic(digits)
+
+
+def join_groups(
+    groups: list[tuple[npt.NDArray[np.int16], float]], rate: int, gap_s: float = JOIN_GAP_S
+) -> npt.NDArray[np.int16]:
+    """The audio of held groups as one utterance: each group's samples up to ``gap_s``
+    after its speech ends (``(samples, speech_end_s)``, the end in seconds from the
+    group's first sample), one after another, so the long pauses between groups shrink
+    to a short one. ``rate``: the samples' rate, Hz."""
+    parts = [a[: max(0, int(round((end + gap_s) * rate)))] for a, end in groups]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+@dataclass
+class HeldNumber:
+    """The groups of a number heard so far (see the module docstring).
+
+    Attributes:
+        length: how many digits the dialog asked for.
+        timeout_s: the incomplete timeout: how long the caller may stay silent after a
+            group before the turn ends with what was heard, s.
+        start_s: start of the first group's speech, s (session time).
+        end_s: end of the last group's speech, s.
+        text: the transcript of every group so far, decoded as one answer.
+        confidence: its ASR confidence, 0..1.
+        groups: how many groups were heard.
+        speaking: a later group's segment is open (the deadline does not run).
+        fallback: what the first group was heard as when that was not plainly digits
+            (a lone digit to the PIN question heard as a word: "Please." for "three"):
+            the turn's answer, with its confidence, if no other group follows.
+    """
+
+    length: int
+    timeout_s: float
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float
+    groups: int = 1
+    speaking: bool = False
+    fallback: tuple[str, float] | None = None
+
+    def answer(self) -> tuple[str, float]:
+        """The turn's text and confidence if it ended now."""
+        if self.groups == 1 and self.fallback is not None:
+            return self.fallback
+        return self.text, self.confidence
+
+    @property
+    def deadline_s(self) -> float | None:
+        """When the turn ends with what was heard if the caller says nothing more, s;
+        None while a later group is being spoken."""
+        return None if self.speaking else self.end_s + self.timeout_s
+
+    def add(self, text: str, confidence: float, end_s: float) -> None:
+        """A later group ended (``end_s``: end of its speech, s); ``text``/``confidence``:
+        the decode of all groups together. A group that heard nothing (a cough in the
+        pause: ``text`` empty) changes nothing, not even the deadline."""
+        self.speaking = False
+        if not text.strip():
+            return
+        self.text, self.confidence = text, confidence
+        self.end_s = max(self.end_s, end_s)
+        self.groups += 1
+
+    def incomplete(self) -> bool:
+        """Whether what was heard is still plainly the start of the number (:func:`in_progress`)."""
+        return in_progress(self.text, self.length)
+
+    def due(self, now_s: float) -> bool:
+        """Whether the incomplete timeout has run out at ``now_s``."""
+        deadline = self.deadline_s
+        return deadline is not None and now_s >= deadline
+
+
+def start_hold(
+    text: str, confidence: float, start_s: float, end_s: float, length: int, timeout_s: float
+) -> HeldNumber | None:
+    """A :class:`HeldNumber` for a finished segment whose transcript ``text`` is plainly
+    the start of a ``length``-digit answer (:func:`in_progress`); None when it is not
+    (complete, too long, words, nothing) or the timeout is off (``timeout_s`` <= 0)."""
+    if timeout_s <= 0 or length <= 1 or not in_progress(text, length):
+        return None
+    return HeldNumber(length, timeout_s, start_s, end_s, text, confidence)
+
+
+def tentative_hold(
+    free_text: str,
+    free_confidence: float,
+    digits_text: str,
+    digits_confidence: float,
+    start_s: float,
+    end_s: float,
+    length: int,
+    timeout_s: float,
+    min_confidence: float,
+) -> HeldNumber | None:
+    """A hold for a short answer to a question that takes digits or words (the PIN or
+    date-of-birth question) that the free decode heard as a word or two but a digits decode
+    hears as the start of the number (``digits_text``, with at least ``min_confidence``):
+    held like digits, but it stays ``free_text`` if no other group follows. None when the
+    free text is already a number or more than two words."""
+    if len(free_text.split()) > 2 or digits_confidence < min_confidence:
+        return None
+    held = start_hold(digits_text, digits_confidence, start_s, end_s, length, timeout_s)
+    if held is not None:
+        held.fallback = (free_text, free_confidence)
+    return held
