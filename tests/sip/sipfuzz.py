@@ -15,6 +15,7 @@ or send anywhere off this machine.
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import socket
@@ -459,3 +460,58 @@ class Fuzzer:
         self._halt.set()
         self._rx.join(1.0)
         self.udp.close()
+
+
+HOSTILE_INFO = [
+    b"Signal=" + b"9" * 5000 + b"\r\n",  # aborted pjsua (a worker and its calls) before 413
+    b"Signal=" + b"X" * 8000 + b"\r\nDuration=160\r\n",
+    b"Signal=Z\r\nDuration=160\r\n",
+    b"Signal=\x00\r\n",
+    b"Signal=\xff\r\nDuration=-1\r\n",
+    b"Duration=99999999999\r\nSignal=1\r\n",
+    b"Signal=\r\n",
+    b"\xff\xfe\xfd",
+    b"",
+]
+"""dtmf-relay INFO bodies a hostile caller sends inside its own dialog."""
+
+
+def long_call_media(pcap_dir: Path, speech_plays: int = 1) -> str:
+    """SIPp actions for uac_wait_bye.xml: speak ``speech_plays`` x 6.4 s, then press '#'."""
+    play = (
+        f'<nop><action><exec play_pcap_audio="{pcap_dir}/g711a.pcap"/></action></nop>'
+        '<pause milliseconds="6600"/>'
+    )
+    pound = f'<nop><action><exec play_pcap_audio="{pcap_dir}/dtmf_2833_pound.pcap"/></action></nop>'
+    return play * speech_plays + pound
+
+
+def pids_of(root: int) -> dict[int, str]:
+    """Every descendant of ``root`` with its command line (from /proc)."""
+    parent: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[0] != "Z":
+                parent.setdefault(int(stat[1]), []).append(int(entry))
+    out: dict[int, str] = {}
+    todo = [root]
+    while todo:
+        for child in parent.get(todo.pop(), []):
+            try:
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            out[child] = cmd
+            todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

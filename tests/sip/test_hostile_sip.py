@@ -35,51 +35,19 @@ from conftest import (
     wait_report,
 )
 from rawcall import RawCall, garbage_phases
-from sipfuzz import Fuzzer, Mutator, captured_messages, scenario_seeds
+from sipfuzz import (
+    HOSTILE_INFO,
+    Fuzzer,
+    Mutator,
+    alive,
+    captured_messages,
+    long_call_media,
+    pids_of,
+    scenario_seeds,
+)
 
 KAMAILIO = Path("/usr/sbin/kamailio")
 SHARED_SCENARIOS = PCAP_DIR.parent
-
-
-def long_call_media(speech_plays: int = 1) -> str:
-    """SIPp actions for uac_wait_bye.xml: speak ``speech_plays`` x 6.4 s, then press '#'."""
-    play = (
-        f'<nop><action><exec play_pcap_audio="{PCAP_DIR}/g711a.pcap"/></action></nop>'
-        '<pause milliseconds="6600"/>'
-    )
-    pound = f'<nop><action><exec play_pcap_audio="{PCAP_DIR}/dtmf_2833_pound.pcap"/></action></nop>'
-    return play * speech_plays + pound
-
-
-def pids_of(root: int) -> dict[int, str]:
-    """Every descendant of ``root`` with its command line (from /proc)."""
-    parent: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if stat[0] != "Z":
-                parent.setdefault(int(stat[1]), []).append(int(entry))
-    out: dict[int, str] = {}
-    todo = [root]
-    while todo:
-        for child in parent.get(todo.pop(), []):
-            try:
-                cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            out[child] = cmd
-            todo.append(child)
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @dataclass
@@ -191,7 +159,7 @@ def test_fuzzed_sip_while_calls_are_in_progress(service: Service, tmp_path: Path
     assert len(seeds) > 50
     n_before = len(list(service.record_dir.glob("*.json")))
     calls = sipp(
-        render("uac_wait_bye.xml", tmp_path, MEDIA=long_call_media()),
+        render("uac_wait_bye.xml", tmp_path, MEDIA=long_call_media(PCAP_DIR)),
         service.target,
         tmp_path,
         calls=2,
@@ -261,19 +229,6 @@ def test_garbage_rtp_on_a_live_call(service: Service, tmp_path: Path) -> None:
     assert report["frames"] >= 100  # speech before and after the garbage got through
     assert alive(worker_pid) and service.worker()[0] == worker_pid
     assert "restarting" not in service.log.read_text()
-
-
-HOSTILE_INFO = [
-    b"Signal=" + b"9" * 5000 + b"\r\n",  # aborted pjsua (a worker and its calls) before 413
-    b"Signal=" + b"X" * 8000 + b"\r\nDuration=160\r\n",
-    b"Signal=Z\r\nDuration=160\r\n",
-    b"Signal=\x00\r\n",
-    b"Signal=\xff\r\nDuration=-1\r\n",
-    b"Duration=99999999999\r\nSignal=1\r\n",
-    b"Signal=\r\n",
-    b"\xff\xfe\xfd",
-    b"",
-]
 
 
 def test_hostile_requests_inside_a_live_dialog(service: Service, tmp_path: Path) -> None:
