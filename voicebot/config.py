@@ -39,6 +39,10 @@ def read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} not found: {path}") from exc
     except OSError as exc:
         raise ConfigError(f"{what} cannot be read: {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}): is it a binary file?"
+        ) from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

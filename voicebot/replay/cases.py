@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from voicebot.config import read_yaml
-from voicebot.errors import ConfigError, DataError
+from voicebot.errors import AudioError, ConfigError, DataError
 
 
 def _find_fsdd() -> Path:
@@ -53,6 +53,8 @@ def _find_fsdd() -> Path:
 
 FSDD_DIR = _find_fsdd()
 OUTCOMES = ("resolved", "routed", "message", "abandoned")
+CASE_SUFFIXES = (".yml", ".yaml")
+"""Names of case files; ``voicebot call`` reads every other file as caller audio."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,10 @@ def _turn(raw: dict[str, Any], base: Path, rate: int, index: int, case: str) -> 
         text = " ".join(digits.replace(" ", ""))
     elif "audio" in raw:
         path = (base / str(raw["audio"])).resolve()
-        audio = load_audio(path, rate=rate).samples
+        try:
+            audio = load_audio(path, rate=rate).samples
+        except AudioError as exc:
+            raise AudioError(f"{where}: {exc.message}", hint=exc.hint) from exc
         source = str(path)
         text = str(raw.get("text", ""))
     else:
@@ -176,9 +181,10 @@ def _turn(raw: dict[str, Any], base: Path, rate: int, index: int, case: str) -> 
 
 
 def load_case(path: Path, rate: int = 8000) -> CallerCase:
-    """Load a case file (YAML) or a bare WAV (one caller turn, no expectations)."""
+    """Load a case file (``.yml``/``.yaml``) or a bare recording: any other name is read as
+    audio (one caller turn, no expectations), so a binary file is never parsed as YAML."""
     path = Path(path)
-    if path.suffix.lower() in {".wav", ".ulaw", ".alaw", ".raw"}:
+    if path.suffix.lower() not in CASE_SUFFIXES:
         from voicebot.audio.wavio import load_audio
 
         turn = CallerTurn("audio", audio=load_audio(path, rate=rate).samples, source=str(path))

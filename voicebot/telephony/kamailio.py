@@ -4,7 +4,9 @@
 ``var/kamailio/``: new INVITEs from allowed networks (others 403) go round-robin to the
 workers through the ``dispatcher`` module; a worker that answers 486 (full), 503
 (draining) or 408 is skipped for the next; in-dialog requests follow the Record-Route.
-The proxy adds ``X-Voicebot-Source: ip:port`` so workers know the real caller.
+The proxy adds ``X-Voicebot-Source: ip:port`` so workers know the real caller. INFO
+requests with a body over 1 KiB (413) or with a NUL byte in it (400) are refused: pjsua
+aborts its process on such ``dtmf-relay`` bodies, which would drop every call of that worker.
 
 The ``dialog`` module keeps every call, in the profile ``worker`` under the ``address:port``
 of the worker that answered it, so a call whose worker died can be ended with a BYE to the
@@ -152,6 +154,20 @@ request_route {{
     if (!sanity_check("17895", "7")) {{
         xlog("L_WARN", "malformed $rm from $si:$sp\\n");
         exit;
+    }}
+    if (is_method("INFO") && $cl > 0) {{
+        # pjsua (2.15) aborts the whole worker on a dtmf-relay INFO whose Signal value is
+        # ~4 KB long or holds a NUL byte; DTMF and other INFO bodies are short text.
+        if ($cl > 1024) {{
+            xlog("L_WARN", "INFO with a $cl-byte body from $si:$sp refused\n");
+            sl_send_reply("413", "Request Entity Too Large");
+            exit;
+        }}
+        if ($(rb{{s.encode.hexa}}) =~ "^(..)*00") {{
+            xlog("L_WARN", "INFO with a NUL byte in its body from $si:$sp refused\n");
+            sl_send_reply("400", "Bad Request Body");
+            exit;
+        }}
     }}
     if (is_method("CANCEL")) {{
         if (t_check_trans()) {{

@@ -49,6 +49,8 @@ POLL_S = 0.01
 """Seconds between two polls of pjsua2 (SIP sockets and timers; audio does not wait on it)."""
 MEDIA_CHECK_S = 2.0
 """Seconds between two looks at a call's RTP counters (media timeout)."""
+KEYPAD = frozenset("0123456789*#ABCD")
+"""The DTMF keys a caller can press (RFC 4733 events 0-15)."""
 HANDLER_EXIT_S = 3.0
 """Seconds a handler may run on after its call closed before it is cancelled."""
 
@@ -337,6 +339,9 @@ class SipLine(TransferMixin):
                 break
 
     def on_dtmf(self, call: CallLeg, digit: str, method: int, duration: int) -> None:
+        if digit not in KEYPAD:  # e.g. 'Signal=Z' in a SIP INFO: nothing a keypad sends
+            log.info("%s: ignored a DTMF event that is not a key", self.name)
+            return
         if call.io is not None:
             kind: DtmfMethod = "sip-info" if method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc4733"
             call.io.feed_dtmf(digit, kind, duration)
