@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
+from voicebot.errors import VoicebotError
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
 from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf, PlayResult
@@ -105,12 +106,20 @@ _loading: asyncio.Lock | None = None
 
 
 def prepare() -> None:
-    """Load the pipeline now (blocking), so the first call is answered at once."""
+    """Make the pipeline now (blocking), so the first call is answered at once: connect to
+    the host's speech and dialog services (``services.mode: shared``, seconds), or load
+    every model in this process (``inprocess``, about 30 s and 1.8 GB)."""
     global _pipeline
     if _pipeline is None:
+        from voicebot.config import load_settings
         from voicebot.pipeline import Pipeline
+        from voicebot.services.settings import services_config
 
-        _pipeline = Pipeline.load()
+        settings = load_settings()
+        if services_config(settings).mode == "shared":
+            _pipeline = Pipeline.connect(settings)
+        else:
+            _pipeline = Pipeline.load(settings)
 
 
 async def handle_call(call: CallIO) -> None:
@@ -124,7 +133,15 @@ async def handle_call(call: CallIO) -> None:
     assert _pipeline is not None
     line = CallIOLine(call)
     session = _pipeline.session(line)
-    result = await session.run()
+    try:
+        result = await session.run()
+    finally:
+        end_call = getattr(_pipeline.bridge, "end_call", None)
+        if end_call is not None:  # the dialog service deletes the stored conversation
+            try:
+                await end_call(line.call_id)
+            except VoicebotError as exc:
+                log.warning("call %s: stored conversation not deleted: %s", line.call_id, exc)
     for turn in result.turns:  # what was heard is not logged: it may hold account numbers
         log.info(
             "call %s turn %d: intent=%s action=%s latency_ms=%s (endpoint %.0f, asr %.0f,"
