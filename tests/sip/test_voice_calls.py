@@ -1,8 +1,9 @@
 """Real phone calls to the real voice pipeline on 127.0.0.1.
 
-A pjsua2 caller in its own process rings a worker running ``voicebot.callhandler`` (Whisper,
-the trained Rasa dialog with its action server, Piper), speaks a recorded request after the
-greeting, and records what it hears. The recording is transcribed with Whisper and checked.
+A pjsua2 caller in its own process rings a thin worker running ``voicebot.callhandler``,
+which uses the host's speech service (Whisper, Piper) and dialog service (the trained Rasa
+dialog with its action server, SQLite tracker store), as ``voicebot serve`` runs them; the
+caller speaks a recorded request after the greeting, and records what it hears. The recording is transcribed with Whisper and checked.
 A second call asks for billing and must arrive at a SIPp "agent" with the context headers.
 """
 
@@ -46,7 +47,9 @@ def caller_wav(folder: Path, utterance: Path, name: str) -> Path:
 def voice_worker(
     tmp_path_factory: pytest.TempPathFactory, dialog_model: Path, frozen_now: str
 ) -> Iterator[tuple[str, int, Path]]:
+    from voicebot.config import load_settings
     from voicebot.dialog.action_server import ActionServer
+    from voicebot.services.host import HostServices
 
     require_peers()
     folder = tmp_path_factory.mktemp("voice-sip")
@@ -69,6 +72,8 @@ def voice_worker(
     cfg.write_text(
         f"sip:\n  rtp_ports: 40\n  media_timeout_s: 20\n"
         f"dialog:\n  action_endpoint: {action_endpoint}\n"
+        f"services:\n  speech_address: unix:{folder}/run/speech.sock\n"
+        f"  dialog_address: unix:{folder}/run/dialog.sock\n"
     )
     port, rtp, ready = free_port(), free_port(40), folder / "ready"
     env = {
@@ -76,8 +81,10 @@ def voice_worker(
         "VOICEBOT_CONFIG": str(cfg),
         "VOICEBOT_DEPARTMENTS": str(departments),
         "VOICEBOT_NOW": frozen_now,
+        "VOICEBOT_VAR": str(folder),
         "PYTHONPATH": str(ROOT),
     }
+    services = HostServices(load_settings(cfg), folder / "services", env).start()
     log = folder / "worker.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -86,10 +93,11 @@ def voice_worker(
              "--handler", "voicebot.callhandler:handle_call", "--ready-file", str(ready)],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )  # fmt: skip
-    deadline = time.monotonic() + 420  # loads Rasa, Whisper and Piper first
+    deadline = time.monotonic() + 120  # a thin worker: connects to the services, no models
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            services.stop()
             pytest.fail(f"voice worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.5)
     yield f"127.0.0.1:{port}", agent_port, folder
@@ -98,6 +106,7 @@ def voice_worker(
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
+    services.stop()
     actions.stop()
 
 

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 RESTART_GAP_S = 5.0
 """Seconds between two restarts of the same service."""
+HEALTH_EVERY_S = 60.0
+"""Seconds between two health lines in the ``voicebot serve`` output."""
 
 
 def say(text: str) -> None:
@@ -109,12 +111,14 @@ class ServiceProcess:
 class HostServices:
     """The speech and dialog services of this host (see the module docstring)."""
 
-    def __init__(self, settings: Settings, folder: Path | None = None) -> None:
+    def __init__(
+        self, settings: Settings, folder: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.settings = settings
         self.cfg: ServicesConfig = services_config(settings)
         self.folder = folder or var_dir() / "services"
         self.folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ}
+        env = {**os.environ, **(env or {})}
         self.services = [
             ServiceProcess("speech", self.cfg.speech(), self.folder, env),
             ServiceProcess("dialog", self.cfg.dialog(), self.folder, env),
@@ -196,8 +200,28 @@ class HostServices:
 
     # ------------------------------------------------------------------ running
 
+    def health_line(self) -> str:
+        """One line: each service up or down, its memory and its requests so far."""
+        parts = []
+        for name, info in self.health().items():
+            if not info.get("ok"):
+                parts.append(f"{name} DOWN (restarts {info['restarts']})")
+                continue
+            ops = " ".join(
+                f"{op}={s['count']}/{s['queue_ms_mean']:.0f}+{s['run_ms_mean']:.0f}ms"
+                for op, s in info.get("ops", {}).items()
+            )
+            parts.append(
+                f"{name} up {info.get('rss_mb', 0):.0f} MB restarts {info['restarts']} {ops}"
+            )
+        return "health: " + "; ".join(parts)
+
     def _watch(self) -> None:
+        next_health = time.monotonic() + HEALTH_EVERY_S
         while not self._stop.wait(0.5):
+            if time.monotonic() > next_health:
+                next_health = time.monotonic() + HEALTH_EVERY_S
+                say(self.health_line())
             for service in self.services:
                 if service.alive():
                     stage = service.new_stage()
