@@ -111,57 +111,49 @@ def test_conversation_survives_a_dialog_service_restart(dialog_service) -> None:
 
 
 @pytest.mark.parametrize(
-    ("request_text", "account", "secret", "secret_forms"),
+    ("turns", "answered", "forbidden"),
     [
-        ("I would like to check my balance", "23456789", "4321", ("4321",)),
         (
-            "I would like to check my balance",
-            "23456789",
-            "four three two one",
+            ("I would like to check my balance", "23456789", "4321"),
+            "action_check_balance",
+            ("4321",),
+        ),
+        (
+            ("I would like to check my balance", "23456789", "four three two one"),
+            "action_check_balance",
             ("four three two one", "4321"),
         ),
         (
-            "where is my order",
-            "12345678",
-            "I don't know my PIN",
-            (),
+            ("where is my order", "12345678", "I don't know my PIN", "twelfth of march 1980"),
+            "action_check_order",
+            ("twelfth", "march", "1980"),
         ),
     ],
-    ids=["pin-keyed", "pin-spoken", "date-of-birth"],
+    ids=["pin-keyed", "pin-spoken", "date-of-birth-spoken"],
 )
 def test_secrets_are_never_stored(  # type: ignore[no-untyped-def]
-    dialog_service, request_text, account, secret, secret_forms
+    dialog_service, turns, answered, forbidden
 ) -> None:
     service, db = dialog_service
     _wait_ready(service)
     dialog = _client(service)
     call = f"secret-{uuid.uuid4().hex[:8]}"
-    forms = list(secret_forms)
 
     async def conversation() -> list[str]:
-        await dialog.start(call, None)
-        await dialog.handle(call, request_text)
-        await dialog.handle(call, account)
-        reply = await dialog.handle(call, secret)
-        said = list(reply.texts)
-        if "date-of-birth" in call or not forms:
-            # no PIN: the date of birth is asked for and said
-            reply = await dialog.handle(call, "twelfth of march nineteen eighty")
-            said += reply.texts
-            forms.extend(["twelfth of march", "march", "1980", "12th"])
+        said = list((await dialog.start(call, None)).texts)
+        for text in turns:
+            said += (await dialog.handle(call, text)).texts
         return said
 
     said = asyncio.run(conversation())
-    assert "action_check_balance" in dialog.conversation(call).answered or (
-        "action_check_order" in dialog.conversation(call).answered
-    ), said
+    assert answered in dialog.conversation(call).answered, said  # identified, answered
     stored = _stored_texts(db, call)
     assert stored, "the conversation was not stored"
     raw = "\n".join(json.dumps(e) for e in _rows(db, call)).lower()
-    for form in forms:
+    for form in forbidden:
         assert not any(form in s.lower() for s in stored), (form, stored)
-    for word in ("four three two one", "twelfth", "march"):
-        assert word not in raw
-    assert "[redacted]" in stored  # the answers are there, as redacted placeholders
+        if not form.isdigit():  # digits can occur in timestamps; words cannot
+            assert form not in raw, form
+    assert "[redacted]" in stored  # the answers are there, as placeholders
     asyncio.run(dialog.end_call(call))
     assert _rows(db, call) == []

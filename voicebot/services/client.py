@@ -115,6 +115,13 @@ class ServiceClient:
                         conn.close()
             return
 
+    def close(self) -> None:
+        """Close the idle connections (requests still open new ones)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
     def health(self, timeout_s: float = 2.0) -> dict[str, Any]:
         """The service's health answer (no retry; ServiceError when it does not answer)."""
         conn = Connection(self.address, timeout_s)
