@@ -16,7 +16,7 @@ log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 # --- Debian packages -------------------------------------------------------------
 apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox kamailio)
 if [ "$profile" = dev ]; then
-  apt_pkgs+=(flite sip-tester)
+  apt_pkgs+=(flite sip-tester redis-server)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -31,6 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # voicebot runs its own Kamailio (generated config); the packaged service would take port 5060.
   if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now kamailio >/dev/null 2>&1 || true
+  fi
+  # the same for redis-server: `voicebot serve` starts its own when dialog.tracker_store asks
+  if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi
 fi
 
