@@ -134,7 +134,7 @@ def call(
     rec = folder / f"caller-{index}.heard.wav"
     cmd = [
         sys.executable, str(CALLER), "--target", target, "--port", str(free_port()),
-        "--rtp-port", str(free_port(4)), "--play", str(play), "--duration", f"{length + 5:.0f}",
+        "--rtp-port", str(free_port(4)), "--play", str(play), "--duration", f"{length + 30:.0f}",
         "--report", str(report), "--user", f"0690{index:06d}",
     ]  # fmt: skip
     if record:
@@ -259,7 +259,11 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
         t.start()
     for t in threads:
         t.join()
-    time.sleep(3.0)
+    deadline = time.monotonic() + 120  # a call's turns are logged when its session ends
+    while time.monotonic() < deadline:
+        time.sleep(2.0)
+        if sum(bool(ENDED.search(line)) for line in log_lines(folder, mark)) >= n:
+            break
     usage = sampler.stop()
     lines = log_lines(folder, mark)
     turns = [m for line in lines if (m := TURN.search(line))]

@@ -103,6 +103,28 @@ class CallIOLine:
 
 _pipeline = None
 _loading: asyncio.Lock | None = None
+_dumps_installed = False
+
+
+def _install_dumps() -> None:
+    """SIGUSR1 dumps every thread's stack, SIGUSR2 every call task's, to the worker log
+    (``kill -USR2 PID`` to see where a stuck call waits)."""
+    global _dumps_installed
+    if _dumps_installed:
+        return
+    _dumps_installed = True
+    import faulthandler
+    import signal
+    import sys
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    def tasks() -> None:
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12, file=sys.stderr)
+        sys.stderr.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, tasks)
 
 
 def prepare() -> None:
@@ -125,6 +147,7 @@ def prepare() -> None:
 async def handle_call(call: CallIO) -> None:
     """Run one call through the voice pipeline (the ``sip.handler`` entry point)."""
     global _loading
+    _install_dumps()
     if _pipeline is None:
         _loading = _loading or asyncio.Lock()
         async with _loading:

@@ -124,24 +124,26 @@ class SpeechService(Service):
         loop = asyncio.get_running_loop()
         chunks = self.speaker.sentences(str(request.get("text", "")))
         skip = int(request.get("skip") or 0)  # sentences a retried request already got
-        start = 0.0
+        started: list[float] = []
+
+        def pull() -> Any:
+            if not started:  # in the TTS thread: the wait for a free thread ends here
+                started.append(self.stats.running("speak", mark))
+            return next(chunks, None)
+
         ok = False
         try:
-            first = True
-            while True:
-                chunk = await loop.run_in_executor(self._tts, next, chunks, None)
-                if first:
-                    start = self.stats.running("speak", mark)
-                    first = False
-                if chunk is None:
-                    break
+            while (chunk := await loop.run_in_executor(self._tts, pull)) is not None:
                 if skip:
                     skip -= 1
                     continue
                 yield {"pcm": chunk.astype("<i2").tobytes()}
             ok = True
+        except (GeneratorExit, ConnectionError):
+            ok = True  # the caller barged in: the worker stopped listening, not an error
+            raise
         finally:
-            self.stats.done("speak", start or time.monotonic(), ok)
+            self.stats.done("speak", started[0] if started else time.monotonic(), ok)
 
 
 def build(args: argparse.Namespace, status: Path | None) -> SpeechService:
