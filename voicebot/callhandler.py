@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 
@@ -160,11 +161,12 @@ async def handle_call(call: CallIO) -> None:
         result = await session.run()
     finally:
         end_call = getattr(_pipeline.bridge, "end_call", None)
-        if end_call is not None:  # the dialog service deletes the stored conversation
-            try:
-                await end_call(line.call_id)
-            except VoicebotError as exc:
-                log.warning("call %s: stored conversation not deleted: %s", line.call_id, exc)
+        if end_call is not None:
+            # the dialog service deletes the stored conversation; in a task of its own, as
+            # the line cancels this handler shortly after the call is over
+            task = asyncio.create_task(_end_call(end_call, line.call_id))
+            _ending.add(task)
+            task.add_done_callback(_ending.discard)
     for turn in result.turns:  # what was heard is not logged: it may hold account numbers
         log.info(
             "call %s turn %d: intent=%s action=%s latency_ms=%s (endpoint %.0f, asr %.0f,"
@@ -176,3 +178,13 @@ async def handle_call(call: CallIO) -> None:
         "call %s ended: %s (%d turns)", line.call_id, result.outcome.describe(), len(result.turns)
     )
     _pipeline.bridge.forget(line.call_id)
+
+
+_ending: set[asyncio.Task[None]] = set()
+
+
+async def _end_call(end_call: Any, call_id: str) -> None:
+    try:
+        await end_call(call_id)
+    except VoicebotError as exc:
+        log.warning("call %s: stored conversation not deleted: %s", call_id, exc)
