@@ -8,7 +8,8 @@ and flite voices from tests/audio): it waits for the greeting, asks for the open
 then whether there is an outage at a spelled postcode, then says goodbye, with pauses for
 the bot's answers (the bot hangs up after the goodbye). The workers log every turn
 (end of caller speech -> first bot audio: endpoint + ASR + dialog + TTS); this reports per
-level: calls, failed_calls (not answered, or not resolved with 3 turns), turns, latency
+level: calls, failed_calls (not answered, or not ended after its 3 turns), unresolved_calls
+(also counts calls whose request was misheard or misunderstood), turns, latency
 p50/p95, stage means, CPU and RSS of every process of the service (workers, speech, dialog,
 action server, Kamailio, Redis) and the speech/dialog services' queue and run times.
 The single-call level also gives the turn latency measured on the wire: from the end of the
@@ -268,13 +269,15 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
     lines = log_lines(folder, mark)
     turns = [m for line in lines if (m := TURN.search(line))]
     ended = [m for line in lines if (m := ENDED.search(line))]
+    completed = sum(1 for m in ended if int(m.group(2)) >= 3)  # three turns taken and ended
     resolved = sum(1 for m in ended if m.group(1) == "resolved" and int(m.group(2)) >= 3)
     lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
     wire = [ms for r in results for ms in r["wire_ms"]]
     after = service_health()
     return {
         "calls": n,
-        "failed_calls": n - min(n, resolved),
+        "failed_calls": n - min(n, completed),
+        "unresolved_calls": n - min(n, resolved),
         "not_answered": sum(not r["answered"] for r in results),
         "turns": len(lat),
         "latency_ms_p50": pct(lat, 50),
