@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
-"""Simultaneous calls to the real voice pipeline through ``voicebot serve``: turn latency.
+"""Simultaneous multi-turn calls through ``voicebot serve``: turn latency, failures, memory.
 
-For each N, N pjsua2 callers (tests/sip/caller.py, each its own process) ring the line at
-once; each waits for the greeting, asks for the opening hours with a recorded espeak-ng
-voice, and hangs up after the answer. The workers log every turn's latency (end of caller
-speech to first bot audio: endpoint + ASR + dialog + TTS); this reports p50/p95, failed
-calls, and CPU/RSS of the workers (sampled like bench/sip_load.py), and writes
-``bench/results/voice_load.json``.
+For each level N, N pjsua2 callers (tests/sip/caller.py, each its own process) ring the
+line, each starting at a random moment within the first ``--spread`` seconds. Every caller
+holds a real three-turn conversation from recordings that are not the bot's voice (espeak-ng
+and flite voices from tests/audio): it waits for the greeting, asks for the opening hours,
+then whether there is an outage at a spelled postcode, then says goodbye, with pauses for
+the bot's answers (the bot hangs up after the goodbye). The workers log every turn
+(end of caller speech -> first bot audio: endpoint + ASR + dialog + TTS); this reports per
+level: calls, failed_calls (not answered, or not ended after its 3 turns), unresolved_calls
+(also counts calls whose request was misheard or misunderstood), turns, latency
+p50/p95, stage means, CPU and RSS of every process of the service (workers, speech, dialog,
+action server, Kamailio, Redis) and the speech/dialog services' queue and run times.
+The single-call level also gives the turn latency measured on the wire: from the end of the
+caller's speech in what it sent to the first bot audio in what it recorded.
 
-Usage: .venv/bin/python bench/voice_load.py [--calls 1,4,8] [--workers W]
-Each worker loads the whole pipeline (about 1.8 GB): W workers need W x 1.8 GB of memory.
-Network: 127.0.0.1 only.
+Usage (one command; about 2 minutes per level plus the start-up)::
+
+    .venv/bin/python bench/voice_load.py --calls 1,8,16,32,48
+
+``--mode inprocess`` runs the old design (every worker loads every model) for comparison.
+Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import random
 import re
 import signal
 import subprocess
@@ -33,21 +44,178 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sip_load import Sampler, free_port  # noqa: E402
+sys.path.insert(0, str(ROOT))
+from sip_load import children, free_port  # noqa: E402
 
 CALLER = ROOT / "tests" / "sip" / "caller.py"
-REQUEST = ROOT / "tests" / "audio" / "silence_then_request" / "02.wav"
+AUDIO = ROOT / "tests" / "audio"
+HOURS = ["hours_us_male/01.wav", "hours_flite_kal/01.wav", "silence_then_request/02.wav"]
+OUTAGE = ["outage_postcode_inline_rms/01.wav"]
+GOODBYE = ["hours_us_male/02.wav", "outage_postcode_inline_rms/02.wav", "hours_flite_kal/02.wav"]
+GREETING_S = 9.0
+"""The caller speaks this long after the answer (the greeting lasts about 7 s)."""
+PAUSE_S = 10.0
+"""Pause after each caller utterance for the bot's answer, s."""
+RATE = 8000
 TURN = re.compile(
-    r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), dialog ([\d.]+), tts ([\d.]+)\)"  # noqa: E501
+    r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), "
+    r"dialog ([\d.]+), tts ([\d.]+)\)"
 )
+ENDED = re.compile(r"ended: (\S+).*\((\d+) turns\)")
+KINDS = (
+    ("kamailio", "kamailio"),
+    ("worker", "telephony.worker"),
+    ("speech", "services.speech"),
+    ("dialog", "services.dialog"),
+    ("actions", "rasa_sdk"),
+    ("redis", "redis-server"),
+    ("serve", "voicebot.cli serve"),
+)
+TICK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def worker_log_size(folder: Path) -> dict[Path, int]:
-    """Current size of each worker's log (workers log to var/sip/worker-N.log)."""
+def speech_bounds(samples: np.ndarray) -> tuple[int, int]:
+    """First and last sample of speech (20 ms frames above -40 dBFS)."""
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    level = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) / 32768 + 1e-9)
+    loud = np.flatnonzero(level > -40)
+    if loud.size == 0:
+        return 0, len(samples)
+    return int(loud[0] * 160), int((loud[-1] + 1) * 160)
+
+
+def caller_wav(folder: Path, index: int) -> tuple[Path, list[float], float]:
+    """The caller's side: silence, hours, pause, outage, pause, goodbye. Returns the WAV,
+    the end of each utterance (s from the answer) and the total length (s)."""
+    parts = [np.zeros(int(GREETING_S * RATE), np.int16)]
+    ends: list[float] = []
+    for names in (HOURS, OUTAGE, GOODBYE):
+        audio, rate = sf.read(str(AUDIO / names[index % len(names)]), dtype="int16")
+        assert rate == RATE
+        start, end = speech_bounds(audio)
+        parts.append(audio[start:end])
+        ends.append(sum(len(p) for p in parts) / RATE)
+        parts.append(np.zeros(int(PAUSE_S * RATE), np.int16))
+    path = folder / f"caller-{index % 3}.wav"
+    if not path.exists():
+        sf.write(str(path), np.concatenate(parts), RATE, subtype="PCM_16")
+    return path, ends, sum(len(p) for p in parts) / RATE
+
+
+def wire_latencies(record: Path, ends: list[float]) -> list[float]:
+    """ms from each utterance's end to the first bot audio after it (-45 dBFS), for turns
+    where the bot was quiet during the last 300 ms of the caller's speech."""
+    try:
+        audio, rate = sf.read(str(record), dtype="int16")
+    except (OSError, RuntimeError):
+        return []
+    if audio.ndim > 1:
+        audio = audio[:, 0]
+    n = rate // 50
+    frames = audio[: len(audio) // n * n].reshape(-1, n).astype(np.float64)
+    loud = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) / 32768 + 1e-9) > -45
+    out = []
+    for end in ends:
+        i = int(end * 50)
+        if i >= len(loud) or loud[max(0, i - 15) : i].any():
+            continue
+        after = np.flatnonzero(loud[i:])
+        if after.size:
+            out.append(float(after[0] * 20))
+    return out
+
+
+def call(
+    target: str, folder: Path, index: int, delay: float, results: list[dict], record: bool
+) -> None:
+    time.sleep(delay)
+    play, ends, length = caller_wav(folder, index)
+    report = folder / f"caller-{index}.json"
+    rec = folder / f"caller-{index}.heard.wav"
+    cmd = [
+        sys.executable, str(CALLER), "--target", target, "--port", str(free_port()),
+        "--rtp-port", str(free_port(4)), "--play", str(play), "--duration", f"{length + 30:.0f}",
+        "--report", str(report), "--user", f"0690{index:06d}",
+    ]  # fmt: skip
+    if record:
+        cmd += ["--record", str(rec)]
+    proc = subprocess.run(cmd, capture_output=True, timeout=length + 90)
+    ok = proc.returncode == 0 and report.exists()
+    codes = [e.get("code") for e in json.loads(report.read_text())["events"]] if ok else []
+    results.append(
+        {
+            "index": index,
+            "answered": ok and 200 in codes,
+            "wire_ms": wire_latencies(rec, ends) if record and ok else [],
+        }
+    )
+
+
+class Sampler(threading.Thread):
+    """CPU (% of one core) and RSS (MB) of every process under ``voicebot serve``."""
+
+    def __init__(self, root: int, every_s: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.root, self.every = root, every_s
+        self.rows: list[dict[str, float]] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        last: dict[int, float] = {}
+        last_t = time.monotonic()
+        while not self._halt.wait(self.every):
+            now = time.monotonic()
+            row: dict[str, float] = {}
+            for pid in [self.root, *children(self.root)]:
+                try:
+                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 1e6
+                except (OSError, IndexError, ValueError):
+                    continue
+                kind = next((k for k, key in KINDS if key in cmd), "other")
+                cpu = (int(fields[11]) + int(fields[12])) / TICK
+                if pid in last:
+                    row[f"{kind}_cpu"] = row.get(f"{kind}_cpu", 0.0) + 100 * (cpu - last[pid]) / (
+                        now - last_t
+                    )
+                last[pid] = cpu
+                row[f"{kind}_rss"] = row.get(f"{kind}_rss", 0.0) + rss
+                row["total_rss"] = row.get("total_rss", 0.0) + rss
+                if kind == "worker":
+                    row["worker_max_rss"] = max(row.get("worker_max_rss", 0.0), rss)
+            last_t = now
+            self.rows.append(row)
+
+    def stop(self) -> dict[str, object]:
+        self._halt.set()
+        self.join()
+        rows = self.rows[1:] or self.rows
+        if not rows:
+            return {}
+
+        def peak(key: str) -> float:
+            return round(max(r.get(key, 0.0) for r in rows), 1)
+
+        def mean(key: str) -> float:
+            return round(sum(r.get(key, 0.0) for r in rows) / len(rows), 1)
+
+        kinds = [k for k, _ in KINDS] + ["other"]
+        return {
+            "rss_mb_total_peak": peak("total_rss"),
+            "rss_mb_peak": {k: peak(f"{k}_rss") for k in kinds if peak(f"{k}_rss")},
+            "worker_rss_mb_peak": peak("worker_max_rss"),
+            "cpu_pct_mean": {k: mean(f"{k}_cpu") for k in kinds if mean(f"{k}_cpu")},
+            "cpu_pct_total_mean": round(sum(mean(f"{k}_cpu") for k in kinds), 1),
+        }
+
+
+def log_marks(folder: Path) -> dict[Path, int]:
     return {p: p.stat().st_size for p in (folder / "var" / "sip").glob("worker-*.log")}
 
 
-def worker_log_lines(folder: Path, since: dict[Path, int]) -> list[str]:
+def log_lines(folder: Path, since: dict[Path, int]) -> list[str]:
     lines: list[str] = []
     for p in (folder / "var" / "sip").glob("worker-*.log"):
         with open(p, encoding="utf-8", errors="replace") as fh:
@@ -56,33 +224,90 @@ def worker_log_lines(folder: Path, since: dict[Path, int]) -> list[str]:
     return lines
 
 
-def caller_wav(folder: Path) -> Path:
-    speech, rate = sf.read(str(REQUEST), dtype="int16")
-    audio = np.concatenate([np.zeros(9 * rate, np.int16), speech])
-    path = folder / "caller.wav"
-    sf.write(str(path), audio, rate, subtype="PCM_16")
-    return path
-
-
-def call(target: str, play: Path, folder: Path, user: str, results: list[dict]) -> None:
-    report = folder / f"{user}.json"
-    proc = subprocess.run(
-        [sys.executable, str(CALLER), "--target", target, "--port", str(free_port()),
-         "--rtp-port", str(free_port(4)), "--play", str(play), "--duration", "22",
-         "--report", str(report), "--user", user],
-        capture_output=True, timeout=90,
+def service_health() -> dict[str, object]:
+    """The services' queue/run times (voicebot status --json), or {} in in-process mode."""
+    out = subprocess.run(
+        [sys.executable, "-m", "voicebot.cli", "status", "--json"],
+        capture_output=True, text=True, cwd=ROOT, env=os.environ,
     )  # fmt: skip
-    ok = proc.returncode == 0 and report.exists()
-    codes = []
-    if ok:
-        codes = [e.get("code") for e in json.loads(report.read_text())["events"]]
-    results.append({"user": user, "ok": ok and 200 in codes})
+    try:
+        data = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        return {}
+    return {name: info.get("ops", {}) for name, info in data.items() if info.get("ok")}
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 1) if values else None
+
+
+def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) -> dict:
+    mark = log_marks(folder)
+    before = service_health()
+    sampler = Sampler(serve_pid)
+    sampler.start()
+    results: list[dict] = []
+    rng = random.Random(n)
+    threads = [
+        threading.Thread(
+            target=call,
+            args=(target, folder, i, rng.uniform(0, spread) if n > 1 else 0.0, results, n == 1),
+        )
+        for i in range(n)
+    ]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = time.monotonic() + 120  # a call's turns are logged when its session ends
+    while time.monotonic() < deadline:
+        time.sleep(2.0)
+        if sum(bool(ENDED.search(line)) for line in log_lines(folder, mark)) >= n:
+            break
+    usage = sampler.stop()
+    lines = log_lines(folder, mark)
+    turns = [m for line in lines if (m := TURN.search(line))]
+    ended = [m for line in lines if (m := ENDED.search(line))]
+    completed = sum(1 for m in ended if int(m.group(2)) >= 3)  # three turns taken and ended
+    resolved = sum(1 for m in ended if m.group(1) == "resolved" and int(m.group(2)) >= 3)
+    lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
+    wire = [ms for r in results for ms in r["wire_ms"]]
+    after = service_health()
+    return {
+        "calls": n,
+        "failed_calls": n - min(n, completed),
+        "unresolved_calls": n - min(n, resolved),
+        "not_answered": sum(not r["answered"] for r in results),
+        "turns": len(lat),
+        "latency_ms_p50": pct(lat, 50),
+        "latency_ms_p95": pct(lat, 95),
+        "latency_ms_max": round(max(lat), 1) if lat else None,
+        "stage_mean_ms": {
+            name: round(float(np.mean([float(m.group(i)) for m in turns])), 1)
+            for i, name in ((3, "endpoint"), (4, "asr"), (5, "dialog"), (6, "tts"))
+        }
+        if turns
+        else {},
+        "wire_latency_ms": {"turns": len(wire), "p50": pct(wire, 50), "max": pct(wire, 100)}
+        if n == 1
+        else None,
+        "intents": sorted({m.group(1) for m in turns}),
+        "outcomes": sorted(m.group(1) for m in ended),
+        "services_before": before,
+        "services_after": after,
+        "wall_s": round(time.monotonic() - started, 1),
+        **usage,
+        "loadavg_1m_end": round(os.getloadavg()[0], 2),
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", default="1,4,8")
+    ap.add_argument("--calls", default="1,8,16,32,48")
     ap.add_argument("--workers", type=int, default=0, help="default: ceil(max N / 4)")
+    ap.add_argument("--mode", choices=("shared", "inprocess"), default="shared")
+    ap.add_argument("--spread", type=float, default=10.0, help="calls start within this, s")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice_load.json")
     args = ap.parse_args()
     levels = [int(x) for x in args.calls.split(",")]
@@ -93,9 +318,22 @@ def main() -> int:
     cfg.write_text(
         f"sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  worker_start_s: 900\n"
         f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
+        f"services:\n  mode: {args.mode}\n"
     )
-    env = {**os.environ, "VOICEBOT_CONFIG": str(cfg), "VOICEBOT_VAR": str(folder / "var")}
-    log_lines: list[str] = []
+    var = folder / "var"
+    var.mkdir()
+    cache = ROOT / "var" / "tts-cache"
+    if cache.is_dir():  # the machine's prompt cache, as a long-running host would have it
+        os.symlink(cache, var / "tts-cache")
+    env = {
+        **os.environ,
+        "VOICEBOT_CONFIG": str(cfg),
+        "VOICEBOT_VAR": str(var),
+        "PYTHONPATH": str(ROOT),
+    }
+    os.environ.update({k: env[k] for k in ("VOICEBOT_CONFIG", "VOICEBOT_VAR", "PYTHONPATH")})
+    log_lines_out: list[str] = []
+    load_at_start = round(os.getloadavg()[0], 2)
     started = time.monotonic()
     serve = subprocess.Popen(
         [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(port),
@@ -105,64 +343,31 @@ def main() -> int:
     )  # fmt: skip
     assert serve.stdout is not None
     for line in serve.stdout:
-        log_lines.append(line)
+        log_lines_out.append(line)
+        print(line, end="", file=sys.stderr)
         if "answering SIP" in line or serve.poll() is not None:
             break
-    if not any("answering SIP" in line for line in log_lines):
-        print("".join(log_lines[-40:]), file=sys.stderr)
+    if not any("answering SIP" in line for line in log_lines_out):
         return 1
     load_s = time.monotonic() - started
-    reader = threading.Thread(target=lambda: log_lines.extend(serve.stdout), daemon=True)  # type: ignore[arg-type]
-    reader.start()
-    play = caller_wav(folder)
+    threading.Thread(target=lambda: log_lines_out.extend(serve.stdout), daemon=True).start()  # type: ignore[arg-type]
     rows = []
     try:
         for n in levels:
-            mark = worker_log_size(folder)
-            sampler = Sampler(serve.pid)
-            sampler.start()
-            results: list[dict] = []
-            threads = [
-                threading.Thread(
-                    target=call,
-                    args=(f"sip:bot@127.0.0.1:{port}", play, folder, f"06{n:02d}{i:06d}", results),
-                )
-                for i in range(n)
-            ]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            time.sleep(3.0)
-            turns = [m for line in worker_log_lines(folder, mark) if (m := TURN.search(line))]
-            lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
-            row = {
-                "calls": n,
-                "failed_calls": sum(not r["ok"] for r in results),
-                "turns": len(lat),
-                "latency_ms_p50": round(float(np.percentile(lat, 50)), 1) if lat else None,
-                "latency_ms_p95": round(float(np.percentile(lat, 95)), 1) if lat else None,
-                "stage_mean_ms": {
-                    name: round(float(np.mean([float(m.group(i)) for m in turns])), 1)
-                    for i, name in ((3, "endpoint"), (4, "asr"), (5, "dialog"), (6, "tts"))
-                }
-                if turns
-                else {},
-                "intents": sorted({m.group(1) for m in turns}),
-                **sampler.stop(),
-                "loadavg_1m": os.getloadavg()[0],
-            }
+            row = run_level(n, f"sip:bot@127.0.0.1:{port}", folder, serve.pid, args.spread)
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
         serve.send_signal(signal.SIGTERM)
-        serve.wait(120)
+        serve.wait(180)
     out = {
-        "what": "simultaneous calls to the real voice pipeline (Whisper, Rasa, Piper) through "
-        "voicebot serve; pjsua2 callers asking for the opening hours",
+        "what": "simultaneous three-turn calls (hours, outage at a spelled postcode, goodbye) "
+        "from espeak-ng/flite recordings through voicebot serve, real SIP on 127.0.0.1",
+        "mode": args.mode,
         "workers": workers,
-        "pipeline_load_s": round(load_s, 1),
+        "start_to_answering_s": round(load_s, 1),
         "cpus": os.cpu_count(),
+        "loadavg_1m_at_start": load_at_start,
         "levels": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now kamailio >/dev/null 2>&1 || true
   fi
-  # Likewise redis-server: `voicebot serve` starts its own when redis.serve is true.
+  # Likewise redis-server: `voicebot serve` starts its own when redis.serve is true or
+  # dialog.tracker_store names a Redis on this host.
   if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
   fi

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 
+from voicebot.errors import VoicebotError
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
 from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf, PlayResult
@@ -102,20 +104,51 @@ class CallIOLine:
 
 _pipeline = None
 _loading: asyncio.Lock | None = None
+_dumps_installed = False
+
+
+def _install_dumps() -> None:
+    """SIGUSR1 dumps every thread's stack, SIGUSR2 every call task's, to the worker log
+    (``kill -USR2 PID`` to see where a stuck call waits)."""
+    global _dumps_installed
+    if _dumps_installed:
+        return
+    _dumps_installed = True
+    import faulthandler
+    import signal
+    import sys
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+    def tasks() -> None:
+        for task in asyncio.all_tasks():
+            task.print_stack(limit=12, file=sys.stderr)
+        sys.stderr.flush()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, tasks)
 
 
 def prepare() -> None:
-    """Load the pipeline now (blocking), so the first call is answered at once."""
+    """Make the pipeline now (blocking), so the first call is answered at once: connect to
+    the host's speech and dialog services (``services.mode: shared``, seconds), or load
+    every model in this process (``inprocess``, about 30 s and 1.8 GB)."""
     global _pipeline
     if _pipeline is None:
+        from voicebot.config import load_settings
         from voicebot.pipeline import Pipeline
+        from voicebot.services.settings import services_config
 
-        _pipeline = Pipeline.load()
+        settings = load_settings()
+        if services_config(settings).mode == "shared":
+            _pipeline = Pipeline.connect(settings)
+        else:
+            _pipeline = Pipeline.load(settings)
 
 
 async def handle_call(call: CallIO) -> None:
     """Run one call through the voice pipeline (the ``sip.handler`` entry point)."""
     global _loading
+    _install_dumps()
     if _pipeline is None:
         _loading = _loading or asyncio.Lock()
         async with _loading:
@@ -124,7 +157,16 @@ async def handle_call(call: CallIO) -> None:
     assert _pipeline is not None
     line = CallIOLine(call)
     session = _pipeline.session(line)
-    result = await session.run()
+    try:
+        result = await session.run()
+    finally:
+        end_call = getattr(_pipeline.bridge, "end_call", None)
+        if end_call is not None:
+            # the dialog service deletes the stored conversation; in a task of its own, as
+            # the line cancels this handler shortly after the call is over
+            task = asyncio.create_task(_end_call(end_call, line.call_id))
+            _ending.add(task)
+            task.add_done_callback(_ending.discard)
     for turn in result.turns:  # what was heard is not logged: it may hold account numbers
         log.info(
             "call %s turn %d: intent=%s action=%s latency_ms=%s (endpoint %.0f, asr %.0f,"
@@ -136,3 +178,13 @@ async def handle_call(call: CallIO) -> None:
         "call %s ended: %s (%d turns)", line.call_id, result.outcome.describe(), len(result.turns)
     )
     _pipeline.bridge.forget(line.call_id)
+
+
+_ending: set[asyncio.Task[None]] = set()
+
+
+async def _end_call(end_call: Any, call_id: str) -> None:
+    try:
+        await end_call(call_id)
+    except VoicebotError as exc:
+        log.warning("call %s: stored conversation not deleted: %s", call_id, exc)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "models": "models",
     "bench": "bench",
     "campaign": "campaign",
+    "status": "status",
 }
 
 

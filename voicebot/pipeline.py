@@ -12,13 +12,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from voicebot.audio.vad import SpeechDetector, VadConfig
 from voicebot.audio.wavio import AudioConfig
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.dialog.bridge import DialogBridge
 from voicebot.line import Line
+from voicebot.services.settings import services_config
 from voicebot.session import CallSession, Recognizer, SessionConfig, Speaker
 from voicebot.turns import TurnConfig, TurnTaker
 
@@ -84,6 +85,39 @@ class Pipeline:
         )
         pipeline.warm()
         return pipeline
+
+    @classmethod
+    def connect(cls, settings: Settings | None = None) -> Pipeline:
+        """A thin pipeline for a call worker: the host's speech and dialog services instead
+        of loaded models (seconds, tens of MB); waits up to ``services.reconnect_s`` for
+        them. Per-call VAD and turn-taking still run here."""
+        from voicebot.departments import load_departments
+        from voicebot.services.client import ServiceClient
+        from voicebot.services.dialog_client import RemoteDialog
+        from voicebot.services.speech_client import RemoteRecognizer, RemoteSpeaker
+        from voicebot.tts.config import tts_config
+
+        settings = settings or load_settings()
+        svc = services_config(settings)
+        rate = section_to(AudioConfig, settings, "audio").line_rate
+        speech = ServiceClient(
+            svc.speech(), reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
+        )
+        speech.request({"op": "health"}, "speech service health")
+        dialog = RemoteDialog(
+            svc.dialog(), reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
+        )
+        return cls(
+            settings=settings,
+            bridge=cast(DialogBridge, dialog),  # the same surface (start/handle/conversation)
+            recognizer=RemoteRecognizer(speech),
+            speaker=RemoteSpeaker(speech, tts_config(settings).sample_rate),
+            vad=section_to(VadConfig, settings, "vad"),
+            turns=section_to(TurnConfig, settings, "turns"),
+            session_cfg=section_to(SessionConfig, settings, "session"),
+            rate=rate,
+            departments=load_departments(),
+        )
 
     def warm(self) -> None:
         """Synthesize the dialog's fixed prompts into the TTS cache and run one ASR decode,

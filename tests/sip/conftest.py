@@ -287,7 +287,8 @@ def run_caller(folder: Path, target: str, **opts: object) -> dict:
     ]
     for key, value in opts.items():
         cmd += [f"--{key.replace('_', '-')}"] + ([str(value)] if value != "" else [])
-    out = subprocess.run(cmd, capture_output=True, timeout=60, cwd=folder)
+    limit = max(60.0, float(str(opts.get("duration", 0))) + 40)  # long calls wait longer
+    out = subprocess.run(cmd, capture_output=True, timeout=limit, cwd=folder)
     assert out.returncode == 0, out.stdout.decode(errors="replace")[-2000:]
     return json.loads(report.read_text())
 

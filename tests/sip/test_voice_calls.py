@@ -1,9 +1,12 @@
 """Real phone calls to the real voice pipeline on 127.0.0.1.
 
-A pjsua2 caller in its own process rings a worker running ``voicebot.callhandler`` (Whisper,
-the trained Rasa dialog with its action server, Piper), speaks a recorded request after the
-greeting, and records what it hears. The recording is transcribed with Whisper and checked.
-A second call asks for billing and must arrive at a SIPp "agent" with the context headers.
+A pjsua2 caller in its own process rings a thin worker running ``voicebot.callhandler``,
+which uses the host's speech service (Whisper, Piper) and dialog service (the trained Rasa
+dialog with its action server, SQLite tracker store), as ``voicebot serve`` runs them; the
+caller speaks a recorded request after the greeting, and records what it hears. The
+recording is transcribed with Whisper and checked. A second call asks for billing and must
+arrive at a SIPp "agent" with the context headers. A third call goes on while the speech
+service is killed and restarted under it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,8 +49,10 @@ def caller_wav(folder: Path, utterance: Path, name: str) -> Path:
 @pytest.fixture(scope="module")
 def voice_worker(
     tmp_path_factory: pytest.TempPathFactory, dialog_model: Path, frozen_now: str
-) -> Iterator[tuple[str, int, Path]]:
+) -> Iterator[tuple[str, int, Path, Any]]:
+    from voicebot.config import load_settings
     from voicebot.dialog.action_server import ActionServer
+    from voicebot.services.host import HostServices
 
     require_peers()
     folder = tmp_path_factory.mktemp("voice-sip")
@@ -69,6 +75,8 @@ def voice_worker(
     cfg.write_text(
         f"sip:\n  rtp_ports: 40\n  media_timeout_s: 20\n"
         f"dialog:\n  action_endpoint: {action_endpoint}\n"
+        f"services:\n  speech_address: unix:{folder}/run/speech.sock\n"
+        f"  dialog_address: unix:{folder}/run/dialog.sock\n"
     )
     port, rtp, ready = free_port(), free_port(40), folder / "ready"
     env = {
@@ -76,8 +84,10 @@ def voice_worker(
         "VOICEBOT_CONFIG": str(cfg),
         "VOICEBOT_DEPARTMENTS": str(departments),
         "VOICEBOT_NOW": frozen_now,
+        "VOICEBOT_VAR": str(folder),
         "PYTHONPATH": str(ROOT),
     }
+    services = HostServices(load_settings(cfg), folder / "services", env).start()
     log = folder / "worker.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -86,18 +96,20 @@ def voice_worker(
              "--handler", "voicebot.callhandler:handle_call", "--ready-file", str(ready)],
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
         )  # fmt: skip
-    deadline = time.monotonic() + 420  # loads Rasa, Whisper and Piper first
+    deadline = time.monotonic() + 120  # a thin worker: connects to the services, no models
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            services.stop()
             pytest.fail(f"voice worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.5)
-    yield f"127.0.0.1:{port}", agent_port, folder
+    yield f"127.0.0.1:{port}", agent_port, folder, services
     proc.terminate()
     try:
         proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
+    services.stop()
     actions.stop()
 
 
@@ -115,7 +127,7 @@ def heard(whisper, wav: Path) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_call_from_greeting_to_opening_hours(voice_worker, whisper) -> None:  # type: ignore[no-untyped-def]
-    target, _, folder = voice_worker
+    target, _, folder, _ = voice_worker
     play = caller_wav(folder, AUDIO / "silence_then_request" / "02.wav", "hours")
     record = folder / "hours-heard.wav"
     report = run_caller(
@@ -130,7 +142,7 @@ def test_call_from_greeting_to_opening_hours(voice_worker, whisper) -> None:  # 
 
 
 def test_billing_call_is_transferred_with_context(voice_worker) -> None:  # type: ignore[no-untyped-def]
-    target, agent_port, folder = voice_worker
+    target, agent_port, folder, _ = voice_worker
     agent = sipp(
         render("uas_agent.xml", folder), None, folder, server=True, port=agent_port,
         background=True, timeout_s=60,
@@ -144,6 +156,34 @@ def test_billing_call_is_transferred_with_context(voice_worker) -> None:  # type
     assert "X-Voicebot-Reason: routed" in res.messages
     refers = [e for e in report["events"] if e["event"] == "refer"]
     assert refers and "billing" in refers[0]["to"]
+
+
+def test_call_survives_a_speech_service_crash(voice_worker, whisper) -> None:  # type: ignore[no-untyped-def]
+    """The speech service is killed (SIGKILL) during the greeting; ``voicebot serve``'s
+    watcher starts it again and the call goes on: the caller's request, decoded once the
+    service is back, is answered (one slow turn, no dropped call)."""
+    import signal
+    import threading
+
+    target, _, folder, services = voice_worker
+    speech = next(s for s in services.services if s.name == "speech")
+    old_pid = speech.proc.pid
+
+    def crash() -> None:
+        time.sleep(4.0)  # connected, greeting on its way
+        os.kill(old_pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=crash)
+    killer.start()
+    play = caller_wav(folder, AUDIO / "silence_then_request" / "02.wav", "crash")
+    record = folder / "crash-heard.wav"
+    report = run_caller(folder, f"sip:bot@{target}", play=play, record=record, duration=120.0)
+    killer.join()
+    assert any(e["event"] == "state" and e.get("code") == 200 for e in report["events"])
+    assert speech.restarts >= 1 and speech.proc.pid != old_pid
+    audio, rate = sf.read(str(record), dtype="int16")
+    answer = heard(whisper, _slice(record, folder, GREETING_S + 1.0, len(audio) / rate))
+    assert "monday" in answer or "open" in answer, answer
 
 
 def _slice(wav: Path, folder: Path, start_s: float, end_s: float) -> Path:

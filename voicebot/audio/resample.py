@@ -14,7 +14,6 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
 
 from voicebot.errors import AudioError
 
@@ -59,6 +58,8 @@ def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArra
     up, down = _ratio(from_rate, to_rate)
     if up == down or arr.size == 0:
         return arr
+    from scipy.signal import resample_poly  # lazy: scipy costs 40 MB per call worker
+
     y = resample_poly(arr.astype(np.float64), up, down)
     if np.issubdtype(arr.dtype, np.integer):
         return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
@@ -97,6 +98,8 @@ class StreamResampler:
 
     def _emit(self, x: npt.NDArray[np.float64], stop_in: int) -> npt.NDArray[np.float64]:
         # x = [left context (self.context)] + pending; emit outputs for inputs up to stop_in
+        from scipy.signal import resample_poly  # lazy: scipy costs 40 MB per call worker
+
         y = resample_poly(x, self.up, self.down)
         first = self.context * self.up // self.down
         last = first + (stop_in - self.context) * self.up // self.down
@@ -128,6 +131,8 @@ class StreamResampler:
             return np.zeros(0, dtype=dtype)
         n_out = -(-pending * self.up // self.down)
         x = np.concatenate([self._buf, np.zeros(self.context + self.down, dtype=np.float64)])
+        from scipy.signal import resample_poly  # lazy: scipy costs 40 MB per call worker
+
         y = resample_poly(x, self.up, self.down)
         first = self.context * self.up // self.down
         out = y[first : first + n_out]

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import butter, sosfilt, sosfilt_zi
 
 from voicebot.errors import AudioError, ModelError
 
@@ -82,6 +81,10 @@ class EnergyScorer:
         self.min_dbfs = min_dbfs
         self.slope_db = slope_db
         self._window = max(1, int(round(floor_window_ms / frame_ms)))
+        # scipy is imported here, not at the top: a call worker using Silero never pays for it
+        from scipy.signal import butter, sosfilt, sosfilt_zi
+
+        self._sosfilt, self._sosfilt_zi = sosfilt, sosfilt_zi
         high = min(3400.0, 0.45 * rate)
         self._sos = butter(4, [200.0, high], btype="bandpass", fs=rate, output="sos")
         self.reset()
@@ -90,7 +93,7 @@ class EnergyScorer:
         """Nothing to drop: the noise floor describes the line, not the segment."""
 
     def reset(self) -> None:
-        self._zi = sosfilt_zi(self._sos) * 0.0
+        self._zi = self._sosfilt_zi(self._sos) * 0.0
         self._levels: deque[float] = deque(maxlen=self._window)
         self.floor_db = float("nan")
         """Current noise floor estimate, dBFS (NaN before the first frame)."""
@@ -99,7 +102,7 @@ class EnergyScorer:
 
     def score(self, frame: Int16Array) -> float:
         x = np.asarray(frame, dtype=np.float64) / 32768.0
-        y, self._zi = sosfilt(self._sos, x, zi=self._zi)
+        y, self._zi = self._sosfilt(self._sos, x, zi=self._zi)
         power = float(np.mean(y * y)) if len(y) else 0.0
         level = 10.0 * np.log10(power + 1e-10)  # >= -100 dBFS
         self._levels.append(level)

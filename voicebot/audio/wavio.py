@@ -29,7 +29,6 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy.signal import butter, sosfilt
 
 from voicebot.audio import codecs
 from voicebot.audio.resample import resample, to_int16
@@ -101,6 +100,8 @@ def _speech_band(x: npt.NDArray[np.float64], rate: int) -> npt.NDArray[np.float6
     high = min(3400.0, 0.45 * rate)
     if high <= 300.0:
         return x
+    from scipy.signal import butter, sosfilt  # lazy: call workers never need scipy
+
     sos = butter(4, [300.0, high], btype="bandpass", fs=rate, output="sos")
     return np.asarray(sosfilt(sos, x))
 

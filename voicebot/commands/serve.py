@@ -76,9 +76,16 @@ def run(args: argparse.Namespace) -> int:
         # The voice pipeline's dialog runs its custom actions in one shared action server.
         from voicebot.dialog.action_server import ActionServer
         from voicebot.dialog.settings import dialog_config
+        from voicebot.services.host import HostServices
+        from voicebot.services.settings import services_config
 
+        svc = services_config(settings)
         with ActionServer(dialog_config(settings).action_endpoint):
-            return Supervisor(sip, settings, var_dir() / "sip", env).run()
+            if svc.mode != "shared" or not svc.start:
+                return Supervisor(sip, settings, var_dir() / "sip", env).run()
+            # one speech and one dialog service for the host; the workers stay thin
+            with HostServices(settings):
+                return Supervisor(sip, settings, var_dir() / "sip", env).run()
 
 
 def _start_redis(settings: Settings, servers: contextlib.ExitStack) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from voicebot.errors import ModelError
 
@@ -26,8 +26,15 @@ def latest_model(models_dir: Path) -> Path:
     return models[-1]
 
 
-def load_agent(model_path: Path, action_endpoint: str | None) -> Agent:
-    """Load a Rasa agent whose custom actions run at ``action_endpoint``."""
+def load_agent(
+    model_path: Path,
+    action_endpoint: str | None,
+    *,
+    tracker_store: Any = None,
+    lock_store: Any = None,
+) -> Agent:
+    """Load a Rasa agent whose custom actions run at ``action_endpoint``; conversations are
+    kept in ``tracker_store``/``lock_store`` (:mod:`voicebot.dialog.stores`; default: memory)."""
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     from rasa.core.agent import Agent
@@ -39,7 +46,12 @@ def load_agent(model_path: Path, action_endpoint: str | None) -> Agent:
     endpoint = EndpointConfig(url=action_endpoint) if action_endpoint else None
     log.info("loading dialog model %s", model_path)
     try:
-        agent = Agent.load(str(model_path), action_endpoint=endpoint)
+        agent = Agent.load(
+            str(model_path),
+            action_endpoint=endpoint,
+            tracker_store=tracker_store,
+            lock_store=lock_store,
+        )
     except Exception as exc:  # Rasa raises many unrelated types for a broken archive
         raise ModelError(
             f"dialog model {model_path} cannot be loaded: {exc}",

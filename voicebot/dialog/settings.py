@@ -19,6 +19,12 @@ class DialogConfig:
     """Rasa action server webhook (started by ``voicebot serve``/``chat`` when not running)."""
     company: str = "Brightline Energy & Telecom"
     """Name the bot introduces itself with."""
+    tracker_store: str = "sqlite"
+    """Where the dialog service keeps conversations: ``sqlite`` (var/dialog/), ``memory``, or
+    ``redis://HOST:PORT/DB`` (shared by hosts, with a Redis lock store)."""
+    redis_server: str = "/usr/bin/redis-server"
+    """Debian's redis-server, started by ``voicebot serve`` when the tracker store is a Redis
+    URL on this host that does not answer yet."""
 
     def models_path(self) -> Path:
         path = Path(self.models_dir)

@@ -1,0 +1,139 @@
+"""The dialog service: one Rasa agent for every call of the host.
+
+Run by ``voicebot serve`` as ``python -m voicebot.services.dialog``. Conversations live in
+the tracker store ``dialog.tracker_store`` names (SQLite under var/ by default, Redis for
+several hosts), with secrets removed before anything is written
+(:mod:`voicebot.dialog.stores`), so a restarted service goes on with every call where it
+stopped. What the bridge remembers besides Rasa's state (transcript, intents, hand-off) is
+kept by the caller's worker and sent with every request, so the service holds no call
+state of its own. Operations (``call_id`` is the worker's key for the call):
+
+``start``   ``{call_id, caller_id, conv}`` -> ``{reply, conv}``: session start and greeting
+``handle``  ``{call_id, text, conv}`` -> ``{reply, conv}``: one caller turn
+``end``     ``{call_id}``: the call is over: its stored conversation is deleted
+``health``  counters, memory, tracker store
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from voicebot.dialog.bridge import DialogBridge
+from voicebot.errors import DialogError
+from voicebot.services.dialog_wire import (
+    conversation_from_wire,
+    conversation_to_wire,
+    reply_to_wire,
+)
+from voicebot.services.server import Reply, Service, service_main, write_status
+
+log = logging.getLogger(__name__)
+
+
+def _call_id(request: dict[str, Any]) -> str:
+    call_id = request.get("call_id")
+    if not isinstance(call_id, str) or not call_id:
+        raise DialogError("request without a call_id")
+    return call_id
+
+
+class DialogService(Service):
+    name = "dialog"
+
+    def __init__(self, bridge: DialogBridge, store: str, status: Path | None = None) -> None:
+        super().__init__()
+        self.status_path = status
+        self.bridge = bridge
+        self.store = store
+        self.ops = {"start": self.start, "handle": self.handle, "end": self.end}
+
+    def health(self) -> Reply:
+        return self.stats.health(tracker_store=self.store)
+
+    def _restore(self, call_id: str, request: dict[str, Any]) -> None:
+        conv = request.get("conv")
+        if isinstance(conv, dict):
+            self.bridge._conversations[call_id] = conversation_from_wire(conv)
+
+    async def _turn(self, op: str, request: dict[str, Any]) -> Reply:
+        call_id = _call_id(request)
+        mark = self.stats.running(op, self.stats.queued(op))
+        ok = False
+        try:
+            self._restore(call_id, request)
+            if op == "start":
+                reply = await self.bridge.start(call_id, request.get("caller_id"))
+            else:
+                reply = await self.bridge.handle(call_id, str(request.get("text", "")))
+            ok = True
+            conv = self.bridge.forget(call_id)  # the worker keeps it; nothing stays here
+            assert conv is not None
+            return {"reply": reply_to_wire(reply), "conv": conversation_to_wire(conv)}
+        finally:
+            self.stats.done(op, mark, ok)
+
+    async def start(self, request: dict[str, Any]) -> Reply:
+        return await self._turn("start", request)
+
+    async def handle(self, request: dict[str, Any]) -> Reply:
+        return await self._turn("handle", request)
+
+    async def prepare(self) -> None:
+        """One throw-away conversation (the first prediction is slow), then deleted."""
+        from voicebot.dialog.stores import delete_conversation
+
+        write_status(self.status_path, "warming the dialog model")
+        call_id = f"warm-up-{time.time_ns()}"
+        try:
+            await self.bridge.start(call_id)
+            await self.bridge.handle(call_id, "hello")
+        except Exception as exc:  # noqa: BLE001 - warming is best effort; calls report errors
+            log.warning("dialog warm-up failed: %s", exc)
+        finally:
+            self.bridge.forget(call_id)
+            await delete_conversation(self.bridge.agent.tracker_store, call_id)
+
+    async def end(self, request: dict[str, Any]) -> Reply:
+        call_id = _call_id(request)
+        self.bridge.forget(call_id)
+        store = self.bridge.agent.tracker_store
+        from voicebot.dialog.stores import delete_conversation
+
+        await delete_conversation(store, call_id)
+        return {}
+
+
+def build(args: argparse.Namespace, status: Path | None) -> DialogService:
+    from voicebot.config import load_settings
+    from voicebot.dialog.model import latest_model, load_agent
+    from voicebot.dialog.settings import dialog_config
+    from voicebot.dialog.stores import create_stores
+
+    settings = load_settings()
+    cfg = dialog_config(settings)
+    started = time.monotonic()
+    write_status(status, f"opening the tracker store ({cfg.tracker_store})")
+    tracker_store, lock_store = create_stores(cfg.tracker_store)
+    write_status(status, "loading the dialog model (Rasa, about 30 s)")
+    agent = load_agent(
+        latest_model(cfg.models_path()),
+        cfg.action_endpoint,
+        tracker_store=tracker_store,
+        lock_store=lock_store,
+    )
+    bridge = DialogBridge(agent)
+    log.info("dialog model loaded in %.1f s", time.monotonic() - started)
+    return DialogService(bridge, cfg.tracker_store, status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return service_main("dialog", build, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
