@@ -27,6 +27,7 @@ as PCM16 mono at the line rate.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ import numpy as np
 from voicebot.config import read_yaml
 from voicebot.errors import ConfigError, DataError
 
-FSDD_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "eval" / "audio" / "fsdd"
+_EVAL = os.environ.get("VOICEBOT_EVAL_DIR") or Path(__file__).parents[3] / "shared" / "eval"
+FSDD_DIR = Path(_EVAL) / "audio" / "fsdd"
+"""FSDD recordings: ``$VOICEBOT_EVAL_DIR/audio/fsdd``, else ``../shared/eval/audio/fsdd``."""
 OUTCOMES = ("resolved", "routed", "message", "abandoned")
 
 
