@@ -55,6 +55,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_speech_off": {**OLD, "whisper_no_speech": 1.0},
     "no_speech_0.3": {**OLD, "whisper_no_speech": 0.3},
     "product": {},
+    "product_no_prompt": {"whisper_prompt": ""},
+    "product_window_15s": {"whisper_window_s": 15.0},
     "window_30s": {**OLD, "whisper_window_s": 30.0},
 }
 
