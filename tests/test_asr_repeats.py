@@ -84,5 +84,6 @@ def test_the_recheck_leaves_repeated_digits_of_a_number_alone(engine: WhisperEng
     assert not engine._repeats(tok.encode(" one one two three"))
     assert engine._repeats(tok.encode(" Six. Six."))
     assert engine._repeats(tok.encode(" 17. 17"))
+    assert engine._repeats(tok.encode(" 17. 17. 17. 17. 17."))  # a loop, before collapse
     assert engine._repeats(tok.encode(" Yangi. Yangi"))
     assert not engine._repeats(tok.encode(" Please hold the line."))

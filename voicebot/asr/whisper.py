@@ -65,6 +65,7 @@ from voicebot.asr.normalize import (
     doubled_word,
     ends_in_loop,
     mean_confidence,
+    word_key,
     yes_no,
 )
 from voicebot.asr.whisper_digits import DigitDecoding
@@ -267,14 +268,14 @@ class WhisperEngine(DigitDecoding, AsrEngine):
 
     def _repeats(self, ids: list[int]) -> bool:
         """True when the decoded text says a word twice in a row ("Yangi. Yangi"); a digit
-        only when the answer is that digit twice ("six. six", "17. 17"; not "1 1 2 3": a
-        number's digits repeat)."""
+        only when the whole answer is that digit or number over and over ("six. six",
+        "17. 17. 17. ..."; not "1 1 2 3": a number's digits repeat)."""
         words = self._tok.decode(ids).split()
         twice = doubled_word(words)
         if twice is None:
             return False
         if twice.isdigit() or twice in self.cfg.digit_words:
-            return len(words) == 2
+            return len({word_key(w) for w in words}) == 1
         return True
 
     def _decode_free_full_window(
