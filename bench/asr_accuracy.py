@@ -49,7 +49,7 @@ from voicebot.config import load_settings  # noqa: E402
 from voicebot.errors import ModelError  # noqa: E402
 from voicebot.numbers import spoken_digits  # noqa: E402
 
-EVAL = ROOT.parent / "shared" / "eval"
+EVAL = Path(os.environ.get("VOICEBOT_EVAL_DIR") or ROOT.parent / "shared" / "eval")
 DIGIT_NAMES = "zero one two three four five six seven eight nine".split()
 _NUM = {str(i): w for i, w in enumerate(DIGIT_NAMES)}
 

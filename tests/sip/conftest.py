@@ -2,7 +2,8 @@
 
 Every peer runs in its own process (pjsua2 allows one Endpoint per process). Ports are
 picked free at run time. The speech and DTMF pcaps are read from the shared evaluation
-folder (``$VOICEBOT_SIP_EVAL`` or ../shared/eval/sip), never copied.
+folder (``$VOICEBOT_SIP_EVAL``, ``$VOICEBOT_EVAL_DIR/sip`` or ../shared/eval/sip), never copied.
+Under CI=true a missing peer or pcap folder fails the run (tests/_no_skips.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "scenarios"
-SIP_EVAL = Path(os.environ.get("VOICEBOT_SIP_EVAL", ROOT.parent / "shared" / "eval" / "sip"))
+_EVAL = Path(os.environ.get("VOICEBOT_EVAL_DIR") or ROOT.parent / "shared" / "eval")
+SIP_EVAL = Path(os.environ.get("VOICEBOT_SIP_EVAL") or _EVAL / "sip")
 PCAP_DIR = SIP_EVAL / "pcap"
 SPEECH_WAV = PCAP_DIR / "g711a_decoded_8k.wav"
 PYTHON = sys.executable

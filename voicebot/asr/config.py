@@ -70,6 +70,9 @@ class AsrConfig:
         yes_words: words meaning yes (the yes/no grammar, lowercase).
         no_words: words meaning no.
         min_rms_dbfs: audio quieter than this (RMS, dBFS) is silence: no decode at all.
+        whisper_repeat_recheck: a free (not digits) decode that says a word twice in a row
+            ("six. six") is decoded again in Whisper's own 30 s window, which does not
+            double a short answer the way the short window does; that decode is kept.
     """
 
     engine: str = "whisper"
@@ -96,6 +99,7 @@ class AsrConfig:
     yes_words: tuple[str, ...] = ("yes", "yeah", "yep", "correct", "right", "sure")
     no_words: tuple[str, ...] = ("no", "nope", "wrong", "incorrect")
     min_rms_dbfs: float = -60.0
+    whisper_repeat_recheck: bool = True
 
 
 def asr_config(settings: Settings) -> AsrConfig:

@@ -89,6 +89,21 @@ def collapse_loops(
     return out
 
 
+def word_key(word: str) -> str:
+    """A word compared case- and punctuation-blind ("Six." -> "six")."""
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def doubled_word(words: list[str]) -> str | None:
+    """The first word said twice in a row ("six. six" -> "six"), compared case- and
+    punctuation-blind; None when no word follows itself."""
+    keys = [word_key(w) for w in words]
+    for a, b in zip(keys, keys[1:], strict=False):
+        if a and a == b:
+            return a
+    return None
+
+
 def ends_in_loop(ids: list[int], run: int = 3) -> bool:
     """True when the output ends in ``run`` or more copies of one token (a decoding loop)."""
     return len(ids) >= run and len(set(ids[-run:])) == 1

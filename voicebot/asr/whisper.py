@@ -62,8 +62,10 @@ from voicebot.asr.normalize import (
     collapse_loops,
     digit_words_of,
     digits_of,
+    doubled_word,
     ends_in_loop,
     mean_confidence,
+    word_key,
     yes_no,
 )
 from voicebot.asr.whisper_digits import DigitDecoding
@@ -212,9 +214,13 @@ class WhisperEngine(DigitDecoding, AsrEngine):
         with self._lock:
             encoded = self._ct2.encode(feats)
         if expect != "digits":
-            cap = 4 + int(voiced_seconds(audio) * TOKENS_PER_VOICED_S)
-            result = self._generate(encoded, context, min(cap, 8 + int(dur * 8)))
+            cap = min(4 + int(voiced_seconds(audio) * TOKENS_PER_VOICED_S), 8 + int(dur * 8))
+            result = self._generate(encoded, context, cap)
             ids = [i for i in result.sequences_ids[0] if i < self._tok.eot]
+            if self.cfg.whisper_repeat_recheck and window < MAX_WINDOW_S and self._repeats(ids):
+                # "Yankee" heard as "Yangi. Yangi": a short window makes Whisper say a short
+                # answer twice; its own 30 s window does not (bench/whisper_settings.py)
+                result, ids = self._decode_free_full_window(audio, context, cap)
         else:
             cap = 2 + int(voiced_seconds(audio) / SECONDS_PER_DIGIT)
             digits = {"suppress_tokens": self._digit_suppress}
@@ -259,6 +265,30 @@ class WhisperEngine(DigitDecoding, AsrEngine):
                     heard = date_text, date_words
             text, words = heard or (text, words)
         return text, words, result.no_speech_prob
+
+    def _repeats(self, ids: list[int]) -> bool:
+        """True when the decoded text says a word twice in a row ("Yangi. Yangi"); a digit
+        only when the whole answer is that digit or number over and over ("six. six",
+        "17. 17. 17. ..."; not "1 1 2 3": a number's digits repeat)."""
+        words = self._tok.decode(ids).split()
+        twice = doubled_word(words)
+        if twice is None:
+            return False
+        if twice.isdigit() or twice in self.cfg.digit_words:
+            return len({word_key(w) for w in words}) == 1
+        return True
+
+    def _decode_free_full_window(
+        self, audio: Float32Array, context: list[int], cap: int
+    ) -> tuple[Any, list[int]]:
+        """Decode ``audio`` again in Whisper's own 30 s window: (result, token ids)."""
+        import ctranslate2
+
+        feats = ctranslate2.StorageView.from_array(self.features(audio, MAX_WINDOW_S)[None])
+        with self._lock:
+            encoded = self._ct2.encode(feats)
+        result = self._generate(encoded, context, cap)
+        return result, [i for i in result.sequences_ids[0] if i < self._tok.eot]
 
     def _step_dist(self, result: Any, step: int) -> npt.NDArray[np.float64] | None:
         """Probabilities over the vocabulary at decoding ``step`` (None when unknown)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 HELP = "replay recorded caller cases through the pipeline; non-zero exit on any regression"
@@ -22,7 +23,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " regression for cases that passed there or are new",
     )
     parser.add_argument(
-        "--update-baseline", action="store_true", help="accept this run as the new baseline"
+        "--update-baseline",
+        action="store_true",
+        help="accept this run as the new baseline (a full run only: not with -k)",
+    )
+    parser.add_argument(
+        "--why",
+        action="append",
+        default=[],
+        metavar="CASE=REASON",
+        help="with --update-baseline: why CASE fails (needed for every newly failing case)",
     )
 
 
@@ -36,6 +46,20 @@ def run(args: argparse.Namespace) -> int:
     from voicebot.replay.runner import CaseResult, run_case
 
     logging.basicConfig(level=logging.WARNING)
+    if args.update_baseline and (args.select or not args.folder.is_dir()):
+        print(
+            "error: --update-baseline needs a full run of a folder; -k (or one case file) "
+            "replays only some cases and would drop the others from the baseline",
+            file=sys.stderr,
+        )
+        return 2
+    why: dict[str, str] = {}
+    for item in args.why:
+        name, sep, reason = item.partition("=")
+        if not sep or not name.strip() or not reason.strip():
+            print(f"error: --why takes CASE=REASON, got {item!r}", file=sys.stderr)
+            return 2
+        why[name.strip()] = reason.strip()
     paths = [p for p in find_cases(args.folder) if not args.select or args.select in p.stem]
     if not paths:
         print(f"no cases in {args.folder}")
@@ -60,15 +84,28 @@ def run(args: argparse.Namespace) -> int:
     folder = args.folder if args.folder.is_dir() else args.folder.parent
     base_path = args.baseline or folder / "_baseline.json"
     if args.update_baseline:
-        baseline.save(base_path, results)
+        old = baseline.load(base_path)
+        unexplained = baseline.missing_reasons(results, old, why)
+        if unexplained:
+            print(
+                "error: baseline not updated: say why each new known failure fails, e.g. "
+                + " ".join(f"--why '{name}=...'" for name in unexplained),
+                file=sys.stderr,
+            )
+            return 2
+        baseline.save(base_path, results, why, old)
         print(f"baseline updated: {base_path}")
-    verdict = baseline.compare(results, baseline.load(base_path))
+    accepted = baseline.load(base_path)
+    verdict = baseline.compare(results, accepted)
     print(f"{info['passed']}/{info['cases']} cases passed; report: {out / 'report.html'}")
-    if verdict.known_failures:
-        print(f"known failures (failing in the baseline too): {', '.join(verdict.known_failures)}")
+    for name in verdict.known_failures:
+        print(f"known failure {name}: {accepted[name].why or '(no reason written)'}")
     if verdict.fixed:
         print(f"fixed since the baseline: {', '.join(verdict.fixed)}")
+    for name, (then, now) in verdict.changed.items():
+        print(
+            f"KNOWN FAILURE FAILS DIFFERENTLY: {name}: was {'; '.join(then)}; now {'; '.join(now)}"
+        )
     if verdict.regressions:
         print(f"REGRESSIONS: {', '.join(verdict.regressions)}")
-        return 1
-    return 0
+    return 0 if verdict.ok else 1

@@ -30,6 +30,7 @@ as PCM16 mono at the line rate.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,9 @@ import numpy as np
 from voicebot.config import read_yaml
 from voicebot.errors import AudioError, ConfigError, DataError
 
-
-def _find_fsdd() -> Path:
-    """``shared/eval/audio/fsdd`` next to the checkout, or next to one of its parent folders
-    (a git worktree under ``wt/`` shares the data of the main checkout's parent)."""
-    root = Path(__file__).resolve().parents[2]
-    for folder in root.parents:
-        candidate = folder / "shared" / "eval" / "audio" / "fsdd"
-        if candidate.is_dir():
-            return candidate
-    return root.parent / "shared" / "eval" / "audio" / "fsdd"
-
-
-FSDD_DIR = _find_fsdd()
+_EVAL = os.environ.get("VOICEBOT_EVAL_DIR") or Path(__file__).parents[3] / "shared" / "eval"
+FSDD_DIR = Path(_EVAL) / "audio" / "fsdd"
+"""FSDD recordings: ``$VOICEBOT_EVAL_DIR/audio/fsdd``, else ``../shared/eval/audio/fsdd``."""
 OUTCOMES = ("resolved", "routed", "message", "abandoned")
 CASE_SUFFIXES = (".yml", ".yaml")
 """Names of case files; ``voicebot call`` reads every other file as caller audio."""
