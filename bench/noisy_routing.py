@@ -135,7 +135,7 @@ class NoisyCaller(SimulatedLine):
         for key, label in re.findall(r"(?:press\s+)?\b(\d)\s+for\s+([^,.?;]+)", said):
             if any(word in label for word in menu_words):
                 return "key", key
-        asked = re.search(r"put you through to ([^?]+)\?", said)
+        asked = re.search(r"put you through to ([^?.]+)\?", said)
         if asked:
             return "say", ANSWERS["yes" if name in asked.group(1) else "no"]
         repeats = sum(a.startswith("say:") and a[4:] in phrases for a in self.actions)
