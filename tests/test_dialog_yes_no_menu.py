@@ -188,3 +188,13 @@ def test_a_spoken_number_without_the_menu_is_not_a_key(chat) -> None:  # type: i
     c = chat()
     reply = c.say("one")  # nothing offered: an ordinary (misunderstood) turn
     assert reply.handoff is None and "press 1 for billing" in said(reply)
+
+
+def test_a_declined_topic_does_not_steer_a_later_request_for_a_person(chat) -> None:  # type: ignore[no-untyped-def]
+    """Seen in bench/noisy_routing.py: a misheard topic the caller said no to sent their
+    later "let me talk to someone" to that topic's department."""
+    c = chat()
+    doubtful_route(c)
+    c.say("No, that's wrong.")
+    reply = c.say("can i speak to a real person please")
+    assert reply.handoff is not None and reply.handoff.department == "customer_service"

@@ -27,6 +27,9 @@ TABLE = [
     ("that's fine", "yes"),
     ("I don't mind", "yes"),
     ("Yeah, that worked.", "yes"),
+    # a plain yes leads, the recogniser garbled the rest ("yes that fixed it")
+    ("Yes, not fixed.", "yes"),
+    ("Yes, not six, it's on you.", "yes"),
     ("No.", "no"),
     ("No. No.", "no"),
     ("no no", "no"),
@@ -63,7 +66,7 @@ TABLE = [
     ("maybe", "unsure"),
     ("Not sure.", "unsure"),
     ("no yes", "unsure"),
-    ("Yes, not six, it's on you.", "unsure"),
+    ("yeah it's not working", "unsure"),
     ("no, that's right", "unsure"),
     # not a yes/no answer at all: "now" and "know" elsewhere are ordinary words
     ("I want an agent", "none"),

@@ -9,8 +9,10 @@ recognisers' yes/no mode. It is built for what ASR makes of short answers on a p
 * discourse markers: "yeah no" (and "yes, no it's wrong", "okay no thanks") is *no*;
   "no, that's fine" / "no, I'm good" (a polite decline) is *no*;
 * negated yes words: "not really", "not right", "that isn't correct", "absolutely not";
-* hedges and contradictions: "maybe", "I'm not sure", "I don't know", "no... yes" are
-  *unsure*: ask again rather than assume yes.
+* hedges and contradictions: "maybe", "I'm not sure", "I don't know", "no... yes", "yeah
+  it's not working" are *unsure*: ask again rather than assume yes;
+* a plain leading "yes" with only a stray negation after it is *yes* ("Yes, not fixed." is
+  how Whisper wrote "yes that fixed it" in the replay suite).
 
 :func:`interpret` returns ``"yes"``, ``"no"``, ``"unsure"`` (a yes/no answer that cannot be
 trusted either way) or ``"none"`` (no yes/no word at all: the caller said something else,
@@ -182,6 +184,8 @@ _NEGATORS = frozenset({"not", "isn't", "wasn't", "ain't", "never", "don't", "doe
 _NO_HOMOPHONES = frozenset({"know", "now", "noe", "knows"})
 #: yes words that are also discourse markers before a no ("yeah no", "okay no thanks")
 _MARKERS = frozenset({"yes", "yeah", "yep", "yea", "yeh", "yah", "ok", "okay", "right", "sure"})
+#: a yes that leads an answer and is rarely a discourse marker
+_LEADING_YES = frozenset({"yes", "yep", "yup", "correct", "exactly", "absolutely"})
 #: polite words that may follow a yes or no without changing it
 _POLITE_WORDS = frozenset({"thanks", "thank", "you", "cheers", "ta", "please", "mate"})
 
@@ -261,4 +265,14 @@ def interpret(text: str, yes_words: Iterable[str] = (), no_words: Iterable[str] 
         and negatives[0] == NO
     ):
         return "no"  # "yeah no", "yes, no it's wrong", "okay no thanks", "yeah I don't think so"
-    return "unsure"  # "no, yes", "Yes, not six, it's on you.", "no that's right"
+    if (
+        first_kind == YES
+        and words[first_at] in _LEADING_YES
+        and YES not in kinds[1:]
+        and NO not in negatives
+    ):
+        # a plain "yes" leads and only a stray negation follows: the recogniser garbles the
+        # words after a short answer more than the answer ("Yes, not fixed." for "yes that
+        # fixed it"); "yeah" is different: a discourse marker before bad news
+        return "yes"
+    return "unsure"  # "no, yes", "yeah it's not working", "no that's right"

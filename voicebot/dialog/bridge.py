@@ -66,8 +66,7 @@ OVERRULABLE = frozenset({"affirm", "deny", "nlu_fallback", "out_of_scope", "info
 YES_NO_TRUST = 0.8
 REASK = "Sorry, was that a yes or a no?"
 _SPOKEN_KEYS = {
-    "zero": "0",
-    "oh": "0",
+    "zero": "0",  # not "oh": Whisper writes "Oh." for a sigh or a noise
     "one": "1",
     "two": "2",
     "three": "3",
