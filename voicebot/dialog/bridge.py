@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 DIGIT_SLOTS = frozenset({"account_number"})
 SPELLED_SLOTS = frozenset({"postcode"})
 SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
+#: slots a caller may key in: while one is asked, keys are data, not menu choices
+KEYED_DATA_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
 # Actions that answer a first-level request: a call with one of these and no hand-off
 # was resolved by the bot (an intent alone is not enough: identification may have failed).
 RESOLVING_ACTIONS = frozenset(
@@ -252,14 +254,15 @@ class DialogBridge:
 
     def menu_keys(self, call_id: str) -> int | None:
         """1 when a single key is a menu choice now (keypad input can complete at once),
-        None while digits are data (an account number, a PIN) or there is no menu."""
+        None while digits are data (an account number, a PIN, a date) or there is no menu."""
         conv = self.conversation(call_id)
-        return 1 if self.departments.menu and conv.requested_slot is None else None
+        return 1 if self.departments.menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
 
     def _menu_choice(self, conv: Conversation, text: str) -> tuple[MenuEntry | None, str | None]:
         """(entry, key) when ``text`` is one keypad key (or, right after the menu was read
-        out, one spoken digit: "one", "press two") and no digits are asked for."""
-        if conv.requested_slot is not None or not self.departments.menu:
+        out, one spoken digit: "one", "press two") and no digits are asked for; while another
+        form question is open (fault type, postcode) only a department key counts."""
+        if conv.requested_slot in KEYED_DATA_SLOTS or not self.departments.menu:
             return None, None
         bare = text.strip().strip(".!?,").strip()
         key: str | None = bare if len(bare) == 1 and bare in MENU_KEYS else None
@@ -272,7 +275,10 @@ class DialogBridge:
                 )
         if key is None:
             return None, None
-        return self.departments.menu_entry(key), key
+        entry = self.departments.menu_entry(key)
+        if conv.requested_slot is not None and entry is not None and entry.department is None:
+            return None, None  # a form is asking (fault type, postcode): only a department
+        return entry, key
 
     async def _parse(self, text: str) -> dict[str, Any]:
         try:
