@@ -204,12 +204,12 @@ def test_a_department_key_works_at_a_form_question(chat) -> None:  # type: ignor
     """A noisy request misheard as a fault: the fault-type question is open, the caller
     presses 1; a self-service key there is the form's data, not a new request."""
     c = chat()
-    c.say("my internet is not working")
+    c.say("i want to report a fault")
     assert c.conv.requested_slot == "fault_type"
     assert c.bridge.menu_keys(c.call_id) == 1
     reply = c.say("1")
     assert reply.handoff is not None and reply.handoff.department == "billing"
     c = chat()
-    c.say("my internet is not working")
+    c.say("i want to report a fault")
     reply = c.say("3")  # "an outage" is a request, not a department: not taken as a key
     assert reply.handoff is None

@@ -361,8 +361,8 @@ CASES: dict[str, dict[str, Any]] = {
         "expect": {"outcome": "routed", "department": "billing", "reason": "requested"},
     },
     "keypad_key_in_troubleshooting": {
-        "description": "noisy request misheard as a fault: at the fault-type question the "
-        "caller presses 1 (billing)",
+        "description": "noisy request misheard (a doubtful route to customer relations is "
+        "asked about): the caller presses 1 for billing instead of answering",
         "turns": [
             say("hello sorry the line is terrible", "espeak:en-us", noise_snr_db=0),
             {"dtmf": "1"},
