@@ -224,3 +224,70 @@ def test_unknown_field_is_reported(tmp_path: Path) -> None:
 def test_get_unknown_key_names_known_ones() -> None:
     with pytest.raises(ConfigError, match="no department 'reception'.*billing"):
         load_departments().get("reception")
+
+
+# --- the keypad menu (issue 10, part 8) ---------------------------------------------------
+
+
+def test_default_menu_follows_the_departments() -> None:
+    config = load_departments()
+    assert [e.key for e in config.menu] == ["1", "2", "3", "4", "5", "0"]
+    billing = config.menu_entry("1")
+    assert billing is not None and billing.department == "billing" and billing.intent is None
+    fault = config.menu_entry("2")
+    assert fault is not None and fault.intent == "report_fault" and fault.department is None
+    assert config.menu_entry("9") is None
+    prompt = config.menu_prompt()
+    assert prompt.startswith("press 1 for billing, 2 for a fault,")
+    assert prompt.endswith(", or 0 for anything else")
+
+
+def test_menu_is_optional(tmp_path: Path) -> None:
+    data = _valid()
+    del data["menu"]
+    config = load_departments(_write(tmp_path, data))
+    assert config.menu == () and config.menu_prompt() == ""
+
+
+def test_menu_entry_for_a_renamed_department(tmp_path: Path) -> None:
+    data = _valid()
+    data["departments"]["accounts"] = data["departments"]["billing"]
+    data["menu"]["1"] = {"label": "accounts", "department": "accounts"}
+    entry = load_departments(_write(tmp_path, data)).menu_entry("1")
+    assert entry is not None and entry.department == "accounts" and entry.label == "accounts"
+
+
+@pytest.mark.parametrize(
+    ("menu", "problem"),
+    [
+        ("press one", "must map keys"),
+        ({"12": {"label": "x", "department": "billing"}}, "key '12': a key must be one of 0-9"),
+        ({"#": {"label": "x", "department": "billing"}}, "key '#': a key must be one of 0-9"),
+        ({"1": "billing"}, "key '1': must be a mapping"),
+        ({"1": {"department": "billing"}}, "key '1': missing field 'label'"),
+        ({"1": {"label": "x"}}, "give either 'department' or 'intent'"),
+        (
+            {"1": {"label": "x", "department": "billing", "intent": "report_fault"}},
+            "give either 'department' or 'intent'",
+        ),
+        (
+            {"1": {"label": "x", "department": "accounts"}},
+            "key '1', field 'department': unknown department 'accounts'",
+        ),
+        (
+            {"1": {"label": "x", "intent": "order_pizza"}},
+            "key '1', field 'intent': 'order_pizza' is not a request the dialog can start",
+        ),
+        ({"1": {"label": "x", "queue": "billing"}}, "key '1': unknown field 'queue'"),
+        ({1: {"label": "a", "intent": "help"}, "1": {"label": "b", "intent": "help"}}, "twice"),
+        ({str(k): {"label": "x", "intent": "help"} for k in range(10)}, "at most 9"),
+    ],
+)
+def test_bad_menu_is_a_clear_error(tmp_path: Path, menu: object, problem: str) -> None:
+    data = _valid()
+    data["menu"] = menu
+    path = _write(tmp_path, data)
+    with pytest.raises(ConfigError) as info:
+        load_departments(path)
+    assert problem in str(info.value)
+    assert str(path) in str(info.value) and "'menu'" in str(info.value)

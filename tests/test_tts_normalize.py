@@ -54,9 +54,13 @@ def test_asr_normalizers() -> None:
     yes, no = ("yes", "yeah", "correct"), ("no", "nope")
     assert yes_no("Yeah, that's it.", yes, no) == "yes"
     assert yes_no("No.", yes, no) == "no"
-    assert yes_no("that is not correct", yes, no) == "that is not correct"
+    assert yes_no("that is not correct", yes, no) == "no"
     assert yes_no("I want an agent", yes, no) == "I want an agent"
     assert yes_no("Yes, not six, it's on you.", yes, no) == "yes"  # the answer leads
+    # a yes and a no together: not sure either way, so the dialog asks again
+    assert yes_no("no, yes", yes, no) == "no, yes"
+    assert yes_no("Know, that's wrong.", yes, no) == "no"
+    assert yes_no("Yeah, no.", yes, no) == "no"
     assert yes_no("No, that's not right", yes, no) == "no"
     assert yes_no("I think so, yes", yes, no) == "yes"
 

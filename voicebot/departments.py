@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from voicebot.config import read_yaml
 from voicebot.errors import ConfigError
+from voicebot.menu import MenuEntry, menu_prompt, parse_menu
 from voicebot.paths import DEFAULTS_DIR
 
 DEFAULT_FILE = DEFAULTS_DIR / "departments.yml"
@@ -116,6 +117,8 @@ class Departments:
     path: Path
     departments: dict[str, Department]
     default: str = "customer_service"
+    menu: tuple[MenuEntry, ...] = ()
+    """The keypad menu (``menu:`` in the file, see :mod:`voicebot.menu`), in file order."""
 
     def get(self, key: str) -> Department:
         """The department ``key``; an unknown key is a ConfigError naming the known ones."""
@@ -133,6 +136,14 @@ class Departments:
 
     def keys(self) -> list[str]:
         return list(self.departments)
+
+    def menu_entry(self, key: str) -> MenuEntry | None:
+        """The keypad menu entry for ``key``, or None when the key is not on the menu."""
+        return next((e for e in self.menu if e.key == key), None)
+
+    def menu_prompt(self) -> str:
+        """The menu as spoken: "press 1 for billing, ..., or 0 for customer service"."""
+        return menu_prompt(self.menu)
 
 
 def _spoken_time(minutes: int) -> str:
@@ -280,4 +291,5 @@ def load_departments(path: Path | str | None = None) -> Departments:
                 f"department file {chosen}, department '{dept.key}', field 'escalates_to': "
                 f"unknown department '{dept.escalates_to}'"
             )
-    return Departments(path=chosen, departments=departments, default=str(default))
+    menu = parse_menu(raw.get("menu"), departments, chosen)
+    return Departments(path=chosen, departments=departments, default=str(default), menu=menu)

@@ -51,6 +51,7 @@ from voicebot.line import AudioIn, HungUp, Line
 from voicebot.paths import var_dir
 from voicebot.session_config import SessionConfig, session_config
 from voicebot.stages import Recognizer, Speaker, TurnMachine
+from voicebot.yes_no import interpret as interpret_yes_no
 
 __all__ = [
     "CallResult",
@@ -66,7 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-_YES = re.compile(r"\b(yes|yeah|yep|yup|correct|right|that's it|exactly|sure|affirmative)\b", re.I)
 _DIGIT_WORDS = re.compile(r"\d")
 
 
@@ -207,7 +207,7 @@ class CallSession:
         text = turn.text
         if self._confirm is not None:
             pending, self._confirm = self._confirm, None
-            if _YES.search(text):
+            if interpret_yes_no(text) == "yes":  # "yeah no", "know that's wrong": not a yes
                 text = pending
             else:
                 entry.action = "confirm-rejected"
@@ -270,6 +270,7 @@ class CallSession:
             turn_started=turn_started,
             expect=reply.expect,
             max_digits=max_digits,
+            keypad=self.bridge.menu_keys(self.call_id),
         )
 
     # ------------------------------------------------------------------ speaking
@@ -284,14 +285,16 @@ class CallSession:
         expect: ExpectedInput = "free",
         max_digits: int | None = None,
         keep_max_digits: bool = False,
+        keypad: int | None = None,
     ) -> None:
         """Speak ``texts`` in the background, then wait for ``expect`` (``max_digits``: the
         length of the account number or PIN asked for; ``keep_max_digits``: a read-back
-        question, so the length still applies when the caller says the digits again)."""
+        question, so the length still applies when the caller says the digits again;
+        ``keypad``: keys that complete keypad input when no digits are asked, 1 for the menu)."""
         if not keep_max_digits:
             self._digits_asked = max_digits
         self.hearing.listen_for(expect, max_digits)
-        self._feed(ExpectInput(self.line.now(), expect, max_digits))
+        self._feed(ExpectInput(self.line.now(), expect, max_digits or keypad))
         if texts:
             last = re.split(r"(?<=[.!?])\s+", texts[-1].strip())
             questions = [x for x in last if x.endswith("?")]

@@ -67,16 +67,25 @@ def latest_confidence(tracker: Tracker) -> float:
     return float(intent.get("confidence") or 0.0)
 
 
+def caller_topic(tracker: Tracker) -> str | None:
+    """The latest topic the caller raised before this turn, skipping one they said no to
+    right after ("...customer relations?" "No, that's wrong": a misheard topic)."""
+    earlier = user_intents(tracker)[:-1]
+    for i in range(len(earlier) - 1, -1, -1):
+        declined = i + 1 < len(earlier) and earlier[i + 1] == "deny"
+        if earlier[i] in TOPIC_DEPARTMENTS and not declined:
+            return earlier[i]
+    return None
+
+
 def department_for_request_human(tracker: Tracker) -> str:
     """The department named in the request, else the one of the caller's latest topic."""
     config = departments()
     named = next(tracker.get_latest_entity_values("department"), None)
     if named in config.departments:
         return str(named)
-    for intent in reversed(user_intents(tracker)[:-1]):
-        if intent in TOPIC_DEPARTMENTS:
-            return TOPIC_DEPARTMENTS[intent]
-    return config.default
+    topic = caller_topic(tracker)
+    return TOPIC_DEPARTMENTS[topic] if topic else config.default
 
 
 class ActionRoute(Action):
@@ -100,9 +109,7 @@ class ActionRoute(Action):
                 return [SlotSet("route_pending", True), SlotSet("route_intent", intent)]
             return hand_off(dispatcher, tracker, department, reason, intent=intent, lead_in=lead_in)
         department = department_for_request_human(tracker)
-        topic = next(
-            (i for i in reversed(user_intents(tracker)[:-1]) if i in TOPIC_DEPARTMENTS), None
-        )
+        topic = caller_topic(tracker)
         return hand_off(
             dispatcher,
             tracker,

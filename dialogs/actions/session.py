@@ -1,5 +1,6 @@
-"""Conversation actions: session start (greeting, caller ID), goodbye, repeat, and the
-hand-off after two misunderstandings in a row."""
+"""Conversation actions: session start (greeting, caller ID), goodbye, repeat, the request
+to rephrase (with the keypad menu) after a misunderstanding, and the hand-off after two
+misunderstandings in a row."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from voicebot.events import HandoffReason
 
-from .common import end_conversation, hand_off, store
+from .common import departments, end_conversation, hand_off, store
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,31 @@ class ActionRepeat(Action):
             dispatcher.utter_message(text=text)
         # forget the "repeat" turn so the dialog continues as if it had not happened
         return [UserUtteranceReverted()]
+
+
+REPHRASE = "Sorry, I didn't quite catch that. Could you say it another way?"
+REPHRASE_EXAMPLES = "For example, you can ask about your bill, an outage, an order, or a fault."
+
+
+class ActionRephrase(Action):
+    """After a misunderstanding: ask the caller to say it again, and offer the keypad menu
+    of the department file (a noisy line or an accent the recogniser misses need not end
+    with a person). Tells the bridge the menu is on offer (``{"voicebot": {"type": "menu"}}``).
+    """
+
+    def name(self) -> str:
+        return "action_rephrase"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        prompt = departments().menu_prompt()
+        if not prompt:
+            dispatcher.utter_message(text=f"{REPHRASE} {REPHRASE_EXAMPLES}")
+            return []
+        dispatcher.utter_message(text=f"{REPHRASE} Or on your keypad, {prompt}.")
+        dispatcher.utter_message(json_message={"voicebot": {"type": "menu"}})
+        return []
 
 
 class ActionHandoffNotUnderstood(Action):

@@ -343,6 +343,59 @@ CASES: dict[str, dict[str, Any]] = {
         ],
         "expect": {"intents": ["check_balance"], "outcome": "resolved"},
     },
+    # ---- misheard yes/no answers and the keypad menu (issue 10, parts 2 and 8) ------------
+    "route_confirm_yeah_no": {
+        "description": "a doubtful billing route answered 'yeah no': not put through",
+        "turns": [
+            say("there is something odd on my statement", "flite:kal"),
+            say("yeah no", "espeak:en-gb"),
+            say("no thanks goodbye", "flite:kal"),
+        ],
+        "expect": {"intents": ["billing_question", "deny"], "outcome": "abandoned"},
+    },
+    "route_confirm_no_thats_wrong": {
+        "description": "a doubtful billing route answered 'no, that's wrong' (flite kal)",
+        "turns": [
+            say("there is something odd on my statement", "flite:kal"),
+            say("no that's wrong", "flite:kal"),
+            say("goodbye", "flite:kal"),
+        ],
+        "expect": {"intents": ["billing_question", "deny"], "outcome": "abandoned"},
+    },
+    "message_offer_nah": {
+        # Whisper tiny.en hears espeak-ng's "nah" as "Yeah." (both voices tried): no text
+        # rule can undo that, so this case uses flite, whose "nah" it hears as "No."
+        "description": "contracts closed: the caller says 'nah' to leaving a message",
+        "turns": [
+            say("i want to cancel my contract", "flite:kal"),
+            say("nah", "flite:kal"),
+            say("no goodbye", "flite:kal"),
+        ],
+        "expect": {"intents": ["cancel_contract", "deny"], "outcome": "abandoned"},
+    },
+    "keypad_menu_after_noise": {
+        "description": "noisy line: misunderstood once, then presses 1 for billing",
+        "turns": [
+            # an unintelligible request (the words of not_understood_twice) on a noisy line
+            say("the purple giraffe is singing opera on the roof", "flite:kal", noise_snr_db=6),
+            {"dtmf": "1"},
+        ],
+        "expect": {"outcome": "routed", "department": "billing", "reason": "requested"},
+    },
+    "keypad_key_in_troubleshooting": {
+        "description": "noisy request misheard (a doubtful route to customer relations is "
+        "asked about): the caller presses 1 for billing instead of answering",
+        "turns": [
+            say("hello sorry the line is terrible", "espeak:en-us", noise_snr_db=0),
+            {"dtmf": "1"},
+        ],
+        "expect": {"outcome": "routed", "department": "billing", "reason": "requested"},
+    },
+    "keypad_key_at_start": {
+        "description": "a caller used to IVR menus presses 4 (sales) at once",
+        "turns": [{"dtmf": "4"}],
+        "expect": {"outcome": "routed", "department": "sales", "reason": "requested"},
+    },
     "greet_and_goodbye": {
         "description": "hello then goodbye: nothing asked",
         "turns": [say("hello", "espeak:en-us"), say("goodbye", "espeak:en-us")],

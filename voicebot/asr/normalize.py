@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from voicebot.asr.base import Word
+from voicebot.yes_no import interpret
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d", re.UNICODE)
 _REPEATS = ("double", "triple")
@@ -44,25 +45,14 @@ def digits_text(text: str, digit_words: Mapping[str, str]) -> str:
 def yes_no(text: str, yes_words: Iterable[str], no_words: Iterable[str]) -> str:
     """``"yes"`` or ``"no"`` when ``text`` clearly says one of them, else ``text`` unchanged.
 
-    An answer that starts with a yes or no word is that answer ("Yes, that fixed it",
-    misheard "Yes, not six, it's on you", is yes); otherwise it must hold only one kind
-    ("not" counts as no: "that is not correct" holds both, and stays as it is).
+    The meaning comes from the one yes/no interpreter (:func:`voicebot.yes_no.interpret`,
+    robust to homophones and fillers: "Know, that's wrong." and "yeah no" are no);
+    ``yes_words`` / ``no_words`` (the configured grammar) add to its words. A hedged or
+    contradictory answer ("Yes, not six, it's on you.") stays as it is, for the dialog to ask
+    again.
     """
-    tokens = [w.lower() for w in re.findall(r"[^\W_]+", text, re.UNICODE)]
-    yes_set = {str(w).lower() for w in yes_words}
-    no_set = {str(w).lower() for w in no_words}
-    if tokens and tokens[0] in yes_set:
-        return "yes"
-    if tokens and tokens[0] in no_set:
-        return "no"
-    words = set(tokens)
-    yes = bool(words & yes_set)
-    no = bool(words & no_set) or "not" in words
-    if yes and not no:
-        return "yes"
-    if no and not yes:
-        return "no"
-    return text.strip()
+    answer = interpret(text, yes_words, no_words)
+    return answer if answer in ("yes", "no") else text.strip()
 
 
 def collapse_loops(

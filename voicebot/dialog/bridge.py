@@ -5,19 +5,33 @@ conversation's transcript (with answers to identification questions redacted), t
 the custom actions' ``{"voicebot": {...}}`` payloads into hand-offs, messages and the end of
 the call, writes a hand-off record or stores a message durably *before* returning, and
 knows what the next turn should hold (digits, yes/no) for the speech recogniser.
+
+Two things are decided here, before the NLU model, because they must not depend on it:
+
+* an answer to a yes/no question is read by the one yes/no interpreter
+  (:mod:`voicebot.yes_no`): a clear yes or no overrules an NLU guess of the other (or of
+  nothing: "Know, that's wrong." is a no), and a hedged answer, or an affirm/deny the NLU is
+  unsure of with no yes or no in it, is asked again once instead of taken as a yes;
+* a single keypad key while no digits are asked for is a choice from the keypad menu of the
+  department file (:mod:`voicebot.menu`): put through to a department or start a request.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from voicebot.departments import Departments, load_departments
 from voicebot.errors import DialogError
 from voicebot.events import DialogReply, ExpectedInput, Handoff, HandoffReason, Outcome
 from voicebot.handoff import HandoffLog, HandoffRecord, Turn, redact_slots
+from voicebot.menu import MENU_KEYS, MenuEntry
 from voicebot.messages import MessageStore
+from voicebot.yes_no import interpret as interpret_yes_no
+from voicebot.yes_no import tokens
 
 if TYPE_CHECKING:
     from rasa.core.agent import Agent
@@ -30,6 +44,8 @@ log = logging.getLogger(__name__)
 DIGIT_SLOTS = frozenset({"account_number"})
 SPELLED_SLOTS = frozenset({"postcode"})
 SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
+#: slots a caller may key in: while one is asked, keys are data, not menu choices
+KEYED_DATA_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
 # Actions that answer a first-level request: a call with one of these and no hand-off
 # was resolved by the bot (an intent alone is not enough: identification may have failed).
 RESOLVING_ACTIONS = frozenset(
@@ -44,6 +60,28 @@ RESOLVING_ACTIONS = frozenset(
         "utter_departments",
         "utter_troubleshoot_helped",
     }
+)
+#: NLU intents a clear yes or no from the interpreter overrules (other intents, such as
+#: "no, put me through to billing" -> request_human, say more than yes or no)
+OVERRULABLE = frozenset({"affirm", "deny", "nlu_fallback", "out_of_scope", "inform", "thank_you"})
+#: an affirm or deny with no yes or no word in it is trusted from this NLU confidence (0..1)
+YES_NO_TRUST = 0.8
+REASK = "Sorry, was that a yes or a no?"
+_SPOKEN_KEYS = {
+    "zero": "0",  # not "oh": Whisper writes "Oh." for a sigh or a noise
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "star": "*",
+}
+_KEY_FILLERS = frozenset(
+    {"press", "pressed", "option", "number", "key", "please", "uh", "um", "er"}
 )
 _YES_NO_START = re.compile(
     r"^(do|does|did|would|shall|should|is|are|can|could|may|will|have|has)\b", re.I
@@ -80,6 +118,13 @@ class Conversation:
     last_bot_texts: tuple[str, ...] = ()
     answered: list[str] = field(default_factory=list)
     """Actions that answered a first-level request (see RESOLVING_ACTIONS)."""
+    expect: ExpectedInput = "free"
+    """What the bot's last turn asked for (``yes_no``: the answer goes through the
+    yes/no interpreter)."""
+    menu_offered: bool = False
+    """The bot's last turn read out the keypad menu (a spoken "one" is then a key too)."""
+    reasked: bool = False
+    """The last yes/no question was already asked again once."""
 
     def outcome(self) -> Outcome:
         """Resolved, routed (where and why), message taken, or abandoned."""
@@ -123,10 +168,12 @@ class DialogBridge:
         *,
         handoffs: HandoffLog | None = None,
         messages: MessageStore | None = None,
+        departments: Departments | None = None,
     ) -> None:
         self.agent = agent
         self.handoffs = handoffs or HandoffLog()
         self.messages = messages or MessageStore()
+        self.departments = departments or load_departments()
         self._conversations: dict[str, Conversation] = {}
 
     def conversation(self, call_id: str) -> Conversation:
@@ -174,7 +221,86 @@ class DialogBridge:
         if not clean:
             clean = "..."
         shown = "[redacted]" if conv.requested_slot in SECRET_SLOTS else clean
+        entry, key = self._menu_choice(conv, clean)
+        if key is not None:
+            if entry is None:  # a key that is not on the menu: say the menu again
+                return self._local_reply(
+                    conv,
+                    shown,
+                    f"Sorry, {key} is not one of the options. On your keypad, "
+                    f"{self.departments.menu_prompt()}.",
+                    menu=True,
+                )
+            return await self._send(conv, _menu_message(entry), f"{shown} (menu: {entry.label})")
+        if conv.requested_slot is None:
+            answer = interpret_yes_no(clean)
+            if conv.expect == "yes_no" or answer != "none":
+                parsed = await self._parse(clean)
+                name = str((parsed.get("intent") or {}).get("name") or "")
+                confidence = float((parsed.get("intent") or {}).get("confidence") or 0.0)
+                wanted = {"yes": "affirm", "no": "deny"}.get(answer)
+                if wanted and name != wanted and name in OVERRULABLE:
+                    log.info("call %s: yes/no answer %s overrules NLU %s", call_id, answer, name)
+                    return await self._send(conv, f"/{wanted}", caller_text=shown)
+                doubtful = answer == "unsure" or (answer == "none" and confidence < YES_NO_TRUST)
+                if conv.expect == "yes_no" and name in ("affirm", "deny") and doubtful:
+                    if not conv.reasked:
+                        question = conv.last_bot_texts[-1:] or ("",)
+                        last = re.split(r"(?<=[.!:])\s+", question[0].strip())[-1]
+                        return self._local_reply(conv, shown, f"{REASK} {last}".strip(), reask=True)
+                    # asked twice and still not sure: a misunderstanding, never a yes
+                    return await self._send(conv, "/nlu_fallback", caller_text=shown)
         return await self._send(conv, clean, caller_text=shown)
+
+    def menu_keys(self, call_id: str) -> int | None:
+        """1 when a single key is a menu choice now (keypad input can complete at once),
+        None while digits are data (an account number, a PIN, a date) or there is no menu."""
+        conv = self.conversation(call_id)
+        return 1 if self.departments.menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
+
+    def _menu_choice(self, conv: Conversation, text: str) -> tuple[MenuEntry | None, str | None]:
+        """(entry, key) when ``text`` is one keypad key (or, right after the menu was read
+        out, one spoken digit: "one", "press two") and no digits are asked for; while another
+        form question is open (fault type, postcode) only a department key counts."""
+        if conv.requested_slot in KEYED_DATA_SLOTS or not self.departments.menu:
+            return None, None
+        bare = text.strip().strip(".!?,").strip()
+        key: str | None = bare if len(bare) == 1 and bare in MENU_KEYS else None
+        if key is None and conv.menu_offered:
+            words = [w for w in tokens(bare) if w not in _KEY_FILLERS]
+            if len(words) == 1:
+                word = words[0]
+                key = _SPOKEN_KEYS.get(word) or (
+                    word if len(word) == 1 and word.isdigit() else None
+                )
+        if key is None:
+            return None, None
+        entry = self.departments.menu_entry(key)
+        if conv.requested_slot is not None and entry is not None and entry.department is None:
+            return None, None  # a form is asking (fault type, postcode): only a department
+        return entry, key
+
+    async def _parse(self, text: str) -> dict[str, Any]:
+        try:
+            return dict(await self.agent.parse_message(text))
+        except Exception as exc:
+            raise DialogError(f"the dialog model failed to parse a turn: {exc}") from exc
+
+    def _local_reply(
+        self,
+        conv: Conversation,
+        caller_text: str,
+        said: str,
+        *,
+        menu: bool = False,
+        reask: bool = False,
+    ) -> DialogReply:
+        """A reply the bridge gives itself (the dialog state stays as it was)."""
+        conv.transcript += [Turn("caller", caller_text), Turn("bot", said)]
+        conv.last_bot_texts = (said,)
+        conv.menu_offered = menu
+        conv.reasked = reask
+        return DialogReply(texts=(said,), expect=conv.expect)
 
     async def _send(self, conv: Conversation, text: str, caller_text: str) -> DialogReply:
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
@@ -221,6 +347,7 @@ class DialogBridge:
         handoff: Handoff | None = None
         message: dict[str, Any] | None = None
         ended = False
+        menu = False
         for out in outputs:
             if out.get("text"):
                 texts.append(str(out["text"]))
@@ -234,6 +361,8 @@ class DialogBridge:
                 message = {k: payload.get(k) for k in ("department", "reason", "text")}
             elif kind == "end":
                 ended = True
+            elif kind == "menu":
+                menu = True
         for t in texts:
             conv.transcript.append(Turn("bot", t))
         if texts:
@@ -258,6 +387,9 @@ class DialogBridge:
                 caller_id=conv.caller_id,
             )
         conv.ended = conv.ended or ended
+        conv.expect = expected_input(conv.requested_slot, texts[-1] if texts else None)
+        conv.menu_offered = menu
+        conv.reasked = False
         return DialogReply(
             texts=tuple(texts),
             intent=intent,
@@ -265,5 +397,12 @@ class DialogBridge:
             handoff=handoff,
             message=message,
             ended=ended,
-            expect=expected_input(conv.requested_slot, texts[-1] if texts else None),
+            expect=conv.expect,
         )
+
+
+def _menu_message(entry: MenuEntry) -> str:
+    """The dialog message for a menu choice: a request for the department, or the intent."""
+    if entry.department is not None:
+        return "/request_human" + json.dumps({"department": entry.department})
+    return f"/{entry.intent}"
