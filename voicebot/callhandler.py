@@ -29,7 +29,8 @@ class CallIOLine:
 
     def __init__(self, call: CallIO) -> None:
         self.call = call
-        self.call_id = call.details.call_id
+        self.call_id = call.details.call_id  # internal: the SIP Call-ID is only data
+        self.sip_call_id = call.details.sip_call_id or None
         self.caller_id = call.details.caller_id or None
         self._frames = 0
         self._queue: asyncio.Queue[Int16Array | None] = asyncio.Queue()
