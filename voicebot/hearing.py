@@ -173,11 +173,9 @@ class Hearing:
         if stream is None:
             return None
         started = time.perf_counter()
-        try:
-            final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
-            text, confidence = final.text, float(final.confidence)
-        except VoicebotError as exc:
-            self.errors.append(f"{exc.code}: {exc}")
-            text, confidence = "", 0.0
+        # a failing recogniser raises: the session hands the caller over (an empty
+        # transcript instead would leave the caller unheard, turn after turn)
+        final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
+        text, confidence = final.text, float(final.confidence)
         self._turn_end = TurnEnd(ended, (time.perf_counter() - started) * 1000)
         return Transcript(ended.time_s, text, confidence, final=True)

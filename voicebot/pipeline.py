@@ -18,6 +18,7 @@ from voicebot.audio.vad import SpeechDetector, VadConfig
 from voicebot.audio.wavio import AudioConfig
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.dialog.bridge import DialogBridge
+from voicebot.fallback import FallbackPrompts
 from voicebot.line import Line
 from voicebot.session import CallSession, Recognizer, SessionConfig, Speaker
 from voicebot.turns import TurnConfig, TurnTaker
@@ -36,6 +37,8 @@ class Pipeline:
     session_cfg: SessionConfig
     rate: int
     departments: Any = None
+    fallback: FallbackPrompts | None = None
+    """The failure path's prompts, synthesized by :meth:`warm` (they play when TTS fails)."""
 
     @classmethod
     def load(
@@ -99,6 +102,8 @@ class Pipeline:
                     prompts.append(text)
         started = time.perf_counter()
         made = self.speaker.warm(prompts)
+        self.fallback = FallbackPrompts(self.rate, self.speaker)
+        made += self.fallback.prepare()
         stream = self.recognizer.open_stream("free", sample_rate=self.rate)
         noise = np.random.default_rng(0).normal(0, 2000, self.rate).astype(np.int16)
         stream.accept(noise)
@@ -128,4 +133,5 @@ class Pipeline:
             TurnTaker(self.turns),
             self.session_cfg,
             self.departments,
+            fallback=self.fallback,
         )
