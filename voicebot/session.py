@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from voicebot.audio.vad import SpeechDetector
 from voicebot.calllog import CallResult, TurnLog, write_turn_log
 from voicebot.dialog.bridge import DialogBridge
-from voicebot.errors import VoicebotError
 from voicebot.events import (
     BargeIn,
     DialogReply,
@@ -50,11 +47,11 @@ from voicebot.events import (
     Tick,
     UserTurn,
 )
-from voicebot.fallback import FallbackPrompts, LineInputs, Recovery
+from voicebot.fallback import FallbackPrompts, LineInputs
 from voicebot.hearing import Hearing
 from voicebot.line import AudioIn, Line
-from voicebot.paths import var_dir
 from voicebot.redaction import for_log
+from voicebot.session_actions import SessionActions
 from voicebot.session_config import SessionConfig, session_config
 from voicebot.stages import Recognizer, Speaker, TurnMachine
 
@@ -76,7 +73,7 @@ _YES = re.compile(r"\b(yes|yeah|yep|yup|correct|right|that's it|exactly|sure|aff
 _DIGIT_WORDS = re.compile(r"\d")
 
 
-class CallSession:
+class CallSession(SessionActions):
     """The per-call pipeline (see the module docstring)."""
 
     def __init__(
@@ -200,51 +197,6 @@ class CallSession:
                 ("We have reached the maximum length for this call. Goodbye.",),
                 then=self._hangup,
             )
-
-    async def _recover(self, error: BaseException) -> None:
-        """The failure path: stop, apologise, record, transfer; else take a message."""
-        code = error.code if isinstance(error, VoicebotError) else "internal-error"
-        if isinstance(error, VoicebotError):
-            log.error(
-                "call %s: %s (%s); handing the caller over", self.call_id, for_log(error), code
-            )
-        else:
-            log.error("call %s: unexpected error", self.call_id, exc_info=error)
-        self.errors.append(f"{code}: {error}")
-        self.failure = code
-        await self._stop_speaking_now()
-        if self._line_closed or self._inputs is None or self._inputs.ended:
-            return  # the caller is gone (or with an agent): nobody to hand over
-        try:
-            handoff = self._default_handoff(
-                HandoffReason.TECHNICAL_ERROR, f"Technical error ({code}); caller handed over."
-            )
-        except Exception as exc:  # noqa: BLE001 - the department config itself failed
-            log.error("call %s: default department unknown: %s", self.call_id, exc)
-            handoff = Handoff("customer_service", HandoffReason.TECHNICAL_ERROR, is_open=False)
-        recovery = Recovery(
-            self.call_id,
-            self.line,
-            self.bridge,
-            self.recognizer,
-            self._inputs,
-            self.idle,
-            self.fallback,
-            self.errors,
-            self.timeline,
-            record_messages=self.cfg.record_messages,
-        )
-        await recovery.run(handoff)
-        self._transfer = recovery.transfer or self._transfer
-
-    async def _stop_speaking_now(self) -> None:
-        """Stop bot audio and drop what was to follow it (a transfer, a hang-up)."""
-        task, self._speaking = self._speaking, None
-        if task is not None and not task.done():
-            self._stop_speaking = True
-            self.line.stop_playback()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     # ------------------------------------------------------------------ hearing
 
@@ -472,86 +424,6 @@ class CallSession:
             then=(lambda: self._transfer_to(handoff)) if handoff.is_open else self._hangup,
         )
 
-    # ------------------------------------------------------------------ actions
-
-    def _default_handoff(self, reason: HandoffReason, summary: str) -> Handoff:
-        key, uri, is_open = "customer_service", "", True
-        if self.departments is not None:
-            key = self.departments.default
-            dept = self.departments.get(key)
-            uri = dept.transfer_uri
-            is_open = self.departments.is_open(key, _now())
-        conv = self.bridge.conversation(self.call_id)
-        return Handoff(
-            key, reason, uri, is_open, conv.intents[-1] if conv.intents else None, {}, summary
-        )
-
-    async def _transfer_to(self, handoff: Handoff) -> None:
-        record = self.bridge.handoff_record(self.call_id, handoff)
-        result = await self.line.transfer(handoff.transfer_uri, record.sip_headers())
-        self._transfer = f"{handoff.department}:{result}"
-        if result == "accepted":
-            self._line_closed = True
-            return
-        log.warning("call %s: transfer to %s failed: %s", self.call_id, handoff.department, result)
-        failed = Handoff(
-            handoff.department,
-            HandoffReason.TRANSFER_FAILED,
-            handoff.transfer_uri,
-            False,
-            handoff.intent,
-            handoff.slots,
-            handoff.summary,
-        )
-        self._taking_message = failed
-        self._done = False
-        self._say(
-            (
-                f"I'm sorry, nobody can take your call right now. Please leave a short message "
-                f"after this, and {self._dept_name(handoff.department)} will call you back.",
-            ),
-        )
-
-    def _dept_name(self, key: str) -> str:
-        if self.departments is not None:
-            try:
-                return str(self.departments.get(key).name)
-            except Exception:  # noqa: BLE001 - a name is only cosmetic
-                return key
-        return key.replace("_", " ")
-
-    def _store_message(self, text: str) -> None:
-        handoff, self._taking_message = self._taking_message, None
-        assert handoff is not None
-        recording = None
-        if self.cfg.record_messages and self.hearing.last_segment is not None:
-            from voicebot.audio.wavio import write_wav
-
-            path = var_dir() / "recordings" / f"{self.call_id}-{int(time.time())}.wav"
-            recording = str(write_wav(path, self.hearing.last_segment, self.line.rate))
-        conv = self.bridge.conversation(self.call_id)
-        self.bridge.messages.add(
-            call_id=self.call_id,
-            department=handoff.department,
-            reason=str(handoff.reason),
-            text=text,
-            transcript=conv.transcript,
-            caller_id=conv.caller_id,
-            recording_path=recording,
-            sip_call_id=conv.sip_call_id,
-        )
-        conv.message = {
-            "department": handoff.department,
-            "reason": str(handoff.reason),
-            "text": text,
-        }
-        self._done = True
-        self._say(("Thank you, your message has been saved. Goodbye.",), then=self._hangup)
-
-    async def _hangup(self) -> None:
-        self._line_closed = True
-        await self.line.hangup()
-
 
 def _endpoint_kind(source: str, ended: SpeechEnded | None, early: bool) -> str:
     """How the caller's turn was ended: ``silence`` (the endpoint), ``complete`` (every
@@ -561,9 +433,3 @@ def _endpoint_kind(source: str, ended: SpeechEnded | None, early: bool) -> str:
     if early:
         return "complete"
     return "max_length" if ended.forced else "silence"
-
-
-def _now() -> datetime:
-    """The current time, or ``$VOICEBOT_NOW`` (ISO 8601) when a replay freezes the clock."""
-    frozen = os.environ.get("VOICEBOT_NOW")
-    return datetime.fromisoformat(frozen) if frozen else datetime.now(UTC)
