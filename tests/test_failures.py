@@ -22,6 +22,7 @@ import os
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from voicebot.errors import ModelError
 from voicebot.handoff import HandoffLog
 from voicebot.line import LineInput
 from voicebot.messages import MessageStore
-from voicebot.replay.cases import load_case
+from voicebot.replay.cases import CallerTurn, load_case
 from voicebot.replay.simline import SimulatedLine
 
 CASES = Path(__file__).resolve().parent / "audio"
@@ -274,8 +275,11 @@ def test_failed_fallback_transfer_takes_a_message(
     kept as a message (recording + real Whisper transcript), stored before "saved"."""
     speaker = FailingSpeaker(pipeline.speaker)
     bridge = _bridge(rasa_agent, tmp_path)
+    case = load_case(CASES / "hours_us_male.yml")
+    # after the message the caller waits on the line to hear it was saved
+    case = replace(case, turns=(*case.turns, CallerTurn("pause", pause_s=8.0)))
     line = WatchedLine(
-        load_case(CASES / "hours_us_male.yml"),
+        case,
         call_id="c-msg",
         on_first_input=lambda: setattr(speaker, "failing", True),
         handoff_log=bridge.handoffs,

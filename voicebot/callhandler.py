@@ -134,6 +134,10 @@ async def handle_call(call: CallIO) -> None:
             turn.endpoint_ms, turn.asr_ms, turn.dialog_ms, turn.tts_first_ms,
         )  # fmt: skip
     log.info(
-        "call %s ended: %s (%d turns)", line.call_id, result.outcome.describe(), len(result.turns)
+        "call %s ended: %s (%d turns)%s",
+        line.call_id,
+        result.outcome.describe(),
+        len(result.turns),
+        f"; failure {result.failure}, caller handed over" if result.failure else "",
     )
     _pipeline.bridge.forget(line.call_id)
