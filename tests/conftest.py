@@ -76,7 +76,12 @@ def action_endpoint() -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{free_port()}/webhook"
     server = ActionServer(
         endpoint,
-        env={"VOICEBOT_NOW": FROZEN_NOW, "VOICEBOT_VAR": str(state)},
+        # the demo customers are seeded only where asked for (a production store starts empty)
+        env={
+            "VOICEBOT_NOW": FROZEN_NOW,
+            "VOICEBOT_VAR": str(state),
+            "VOICEBOT_DEMO_CUSTOMERS": "1",
+        },
         log_path=state / "action-server.log",
     )
     server.start(timeout_s=90, reuse=False)

@@ -17,7 +17,7 @@ from voicebot.errors import StoreError
 def seeded_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One seeded store per module (hashing the demo secrets takes a moment)."""
     path = tmp_path_factory.mktemp("seeded") / "customers.sqlite3"
-    CustomerStore(path)
+    CustomerStore(path, seed=True)
     return path
 
 
@@ -28,18 +28,44 @@ def store(tmp_path: Path, seeded_file: Path) -> CustomerStore:
     return CustomerStore(path)
 
 
-def test_first_use_creates_and_seeds(tmp_path: Path) -> None:
+def test_a_new_store_starts_empty(tmp_path: Path) -> None:
+    """Production: no demo customers (their PINs are public) unless asked for."""
     path = tmp_path / "sub" / "customers.sqlite3"
     store = CustomerStore(path)
     assert path.is_file()
+    assert store.count() == 0
+    assert store.verify("12345678", pin="1234") is None
+
+
+def test_demo_store_is_seeded_when_asked(tmp_path: Path) -> None:
+    store = CustomerStore(tmp_path / "customers.sqlite3", seed=True)
     assert store.count() == len(DEMO_CUSTOMERS) == 6
+
+
+def test_demo_seeding_follows_the_setting_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicebot.customers import demo_customers_wanted
+
+    monkeypatch.delenv("VOICEBOT_DEMO_CUSTOMERS", raising=False)
+    monkeypatch.delenv("VOICEBOT_CONFIG", raising=False)
+    assert demo_customers_wanted() is False  # the embedded default: production
+    cfg = tmp_path / "settings.yml"
+    cfg.write_text("customers:\n  seed_demo: true\n")
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(cfg))
+    assert demo_customers_wanted() is True
+    monkeypatch.setenv("VOICEBOT_DEMO_CUSTOMERS", "0")
+    assert demo_customers_wanted() is False
+    monkeypatch.setenv("VOICEBOT_DEMO_CUSTOMERS", "1")
+    monkeypatch.delenv("VOICEBOT_CONFIG")
+    assert demo_customers_wanted() is True
 
 
 def test_seeding_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "customers.sqlite3"
-    first = CustomerStore(path)
+    first = CustomerStore(path, seed=True)
     assert first.seed() == 0
-    second = CustomerStore(path)
+    second = CustomerStore(path, seed=True)
     assert second.count() == 6
     assert len(second.orders("12345678")) == 1
     # the second open did not re-salt: the first PIN still verifies

@@ -76,8 +76,75 @@ def test_sip_headers_carry_context_without_secrets() -> None:
     headers = _record().sip_headers()
     assert headers["X-Voicebot-Intent"] == "billing_question"
     assert headers["X-Voicebot-Reason"] == "routed"
-    assert headers["X-Voicebot-Customer"] == "****5678"
+    record = _record()
+    assert headers["X-Voicebot-Customer"].startswith("ref=h-")
+    assert headers["X-Voicebot-Customer"].endswith("; name=unidentified; account=****5678")
     assert "12345678" not in json.dumps(headers)
+    assert record.sip_headers()["X-Voicebot-Customer"].split(";")[0] == f"ref={record.reference}"
+
+
+def test_customer_header_carries_a_reference_and_a_masked_name_only() -> None:
+    """The README's promise: X-Voicebot-Customer is masked (no full name, no account)."""
+    handoff = Handoff(
+        "billing",
+        HandoffReason.ROUTED,
+        "sip:billing@127.0.0.1",
+        True,
+        "billing_question",
+        {"customer_name": "Alice Morgan", "account_number": "12345678", "identified": True},
+        "Caller about a billing question; identified as Alice Morgan, account 12345678.",
+    )
+    record = HandoffRecord.from_handoff(
+        "c-20261123T183000-abcdef0a0b0c", handoff, [], "+441632960001", "../../etc/passwd"
+    )
+    headers = record.sip_headers()
+    customer = headers["X-Voicebot-Customer"]
+    assert customer == f"ref={record.reference}; name=Alice M.; account=****5678"
+    assert "Morgan" not in json.dumps(headers) and "12345678" not in json.dumps(headers)
+    assert "identified as Alice M., account ****5678" in headers["X-Voicebot-Summary"]
+    assert headers["X-Voicebot-Call-Id"] == "c-20261123T183000-abcdef0a0b0c"
+    # the agent's screen (the record) keeps the name; the SIP Call-ID is data in it
+    assert record.slots["customer_name"] == "Alice Morgan"
+    assert record.sip_call_id == "../../etc/passwd"
+    assert record.reference.startswith("h-") and record.reference != _record().reference
+
+
+def test_header_values_are_one_line_whatever_the_caller_said() -> None:
+    handoff = Handoff(
+        "billing",
+        HandoffReason.ROUTED,
+        summary="postcode SW1A\r\nX-Evil: 1\x00 and more",
+        intent="billing_question\r\nVia: x",
+        slots={"customer_name": "Eve\r\nX-Injected: yes"},
+    )
+    headers = HandoffRecord.from_handoff("c-1", handoff, [], None).sip_headers()
+    for value in headers.values():
+        assert "\r" not in value and "\n" not in value and "\x00" not in value, value
+        assert value.isprintable() and value.strip() == value and value
+
+
+def test_message_store_keeps_the_sip_call_id_as_data(tmp_path: Path) -> None:
+    path = tmp_path / "messages.sqlite3"
+    # a store made before the sip_call_id column existed is upgraded in place
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at TEXT NOT NULL,"
+        " call_id TEXT NOT NULL, caller_id TEXT, department TEXT NOT NULL, reason TEXT NOT NULL,"
+        " text TEXT NOT NULL, transcript TEXT NOT NULL, recording_path TEXT)"
+    )
+    old.commit()
+    old.close()
+    store = MessageStore(path)
+    store.add(
+        call_id="c-20261123T183000-abcdef0a0b0c",
+        department="billing",
+        reason="technical_error",
+        text="please call back",
+        transcript=[],
+        sip_call_id="<script>/../x",
+    )
+    msg = store.all()[0]
+    assert msg.sip_call_id == "<script>/../x" and msg.call_id.startswith("c-")
 
 
 def test_message_survives_a_new_process(tmp_path: Path) -> None:

@@ -188,6 +188,15 @@ def test_dtmf_digits_end_after_the_inter_digit_timeout():
     assert out[0].time_s == pytest.approx(3.5)  # last key + 2 s, not the late Tick at 10 s
 
 
+def test_a_flood_of_keys_makes_one_bounded_turn():
+    from voicebot.turns import MAX_KEYS_PER_TURN
+
+    script = [DtmfDigit(time_s=1.0 + 0.001 * i, digit="7") for i in range(5000)]
+    script.append(DtmfDigit(time_s=7.0, digit="#"))
+    out = run_timeline(make(), script, until_s=10)
+    assert len(out) == 1 and out[0].digits == "7" * MAX_KEYS_PER_TURN
+
+
 def test_dtmf_expected_length_from_the_dialog_completes_at_once():
     script = [
         ExpectInput(time_s=0.0, expect="digits", max_digits=3),

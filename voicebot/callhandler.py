@@ -31,7 +31,8 @@ class CallIOLine:
 
     def __init__(self, call: CallIO) -> None:
         self.call = call
-        self.call_id = call.details.call_id
+        self.call_id = call.details.call_id  # internal: the SIP Call-ID is only data
+        self.sip_call_id = call.details.sip_call_id or None
         self.caller_id = call.details.caller_id or None
         self._frames = 0
         self._queue: asyncio.Queue[Int16Array | None] = asyncio.Queue()
@@ -175,7 +176,11 @@ async def handle_call(call: CallIO) -> None:
             turn.endpoint_ms, turn.asr_ms, turn.dialog_ms, turn.tts_first_ms,
         )  # fmt: skip
     log.info(
-        "call %s ended: %s (%d turns)", line.call_id, result.outcome.describe(), len(result.turns)
+        "call %s ended: %s (%d turns)%s",
+        line.call_id,
+        result.outcome.describe(),
+        len(result.turns),
+        f"; failure {result.failure}, caller handed over" if result.failure else "",
     )
     _pipeline.bridge.forget(line.call_id)
 

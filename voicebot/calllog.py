@@ -50,6 +50,8 @@ class CallResult:
     errors: list[str] = field(default_factory=list)
     timeline: list[tuple[float, str, str]] = field(default_factory=list)
     """Everything said, in order: (line time s, ``caller``/``bot``, text); reprompts too."""
+    failure: str | None = None
+    """Code of the error that sent the call down the failure path (``dialog-failed``...)."""
 
 
 def write_turn_log(path: Path, result: CallResult) -> None:
@@ -63,6 +65,7 @@ def write_turn_log(path: Path, result: CallResult) -> None:
                     "outcome": asdict(result.outcome),
                     "transfer": result.transfer,
                     "errors": result.errors,
+                    "failure": result.failure,
                 },
                 ensure_ascii=False,
             )

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bench",
     "campaign": "campaign",
     "status": "status",
+    "customers": "customers",
 }
 
 

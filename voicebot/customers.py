@@ -1,7 +1,11 @@
 """The customer store the dialog identifies callers against (SQLite).
 
-``CustomerStore()`` opens ``var_dir()/customers.sqlite3``, creating it and seeding six
-demo customers on first use (seeding twice changes nothing). PINs and dates of birth are
+``CustomerStore()`` opens ``var_dir()/customers.sqlite3``, creating it empty on first use: a
+production store is filled with ``voicebot customers import FILE.csv``
+(:mod:`voicebot.customer_import`). Only the demo and the tests seed the six demo customers
+(their PINs are in this file): ``CustomerStore(seed=True)``, or
+:func:`demo_customers_wanted` (``$VOICEBOT_DEMO_CUSTOMERS`` or the setting
+``customers.seed_demo``) where the action server opens the store. PINs and dates of birth are
 stored only as salted PBKDF2 hashes; :meth:`CustomerStore.verify` checks an account number
 plus one second factor and returns the customer, or None. Amounts are integer pence.
 
@@ -147,6 +151,26 @@ DEMO_CUSTOMERS: tuple[DemoCustomer, ...] = (
 )
 
 
+def demo_customers_wanted() -> bool:
+    """Whether a new customer store gets the demo customers: ``$VOICEBOT_DEMO_CUSTOMERS``
+    (``1``/``true``/``yes`` or ``0``/``false``/``no``) when set, else the setting
+    ``customers.seed_demo`` (false in the embedded defaults)."""
+    env = os.environ.get("VOICEBOT_DEMO_CUSTOMERS", "").strip().lower()
+    if env:
+        return env in ("1", "true", "yes", "on")
+    from voicebot.config import load_settings, section_to
+
+    return section_to(CustomersConfig, load_settings(), "customers").seed_demo
+
+
+@dataclass(frozen=True)
+class CustomersConfig:
+    """Settings section ``customers``."""
+
+    seed_demo: bool = False
+    """Seed the six demo customers (known PINs) into a new store: the demo and tests only."""
+
+
 def _hash(salt: bytes, secret: str) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", secret.encode("utf-8"), salt, _ITERATIONS)
 
@@ -166,7 +190,7 @@ def normalise_phone(number: str) -> str:
 class CustomerStore:
     """Customers, their orders and support tickets in one SQLite file."""
 
-    def __init__(self, path: Path | str | None = None, *, seed: bool = True) -> None:
+    def __init__(self, path: Path | str | None = None, *, seed: bool = False) -> None:
         self.path = Path(path) if path is not None else var_dir() / DB_NAME
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
@@ -251,6 +275,12 @@ class CustomerStore:
             next_bill_date=_d(row["next_bill_date"]) if row["next_bill_date"] else None,
             next_bill_pence=row["next_bill_pence"],
         )
+
+    def all(self) -> list[Customer]:
+        """Every customer, by account number (no secrets)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM customers ORDER BY account_number").fetchall()
+        return [self._customer(r) for r in rows]
 
     def count(self) -> int:
         with self._connect() as conn:

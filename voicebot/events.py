@@ -26,6 +26,7 @@ class HandoffReason(StrEnum):
     OUT_OF_HOURS = "out_of_hours"  # department closed: a message was offered instead
     NO_INPUT = "no_input"  # the caller stayed silent after reprompts
     TRANSFER_FAILED = "transfer_failed"  # the department did not take the call
+    TECHNICAL_ERROR = "technical_error"  # a component failed mid-call (ASR, dialog, TTS...)
 
 
 ExpectedInput = Literal["free", "digits", "yes_no", "spelled"]

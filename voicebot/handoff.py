@@ -5,14 +5,18 @@ conversation so far) as one JSON line to ``var/handoffs.jsonl``, flushed and fsy
 before the transfer starts, so nobody asks the caller to repeat themselves and nothing is
 lost if the process dies right after. Secrets never reach the record: PIN and date of birth
 are dropped, account numbers masked to their last 4 digits, and the caller's answers to
-identification questions replaced by ``[redacted]``.
+identification questions replaced by ``[redacted]`` (the rules: :mod:`voicebot.redaction`).
+
+The record is keyed by the internal call ID and an opaque per-hand-off ``reference``; the
+SIP Call-ID is kept as data (``sip_call_id``). The SIP headers on the transferred call carry
+the reference and a masked name (``Alice M.``), never the customer's full name.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
+import secrets
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,36 +26,36 @@ from typing import Any
 from voicebot.errors import StoreError
 from voicebot.events import Handoff
 from voicebot.paths import var_dir
+from voicebot.redaction import (
+    SECRET_SLOTS,
+    mask_account,
+    mask_digits,
+    mask_name,
+    mask_names_in,
+    redact_slots,
+)
 
-SECRET_SLOTS = frozenset({"pin", "date_of_birth", "dob"})
-ACCOUNT_SLOTS = frozenset({"account_number"})
-_DIGIT_RUN = re.compile(r"\d{6,}")
+__all__ = [
+    "SECRET_SLOTS",
+    "HandoffLog",
+    "HandoffRecord",
+    "Turn",
+    "mask_account",
+    "mask_digits",
+    "redact_slots",
+]
 
 
-def mask_account(value: Any) -> str:
-    """``12345678`` -> ``****5678``; anything shorter than 5 characters -> ``****``."""
-    text = re.sub(r"\D", "", str(value))
-    return "****" + text[-4:] if len(text) > 4 else "****"
+def new_reference() -> str:
+    """An opaque reference for one hand-off (``h-`` + 12 hex digits): what the agent's phone
+    gets instead of who the customer is; it finds the record in ``handoffs.jsonl``."""
+    return f"h-{secrets.token_hex(6)}"
 
 
-def mask_digits(text: str) -> str:
-    """Mask every run of 6+ digits in free text (account numbers said or typed)."""
-    return _DIGIT_RUN.sub(lambda m: mask_account(m.group(0)), text)
-
-
-def redact_slots(slots: dict[str, Any]) -> dict[str, Any]:
-    """Slots safe to show and log: secrets dropped, account numbers masked, empties left out."""
-    out: dict[str, Any] = {}
-    for key, value in slots.items():
-        if key in SECRET_SLOTS or value in (None, "", [], {}):
-            continue
-        if key in ACCOUNT_SLOTS:
-            out[key] = mask_account(value)
-        elif isinstance(value, str):
-            out[key] = mask_digits(value)
-        else:
-            out[key] = value
-    return out
+def _header(text: str, limit: int = 200) -> str:
+    """A SIP header value: one line of printable text (a caller's words cannot add headers)."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat[:limit] or "-"
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,19 @@ class HandoffRecord:
     transcript: list[Turn]
     caller_id: str | None = None
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    sip_call_id: str | None = None
+    """The SIP Call-ID as the caller sent it (data only), None off SIP."""
+    reference: str = field(default_factory=new_reference)
+    """Opaque reference of this hand-off, sent to the agent's phone."""
 
     @classmethod
     def from_handoff(
-        cls, call_id: str, handoff: Handoff, transcript: list[Turn], caller_id: str | None
+        cls,
+        call_id: str,
+        handoff: Handoff,
+        transcript: list[Turn],
+        caller_id: str | None,
+        sip_call_id: str | None = None,
     ) -> HandoffRecord:
         return cls(
             call_id=call_id,
@@ -93,18 +106,30 @@ class HandoffRecord:
             summary=mask_digits(handoff.summary),
             transcript=list(transcript),
             caller_id=caller_id,
+            sip_call_id=sip_call_id,
         )
 
     def sip_headers(self) -> dict[str, str]:
-        """Context for the agent's phone, as SIP headers on the transferred call."""
-        customer = self.slots.get("customer_name") or self.slots.get("account_number")
-        # never empty: some user agents drop a header without a value
+        """Context for the agent's phone, as SIP headers on the transferred call.
+
+        ``X-Voicebot-Customer`` is ``ref=<reference>; name=<masked name>`` (``unidentified``
+        when nobody was identified), plus ``; account=****1234`` when an account number was
+        given; the summary's names are masked the same way. Never empty: some user agents
+        drop a header without a value.
+        """
+        name = self.slots.get("customer_name")
+        customer = [f"ref={self.reference}", f"name={mask_name(name) or 'unidentified'}"]
+        account = str(self.slots.get("account_number") or "")
+        if account:  # masked already in the record's slots; masked again if not
+            customer.append(
+                f"account={account if account.startswith('****') else mask_account(account)}"
+            )
         return {
             "X-Voicebot-Call-Id": self.call_id,
-            "X-Voicebot-Intent": self.intent or "unknown",
-            "X-Voicebot-Reason": self.reason,
-            "X-Voicebot-Customer": str(customer or "unidentified"),
-            "X-Voicebot-Summary": " ".join(self.summary.split())[:200] or "-",
+            "X-Voicebot-Intent": _header(self.intent or "unknown"),
+            "X-Voicebot-Reason": _header(self.reason),
+            "X-Voicebot-Customer": _header("; ".join(customer)),
+            "X-Voicebot-Summary": _header(mask_names_in(mask_digits(self.summary), name)),
         }
 
 

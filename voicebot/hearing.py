@@ -336,18 +336,15 @@ class Hearing:
         return self._ended(ended, heard.text, float(heard.confidence), asr_ms, early=True)
 
     async def _decode(self, stream: SpeechStream | None) -> tuple[float, str, float]:
-        """The final decode of a segment: (ms it took, text, confidence); an ASR failure is
-        kept in :attr:`errors` and heard as nothing."""
+        """The final decode of a segment: (ms it took, text, confidence); an ASR failure
+        raises (:class:`~voicebot.errors.VoicebotError`)."""
         if stream is None:
             return 0.0, "", 0.0
         started = time.perf_counter()
-        try:
-            final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
-            text, confidence = final.text, float(final.confidence)
-        except VoicebotError as exc:
-            self.errors.append(f"{exc.code}: {exc}")
-            text, confidence = "", 0.0
-        return (time.perf_counter() - started) * 1000, text, confidence
+        # a failing recogniser raises: the session hands the caller over (an empty
+        # transcript instead would leave the caller unheard, turn after turn)
+        final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
+        return (time.perf_counter() - started) * 1000, final.text, float(final.confidence)
 
     async def _finish(self, ended: SpeechEnded) -> Transcript | None:
         stream, self._stream = self._stream, None

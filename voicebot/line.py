@@ -43,7 +43,10 @@ class Line(Protocol):
     """One call's connection to the caller."""
 
     call_id: str
+    """The internal call ID (:mod:`voicebot.callids`): names the call's files and keys."""
     caller_id: str | None
+    sip_call_id: str | None
+    """The SIP Call-ID as sent by the caller (data only, never a name), None off SIP."""
     rate: int
     """Sample rate of audio in and out, Hz (8000 on a G.711 line)."""
 

@@ -16,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voicebot.errors import StoreError
-from voicebot.handoff import Turn, mask_digits
+from voicebot.handoff import Turn
 from voicebot.paths import var_dir
+from voicebot.redaction import mask_digits
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS messages (
     reason TEXT NOT NULL,
     text TEXT NOT NULL,
     transcript TEXT NOT NULL,
-    recording_path TEXT
+    recording_path TEXT,
+    sip_call_id TEXT
 )
 """
 
@@ -45,6 +47,7 @@ class StoredMessage:
     text: str
     transcript: list[Turn]
     recording_path: str | None
+    sip_call_id: str | None = None
 
 
 class MessageStore:
@@ -58,6 +61,9 @@ class MessageStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
+            if "sip_call_id" not in columns:  # a store made before the column existed
+                self._db.execute("ALTER TABLE messages ADD COLUMN sip_call_id TEXT")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"message store {self.path} cannot be opened: {exc}") from exc
 
@@ -71,8 +77,11 @@ class MessageStore:
         transcript: list[Turn],
         caller_id: str | None = None,
         recording_path: str | None = None,
+        sip_call_id: str | None = None,
     ) -> int:
-        """Store one message; returns its id once it is committed to disk."""
+        """Store one message; returns its id once it is committed to disk.
+
+        ``call_id`` is the internal call ID; ``sip_call_id`` the SIP Call-ID (data only)."""
         row = (
             datetime.now(UTC).isoformat(),
             call_id,
@@ -82,12 +91,14 @@ class MessageStore:
             mask_digits(text),
             json.dumps([t.__dict__ for t in transcript], ensure_ascii=False),
             recording_path,
+            sip_call_id,
         )
         try:
             with self._lock:
                 cur = self._db.execute(
                     "INSERT INTO messages (created_at, call_id, caller_id, department, reason,"
-                    " text, transcript, recording_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " text, transcript, recording_path, sip_call_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 return int(cur.lastrowid or 0)
@@ -98,7 +109,7 @@ class MessageStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, created_at, call_id, caller_id, department, reason, text,"
-                " transcript, recording_path FROM messages ORDER BY id"
+                " transcript, recording_path, sip_call_id FROM messages ORDER BY id"
             ).fetchall()
         return [
             StoredMessage(
@@ -111,6 +122,7 @@ class MessageStore:
                 text=r[6],
                 transcript=[Turn(**t) for t in json.loads(r[7])],
                 recording_path=r[8],
+                sip_call_id=r[9],
             )
             for r in rows
         ]

@@ -18,6 +18,7 @@ from voicebot.audio.vad import SpeechDetector, VadConfig
 from voicebot.audio.wavio import AudioConfig
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.dialog.bridge import DialogBridge
+from voicebot.fallback import FallbackPrompts
 from voicebot.line import Line
 from voicebot.services.settings import services_config
 from voicebot.session import CallSession, Recognizer, SessionConfig, Speaker
@@ -37,6 +38,8 @@ class Pipeline:
     session_cfg: SessionConfig
     rate: int
     departments: Any = None
+    fallback: FallbackPrompts | None = None
+    """The failure path's prompts, synthesized by :meth:`warm` (they play when TTS fails)."""
 
     @classmethod
     def load(
@@ -107,16 +110,22 @@ class Pipeline:
         dialog = RemoteDialog(
             svc.dialog(), reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
         )
+        speaker = RemoteSpeaker(speech, tts_config(settings).sample_rate)
+        # the apology and hand-off prompts, synthesized now and kept here: they still play
+        # when the speech service fails mid-call (voicebot.fallback)
+        fallback = FallbackPrompts(rate, speaker)
+        fallback.prepare()
         return cls(
             settings=settings,
             bridge=cast(DialogBridge, dialog),  # the same surface (start/handle/conversation)
             recognizer=RemoteRecognizer(speech),
-            speaker=RemoteSpeaker(speech, tts_config(settings).sample_rate),
+            speaker=speaker,
             vad=section_to(VadConfig, settings, "vad"),
             turns=section_to(TurnConfig, settings, "turns"),
             session_cfg=section_to(SessionConfig, settings, "session"),
             rate=rate,
             departments=load_departments(),
+            fallback=fallback,
         )
 
     def warm(self) -> None:
@@ -133,6 +142,8 @@ class Pipeline:
                     prompts.append(text)
         started = time.perf_counter()
         made = self.speaker.warm(prompts)
+        self.fallback = FallbackPrompts(self.rate, self.speaker)
+        made += self.fallback.prepare()
         stream = self.recognizer.open_stream("free", sample_rate=self.rate)
         noise = np.random.default_rng(0).normal(0, 2000, self.rate).astype(np.int16)
         stream.accept(noise)
@@ -162,4 +173,5 @@ class Pipeline:
             TurnTaker(self.turns),
             self.session_cfg,
             self.departments,
+            fallback=self.fallback,
         )

@@ -10,7 +10,11 @@
 * a caller turn goes to the dialog bridge; its reply is spoken sentence by sentence in a
   background task, so the caller can interrupt it (barge-in stops the audio at once);
 * a hand-off is carried out after its announcement: transfer to the department, or, when
-  the transfer fails, a message is taken and stored durably.
+  the transfer fails, a message is taken and stored durably;
+* any failure mid-call (ASR, dialog, action server, TTS, a store, a bug) stops the
+  conversation and hands the caller over on the failure path (:mod:`voicebot.fallback`):
+  apology, hand-off record, transfer to the default department, else a message. A call
+  never ends in silence; the error code is in :attr:`CallResult.failure`.
 
 Blocking work (ASR decoding, TTS) runs in the default executor so the loop that also drives
 SIP never stalls. Every caller turn produces a :class:`TurnLog` with what was heard, what
@@ -21,17 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from voicebot.audio.vad import SpeechDetector
 from voicebot.calllog import CallResult, TurnLog, write_turn_log
 from voicebot.dialog.bridge import DialogBridge
-from voicebot.errors import VoicebotError
 from voicebot.events import (
     BargeIn,
     DialogReply,
@@ -46,9 +47,11 @@ from voicebot.events import (
     Tick,
     UserTurn,
 )
+from voicebot.fallback import FallbackPrompts, LineInputs
 from voicebot.hearing import Hearing
-from voicebot.line import AudioIn, HungUp, Line
-from voicebot.paths import var_dir
+from voicebot.line import AudioIn, Line
+from voicebot.redaction import for_log
+from voicebot.session_actions import SessionActions
 from voicebot.session_config import SessionConfig, session_config
 from voicebot.stages import Recognizer, Speaker, TurnMachine
 from voicebot.yes_no import interpret as interpret_yes_no
@@ -70,7 +73,7 @@ log = logging.getLogger(__name__)
 _DIGIT_WORDS = re.compile(r"\d")
 
 
-class CallSession:
+class CallSession(SessionActions):
     """The per-call pipeline (see the module docstring)."""
 
     def __init__(
@@ -83,6 +86,7 @@ class CallSession:
         turns: TurnMachine,
         config: SessionConfig | None = None,
         departments: Any = None,
+        fallback: FallbackPrompts | None = None,
     ) -> None:
         self.line = line
         self.bridge = bridge
@@ -110,42 +114,33 @@ class CallSession:
         self._transfer: str | None = None
         self._last_question: tuple[str, ...] = ()
         self._digits_asked: int | None = None  # digits asked for, kept through a read-back
+        self.fallback = fallback or FallbackPrompts(line.rate, speaker)
+        self.failure: str | None = None
+        """Code of the error that sent the call down the failure path, None if none did."""
+        self._failed: BaseException | None = None  # raised in a background task
+        self._failed_event = asyncio.Event()
+        self._line_closed = False  # hung up (either side) or transferred
+        self._inputs: LineInputs | None = None
 
     # ------------------------------------------------------------------ main loop
 
     async def run(self) -> CallResult:
-        """Greet, then serve caller turns until a hang-up, a hand-off or the end."""
+        """Greet, then serve caller turns until a hang-up, a hand-off or the end; on any
+        failure, hand the caller over on the failure path (never raises a call error)."""
+        failure: BaseException | None = None
         try:
-            reply = await self.bridge.start(self.call_id, self.line.caller_id)
-            self.greeting = list(reply.texts)
-            self._after_reply(reply, None)
-            async for item in self.line.inputs():
-                if isinstance(item, HungUp):
-                    break
-                if isinstance(item, AudioIn):
-                    await self._hear(item)
-                else:
-                    self._feed(item)
-                await self._serve_turns()
-                if self._done and (self._speaking is None or self._speaking.done()):
-                    break
-                if self.line.now() > self.cfg.max_call_s and not self._done:
-                    self._done = True
-                    self._say(
-                        ("We have reached the maximum length for this call. Goodbye.",),
-                        then=self._hangup,
-                    )
-        except VoicebotError as exc:
-            log.error("call %s: %s (%s)", self.call_id, exc, exc.code)
-            self.errors.append(f"{exc.code}: {exc}")
+            try:
+                await self._converse()
+            except Exception as exc:  # noqa: BLE001 - VoicebotError or a bug: never drop
+                failure = exc
+            failure = failure or self._failed
+            if failure is not None:
+                await self._recover(failure)
         finally:
-            if self._speaking is not None and not self._speaking.done():
-                self._stop_speaking = True
-                self.line.stop_playback()
-                await asyncio.gather(self._speaking, return_exceptions=True)
+            await self._stop_speaking_now()
             self.idle.set()
         conv = self.bridge.conversation(self.call_id)
-        return CallResult(
+        result = CallResult(
             self.call_id,
             conv.outcome(),
             self.turn_logs,
@@ -154,6 +149,54 @@ class CallSession:
             self.errors,
             self.timeline,
         )
+        result.failure = self.failure
+        return result
+
+    async def _converse(self) -> None:
+        """The conversation proper; raises on a failure (see :meth:`_recover`)."""
+        self._inputs = LineInputs(aiter(self.line.inputs()))
+        reply = await self.bridge.start(
+            self.call_id, self.line.caller_id, getattr(self.line, "sip_call_id", None)
+        )
+        self.greeting = list(reply.texts)
+        self._after_reply(reply, None)
+        failed = asyncio.ensure_future(self._failed_event.wait())
+        try:
+            while await self._input_or_failure(failed):
+                item = await self._inputs.next()
+                if item is None:
+                    break
+                await self._take(item)
+                if self._failed is not None:
+                    return
+                if self._done and (self._speaking is None or self._speaking.done()):
+                    break
+        finally:
+            failed.cancel()
+        if self._inputs.ended:
+            self._line_closed = True
+
+    async def _input_or_failure(self, failed: asyncio.Future[Any]) -> bool:
+        """Wait for the next line input (True) or a failure in the background (False)."""
+        assert self._inputs is not None
+        read = self._inputs.pending()
+        waiters: set[asyncio.Future[Any]] = {read, failed}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        return self._failed is None
+
+    async def _take(self, item: Any) -> None:
+        """One line input: hear it, then serve the turns it completed."""
+        if isinstance(item, AudioIn):
+            await self._hear(item)
+        else:
+            self._feed(item)
+        await self._serve_turns()
+        if self.line.now() > self.cfg.max_call_s and not self._done:
+            self._done = True
+            self._say(
+                ("We have reached the maximum length for this call. Goodbye.",),
+                then=self._hangup,
+            )
 
     # ------------------------------------------------------------------ hearing
 
@@ -350,14 +393,14 @@ class CallSession:
             played = await self.line.wait_played() if not first else True
             if not first:
                 self._feed(PlaybackFinished(self.line.now(), interrupted=not played))
-        except VoicebotError as exc:
-            log.error("call %s: speaking failed: %s", self.call_id, exc)
-            self.errors.append(f"{exc.code}: {exc}")
-            self.idle.set()
-        if then is not None:
-            result = then()
-            if asyncio.iscoroutine(result):
-                await result
+            if then is not None:
+                result = then()
+                if asyncio.iscoroutine(result):
+                    await result
+        except Exception as exc:  # noqa: BLE001 - TTS, line or store: the failure path
+            log.error("call %s: failed while speaking: %s", self.call_id, for_log(exc))
+            self._failed = exc
+            self._failed_event.set()  # wakes the session, which hands the caller over
 
     def _barge_in(self, event: BargeIn) -> None:
         if self._speaking is None or self._speaking.done():
@@ -384,83 +427,6 @@ class CallSession:
             then=(lambda: self._transfer_to(handoff)) if handoff.is_open else self._hangup,
         )
 
-    # ------------------------------------------------------------------ actions
-
-    def _default_handoff(self, reason: HandoffReason, summary: str) -> Handoff:
-        key, uri, is_open = "customer_service", "", True
-        if self.departments is not None:
-            key = self.departments.default
-            dept = self.departments.get(key)
-            uri = dept.transfer_uri
-            is_open = self.departments.is_open(key, _now())
-        conv = self.bridge.conversation(self.call_id)
-        return Handoff(
-            key, reason, uri, is_open, conv.intents[-1] if conv.intents else None, {}, summary
-        )
-
-    async def _transfer_to(self, handoff: Handoff) -> None:
-        record = self.bridge.handoff_record(self.call_id, handoff)
-        result = await self.line.transfer(handoff.transfer_uri, record.sip_headers())
-        self._transfer = f"{handoff.department}:{result}"
-        if result == "accepted":
-            return
-        log.warning("call %s: transfer to %s failed: %s", self.call_id, handoff.department, result)
-        failed = Handoff(
-            handoff.department,
-            HandoffReason.TRANSFER_FAILED,
-            handoff.transfer_uri,
-            False,
-            handoff.intent,
-            handoff.slots,
-            handoff.summary,
-        )
-        self._taking_message = failed
-        self._done = False
-        self._say(
-            (
-                f"I'm sorry, nobody can take your call right now. Please leave a short message "
-                f"after this, and {self._dept_name(handoff.department)} will call you back.",
-            ),
-        )
-
-    def _dept_name(self, key: str) -> str:
-        if self.departments is not None:
-            try:
-                return str(self.departments.get(key).name)
-            except Exception:  # noqa: BLE001 - a name is only cosmetic
-                return key
-        return key.replace("_", " ")
-
-    def _store_message(self, text: str) -> None:
-        handoff, self._taking_message = self._taking_message, None
-        assert handoff is not None
-        recording = None
-        if self.cfg.record_messages and self.hearing.last_segment is not None:
-            from voicebot.audio.wavio import write_wav
-
-            path = var_dir() / "recordings" / f"{self.call_id}-{int(time.time())}.wav"
-            recording = str(write_wav(path, self.hearing.last_segment, self.line.rate))
-        conv = self.bridge.conversation(self.call_id)
-        self.bridge.messages.add(
-            call_id=self.call_id,
-            department=handoff.department,
-            reason=str(handoff.reason),
-            text=text,
-            transcript=conv.transcript,
-            caller_id=conv.caller_id,
-            recording_path=recording,
-        )
-        conv.message = {
-            "department": handoff.department,
-            "reason": str(handoff.reason),
-            "text": text,
-        }
-        self._done = True
-        self._say(("Thank you, your message has been saved. Goodbye.",), then=self._hangup)
-
-    async def _hangup(self) -> None:
-        await self.line.hangup()
-
 
 def _endpoint_kind(source: str, ended: SpeechEnded | None, early: bool) -> str:
     """How the caller's turn was ended: ``silence`` (the endpoint), ``complete`` (every
@@ -470,9 +436,3 @@ def _endpoint_kind(source: str, ended: SpeechEnded | None, early: bool) -> str:
     if early:
         return "complete"
     return "max_length" if ended.forced else "silence"
-
-
-def _now() -> datetime:
-    """The current time, or ``$VOICEBOT_NOW`` (ISO 8601) when a replay freezes the clock."""
-    frozen = os.environ.get("VOICEBOT_NOW")
-    return datetime.fromisoformat(frozen) if frozen else datetime.now(UTC)

@@ -68,6 +68,8 @@ from voicebot.events import (
 )
 
 DTMF_KEYS = frozenset("0123456789*#ABCD")
+MAX_KEYS_PER_TURN = 64
+"""Keys kept in one keypad turn; more are ignored (a flood of keys cannot grow a turn)."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +359,8 @@ class TurnTaker:
             self._digits_open = False
             self._digits_done = True
             self._maybe_complete(event.time_s, out)
+            return
+        if len(self._digits) >= MAX_KEYS_PER_TURN:
             return
         self._digits += key
         self._digits_open = True

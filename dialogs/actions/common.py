@@ -18,14 +18,16 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from voicebot.customers import CustomerStore
+from voicebot.customers import CustomerStore, demo_customers_wanted
 from voicebot.departments import Departments, load_departments
 from voicebot.events import HandoffReason
+from voicebot.redaction import SECRET_SLOTS as REDACTION_SECRET_SLOTS
 
 logger = logging.getLogger(__name__)
 
-#: Slots that must never leave the action server in a hand-off or a log line.
-SECRET_SLOTS = frozenset({"pin", "date_of_birth", "message_text"})
+#: Slots that must never leave the action server in a hand-off or a log line (one list for
+#: the whole project: voicebot.redaction).
+SECRET_SLOTS = REDACTION_SECRET_SLOTS
 #: Slots worth telling the agent who picks up.
 SUMMARY_SLOTS = ("customer_name", "account_number", "identified", "postcode", "fault_type")
 
@@ -62,10 +64,17 @@ _stores: dict[str, CustomerStore] = {}
 
 
 def store() -> CustomerStore:
-    """The customer store under the current ``VOICEBOT_VAR`` (created and seeded once)."""
+    """The customer store under the current ``VOICEBOT_VAR`` (opened once; the demo
+    customers are seeded only for the demo and the tests: ``$VOICEBOT_DEMO_CUSTOMERS``)."""
     key = os.environ.get("VOICEBOT_VAR", "")
     if key not in _stores:
-        _stores[key] = CustomerStore()
+        _stores[key] = CustomerStore(seed=demo_customers_wanted())
+        if _stores[key].count() == 0:
+            logger.warning(
+                "customer store %s is empty: nobody can be identified; import customers "
+                "with 'voicebot customers import FILE.csv'",
+                _stores[key].path,
+            )
     return _stores[key]
 
 

@@ -215,12 +215,14 @@ class Worker:
 
 
 def wait_report(folder: Path, call_id: str, timeout_s: float = 10.0) -> dict:
-    """The demo handler's JSON report of the call whose Call-ID contains ``call_id``."""
+    """The demo handler's JSON report of the call whose SIP Call-ID contains ``call_id``
+    (reports are named by the internal call ID; the SIP Call-ID is data in them)."""
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
         for p in folder.glob("*.json"):
-            if call_id in p.name:
-                return json.loads(p.read_text())
+            report = json.loads(p.read_text())
+            if call_id in report.get("sip_call_id", ""):
+                return report
         time.sleep(0.1)
     raise AssertionError(f"no report for call {call_id} in {folder}")
 

@@ -208,3 +208,23 @@ def test_refused_refer_falls_back_to_bridge() -> None:
 )
 def test_transfer_status_mapping(status: int, refer: bool, expected: TransferResult) -> None:
     assert transfer_result(status, refer_response=refer) is expected
+
+
+def test_a_flood_of_digits_is_bounded_and_counted() -> None:
+    """A caller sending thousands of keys (RTP events or SIP INFOs) while the handler is
+    busy: the queue keeps DTMF_QUEUE_DIGITS, the rest are dropped and counted."""
+    from voicebot.telephony.callio import DTMF_QUEUE_DIGITS
+
+    async def main() -> None:
+        io, _ = make()
+        for i in range(5000):
+            io.feed_dtmf(str(i % 10), "sip-info", 100)
+        assert io.dtmf.qsize() == DTMF_QUEUE_DIGITS == 64
+        assert io.dtmf_dropped == 5000 - DTMF_QUEUE_DIGITS
+        first = await io.dtmf.get()
+        assert first.digit == "0"  # the oldest are kept, in order
+        io.feed_dtmf("#", "rfc4733", 100)  # room again: taken
+        assert io.dtmf.qsize() == DTMF_QUEUE_DIGITS
+        io.mark_closed("caller hung up")  # closing with a full queue does not raise
+
+    run(main())

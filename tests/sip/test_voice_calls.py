@@ -68,6 +68,7 @@ def voice_worker(
             "VOICEBOT_DEPARTMENTS": str(departments),
             "VOICEBOT_NOW": frozen_now,
             "VOICEBOT_VAR": str(folder),
+            "VOICEBOT_DEMO_CUSTOMERS": "1",
         },
         log_path=folder / "actions.log",
     ).start(timeout_s=90, reuse=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import uuid
 
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     from voicebot.dialog.training import train
 
     logging.basicConfig(level=logging.WARNING)
+    # a chat is a demo: the demo customers, unless $VOICEBOT_DEMO_CUSTOMERS=0 says otherwise
+    os.environ.setdefault("VOICEBOT_DEMO_CUSTOMERS", "1")
     cfg = dialog_config(load_settings())
     model = latest_model(cfg.models_path()) if args.no_train else train()[0]
     print(f"loading {model.name} ...", file=sys.stderr)

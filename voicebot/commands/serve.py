@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the demo handler: prompt, recording, digits, transfer on 9",
     )
+    demo.add_argument(
+        "--demo-customers",
+        action="store_true",
+        help="seed the six demo customers (known PINs) into the customer store: demo only",
+    )
     demo.add_argument("--demo-prompt", help="WAV file played on answer (default: beeps)")
     demo.add_argument("--demo-record-dir", help="folder for each call's WAV + JSON report")
     demo.add_argument("--demo-transfer", help="SIP URI to transfer to on digit 9")
@@ -59,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         "handler": args.handler,
     }
     env: dict[str, str] = {}
+    if args.demo_customers:  # the action server (started below) inherits this
+        os.environ["VOICEBOT_DEMO_CUSTOMERS"] = "1"
     if args.demo:
         overrides["handler"] = "voicebot.telephony.demo:handle_call"
         for key, value in (

@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voicebot.departments import Departments, load_departments
+from voicebot.dialog.action_failures import watch_actions
 from voicebot.errors import DialogError
 from voicebot.events import DialogReply, ExpectedInput, Handoff, HandoffReason, Outcome
-from voicebot.handoff import HandoffLog, HandoffRecord, Turn, redact_slots
+from voicebot.handoff import HandoffLog, HandoffRecord, Turn
 from voicebot.menu import MENU_KEYS, MenuEntry
 from voicebot.messages import MessageStore
+from voicebot.redaction import for_log, redact_answer, redact_slots
 from voicebot.yes_no import interpret as interpret_yes_no
 from voicebot.yes_no import tokens
 
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 # instead, so the recogniser must not be held to digits there.
 DIGIT_SLOTS = frozenset({"account_number"})
 SPELLED_SLOTS = frozenset({"postcode"})
-SECRET_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
 #: slots a caller may key in: while one is asked, keys are data, not menu choices
 KEYED_DATA_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
 # Actions that answer a first-level request: a call with one of these and no hand-off
@@ -108,7 +109,10 @@ class Conversation:
     """What the bridge remembers about one call."""
 
     call_id: str
+    """The internal call ID (:mod:`voicebot.callids`): the Rasa sender ID of the call."""
     caller_id: str | None = None
+    sip_call_id: str | None = None
+    """The SIP Call-ID as sent by the caller: data for records, never a key."""
     transcript: list[Turn] = field(default_factory=list)
     intents: list[str] = field(default_factory=list)
     handoff: Handoff | None = None
@@ -188,7 +192,9 @@ class DialogBridge:
     def handoff_record(self, call_id: str, handoff: Handoff) -> HandoffRecord:
         """The record (and SIP context headers) for ``handoff`` with the transcript so far."""
         conv = self.conversation(call_id)
-        return HandoffRecord.from_handoff(call_id, handoff, conv.transcript, conv.caller_id)
+        return HandoffRecord.from_handoff(
+            call_id, handoff, conv.transcript, conv.caller_id, conv.sip_call_id
+        )
 
     def record_handoff(self, call_id: str, handoff: Handoff) -> None:
         """A hand-off decided outside the dialog (silence, failed transfer), kept durably."""
@@ -196,22 +202,31 @@ class DialogBridge:
         conv.handoff = handoff
         self.handoffs.write(self.handoff_record(call_id, handoff))
 
-    async def start(self, call_id: str, caller_id: str | None = None) -> DialogReply:
-        """Begin a call: runs the session start (caller-ID lookup) and the greeting."""
+    async def start(
+        self, call_id: str, caller_id: str | None = None, sip_call_id: str | None = None
+    ) -> DialogReply:
+        """Begin a call: runs the session start (caller-ID lookup) and the greeting.
+        ``call_id``: the internal call ID; ``sip_call_id``: the SIP Call-ID, kept as data."""
         from rasa.core.channels.channel import CollectingOutputChannel
 
         conv = self.conversation(call_id)
         conv.caller_id = caller_id
+        conv.sip_call_id = sip_call_id
         metadata = {"caller_id": caller_id} if caller_id else {}
         channel = CollectingOutputChannel()
         processor = self.agent.processor
         if processor is None:
             raise DialogError("the dialog model is not loaded")
         try:
-            tracker = await processor.fetch_tracker_and_update_session(call_id, channel, metadata)
-            await processor.save_tracker(tracker)
+            with watch_actions() as failed:
+                tracker = await processor.fetch_tracker_and_update_session(
+                    call_id, channel, metadata
+                )
+                await processor.save_tracker(tracker)
         except Exception as exc:
             raise DialogError(f"the dialog model failed to start a call: {exc}") from exc
+        if failed:
+            raise DialogError(f"a custom action failed at the start of the call: {failed[0]}")
         return self._reply(conv, channel.messages, tracker)
 
     async def handle(self, call_id: str, text: str) -> DialogReply:
@@ -220,7 +235,7 @@ class DialogBridge:
         clean = " ".join(text.split()).lstrip("/")
         if not clean:
             clean = "..."
-        shown = "[redacted]" if conv.requested_slot in SECRET_SLOTS else clean
+        shown = redact_answer(clean, conv.requested_slot)
         entry, key = self._menu_choice(conv, clean)
         if key is not None:
             if entry is None:  # a key that is not on the menu: say the menu again
@@ -311,10 +326,13 @@ class DialogBridge:
         try:
             before = await self.agent.tracker_store.retrieve(conv.call_id)
             seen = len(before.events) if before is not None else 0
-            await self.agent.handle_message(message)
+            with watch_actions() as failed:
+                await self.agent.handle_message(message)
             tracker = await self.agent.tracker_store.retrieve(conv.call_id)
         except Exception as exc:
             raise DialogError(f"the dialog model failed on a turn: {exc}") from exc
+        if failed:
+            raise DialogError(f"a custom action failed: {failed[0]}")
         # this turn's own parse (latest_message can point back to an earlier turn after a
         # repeat or inside a form)
         new_events = list(tracker.events)[seen:] if tracker is not None else []
@@ -373,7 +391,7 @@ class DialogBridge:
             log.info(
                 "hand-off call=%s department=%s reason=%s",
                 conv.call_id,
-                handoff.department,
+                for_log(handoff.department),
                 handoff.reason,
             )
         if message is not None:
@@ -385,6 +403,7 @@ class DialogBridge:
                 text=str(message.get("text") or ""),
                 transcript=conv.transcript,
                 caller_id=conv.caller_id,
+                sip_call_id=conv.sip_call_id,
             )
         conv.ended = conv.ended or ended
         conv.expect = expected_input(conv.requested_slot, texts[-1] if texts else None)

@@ -43,6 +43,7 @@ def simulated_pipeline(now: str | None = None) -> Iterator[Pipeline]:
     if now:
         os.environ["VOICEBOT_NOW"] = now  # the session's own hand-offs use the same clock
     env["VOICEBOT_VAR"] = tempfile.mkdtemp(prefix="voicebot-replay-actions-")
+    env["VOICEBOT_DEMO_CUSTOMERS"] = "1"  # the recorded callers are the demo customers
     endpoint = f"http://127.0.0.1:{_free_port()}/webhook"
     print("loading models (dialog, ASR, TTS) ...", file=sys.stderr)
     with ActionServer(endpoint, env=env):

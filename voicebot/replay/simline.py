@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voicebot.callids import new_call_id
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
 from voicebot.replay.cases import CallerCase
@@ -48,6 +49,8 @@ class SimulatedLine:
 
     call_id: str = ""
     caller_id: str | None = None
+    sip_call_id: str | None = None
+    """A SIP Call-ID to carry as data (a simulated call has none)."""
     session_idle: asyncio.Event | None = None
     """Set by the session when it is waiting for the caller (not thinking or synthesising)."""
 
@@ -57,7 +60,7 @@ class SimulatedLine:
     """How much of the interrupted prompt the caller heard at each barge-in, ms."""
 
     def __post_init__(self) -> None:
-        self.call_id = self.call_id or f"replay-{self.case.name}"
+        self.call_id = self.call_id or new_call_id()
         self.caller_id = self.caller_id or self.case.caller_id
         self._pos = 0  # samples of caller stream delivered
         self._frame = int(self.rate * self.frame_ms / 1000)

@@ -67,7 +67,9 @@ class DialogService(Service):
         try:
             self._restore(call_id, request)
             if op == "start":
-                reply = await self.bridge.start(call_id, request.get("caller_id"))
+                reply = await self.bridge.start(
+                    call_id, request.get("caller_id"), request.get("sip_call_id")
+                )
             else:
                 reply = await self.bridge.handle(call_id, str(request.get("text", "")))
             ok = True

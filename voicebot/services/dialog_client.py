@@ -19,7 +19,8 @@ import logging
 import time
 from typing import Any
 
-from voicebot.dialog.bridge import Conversation
+from voicebot.departments import Departments, load_departments
+from voicebot.dialog.bridge import KEYED_DATA_SLOTS, Conversation
 from voicebot.errors import DialogError
 from voicebot.events import DialogReply, Handoff
 from voicebot.handoff import HandoffLog, HandoffRecord
@@ -60,6 +61,7 @@ class RemoteDialog:
         self.timeout_s = timeout_s
         self.handoffs = handoffs or HandoffLog()
         self.messages = messages or MessageStore()
+        self.departments: Departments = load_departments()
         self._conversations: dict[str, Conversation] = {}
 
     # ------------------------------------------------------------------ local state
@@ -75,7 +77,16 @@ class RemoteDialog:
 
     def handoff_record(self, call_id: str, handoff: Handoff) -> HandoffRecord:
         conv = self.conversation(call_id)
-        return HandoffRecord.from_handoff(call_id, handoff, conv.transcript, conv.caller_id)
+        return HandoffRecord.from_handoff(
+            call_id, handoff, conv.transcript, conv.caller_id, conv.sip_call_id
+        )
+
+    def menu_keys(self, call_id: str) -> int | None:
+        """1 when a single key is a menu choice now, None while digits are data (the same
+        rule as :meth:`DialogBridge.menu_keys`, on this worker's copy of the conversation)."""
+        conv = self.conversation(call_id)
+        has_menu = bool(self.departments.menu)
+        return 1 if has_menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
 
     def record_handoff(self, call_id: str, handoff: Handoff) -> None:
         """A hand-off decided outside the dialog (silence, failed transfer), kept durably."""
@@ -115,11 +126,15 @@ class RemoteDialog:
         self._conversations[call_id] = conversation_from_wire(reply["conv"])
         return reply_from_wire(reply["reply"])
 
-    async def start(self, call_id: str, caller_id: str | None = None) -> DialogReply:
+    async def start(
+        self, call_id: str, caller_id: str | None = None, sip_call_id: str | None = None
+    ) -> DialogReply:
         """Begin a call: session start (caller-ID lookup) and the greeting."""
-        self.conversation(call_id).caller_id = caller_id
+        conv = self.conversation(call_id)
+        conv.caller_id, conv.sip_call_id = caller_id, sip_call_id
         return await self._turn(
-            {"op": "start", "call_id": call_id, "caller_id": caller_id}, "dialog start"
+            {"op": "start", "call_id": call_id, "caller_id": caller_id, "sip_call_id": sip_call_id},
+            "dialog start",
         )
 
     async def handle(self, call_id: str, text: str) -> DialogReply:

@@ -52,6 +52,7 @@ def conversation_to_wire(c: Conversation) -> dict[str, Any]:
     return {
         "call_id": c.call_id,
         "caller_id": c.caller_id,
+        "sip_call_id": c.sip_call_id,
         "transcript": [[t.speaker, t.text] for t in c.transcript],
         "intents": list(c.intents),
         "handoff": handoff_to_wire(c.handoff),
@@ -60,6 +61,9 @@ def conversation_to_wire(c: Conversation) -> dict[str, Any]:
         "requested_slot": c.requested_slot,
         "last_bot_texts": list(c.last_bot_texts),
         "answered": list(c.answered),
+        "expect": c.expect,
+        "menu_offered": c.menu_offered,
+        "reasked": c.reasked,
     }
 
 
@@ -67,6 +71,7 @@ def conversation_from_wire(data: dict[str, Any]) -> Conversation:
     return Conversation(
         call_id=str(data["call_id"]),
         caller_id=data.get("caller_id"),
+        sip_call_id=data.get("sip_call_id"),
         transcript=[Turn(str(s), str(t)) for s, t in data.get("transcript") or ()],
         intents=list(data.get("intents") or ()),
         handoff=handoff_from_wire(data.get("handoff")),
@@ -75,4 +80,7 @@ def conversation_from_wire(data: dict[str, Any]) -> Conversation:
         requested_slot=data.get("requested_slot"),
         last_bot_texts=tuple(data.get("last_bot_texts") or ()),
         answered=list(data.get("answered") or ()),
+        expect=data.get("expect") or "free",
+        menu_offered=bool(data.get("menu_offered")),
+        reasked=bool(data.get("reasked")),
     )

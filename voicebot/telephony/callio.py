@@ -21,11 +21,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, Protocol
+
+log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 8000
 """Samples per second of every frame, both ways."""
@@ -38,6 +41,9 @@ FRAME_BYTES = FRAME_SAMPLES * 2
 
 AUDIO_QUEUE_FRAMES = 1500
 """Caller frames kept when the handler falls behind (30 s); older ones are dropped."""
+DTMF_QUEUE_DIGITS = 64
+"""Keypad digits kept when the handler falls behind; more are dropped (and counted): a
+caller flooding RTP events or SIP INFOs cannot grow a call's memory."""
 PLAY_AHEAD_FRAMES = 15
 """Bot frames queued ahead of the media clock (300 ms), against event-loop stalls; a
 barge-in drops them at once, so they cost no extra talk-over."""
@@ -97,7 +103,8 @@ class CallDetails:
     """Who is calling and how, taken from the INVITE.
 
     Attributes:
-        call_id: the SIP Call-ID.
+        call_id: the internal call ID (:mod:`voicebot.callids`), made by the line: the name
+            of the call's files, keys and records.
         caller_uri: URI of the From header (``sip:0612345678@example.net``).
         caller_id: the caller's number or user name (From user part), "" when anonymous.
         caller_name: display name of the From header, "" when absent.
@@ -105,6 +112,8 @@ class CallDetails:
         source: ``ip:port`` the INVITE came from (the real caller behind the proxy).
         headers: every INVITE header, name in lower case; repeated ones joined with ", ".
         answered_at: wall-clock time the call was answered (seconds since the epoch).
+        sip_call_id: the SIP Call-ID as the caller sent it: data only, never a name (it may
+            hold ``/``, ``..`` or any punctuation).
     """
 
     call_id: str
@@ -115,6 +124,7 @@ class CallDetails:
     source: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     answered_at: float = 0.0
+    sip_call_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,6 +173,7 @@ class CallIO:
             maximum call length is reached, before it hangs up: e.g. to say goodbye.
         frames_in: caller frames received; ``frames_dropped``: dropped because the queue
             was full.
+        dtmf_dropped: digits dropped because :attr:`dtmf` held ``DTMF_QUEUE_DIGITS``.
     """
 
     def __init__(
@@ -175,12 +186,13 @@ class CallIO:
     ) -> None:
         self.details = details
         self.audio: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self.dtmf: asyncio.Queue[Dtmf] = asyncio.Queue()
+        self.dtmf: asyncio.Queue[Dtmf] = asyncio.Queue(maxsize=DTMF_QUEUE_DIGITS)
         self.closed = asyncio.Event()
         self.close_reason = ""
         self.on_time_limit: TimeLimitHook | None = None
         self.frames_in = 0
         self.frames_dropped = 0
+        self.dtmf_dropped = 0
         self._control = control
         self._loop = loop or asyncio.get_running_loop()
         self._transfer_timeout_s = transfer_timeout_s
@@ -366,9 +378,19 @@ class CallIO:
         self.audio.put_nowait(frame)
 
     def feed_dtmf(self, digit: str, method: DtmfMethod, duration_ms: int) -> None:
-        """Queue one digit (on the loop thread)."""
-        if not self.closed.is_set():
+        """Queue one digit (on the loop thread); dropped (and counted) when the queue is full."""
+        if self.closed.is_set():
+            return
+        try:
             self.dtmf.put_nowait(Dtmf(digit, method, duration_ms, round(self.elapsed_s, 3)))
+        except asyncio.QueueFull:
+            self.dtmf_dropped += 1
+            if self.dtmf_dropped == 1:
+                log.warning(
+                    "call %s: more than %d keypad digits waiting; dropping the rest",
+                    self.details.call_id,
+                    DTMF_QUEUE_DIGITS,
+                )
 
     def transfer_finished(self, result: TransferResult) -> None:
         """Report the outcome of the transfer in progress (on the loop thread)."""

@@ -6,7 +6,8 @@ tests. Settings come from the environment (``serve --demo-*`` sets them):
 - ``VOICEBOT_DEMO_PROMPT``: WAV to play on answer (mono 16-bit; any rate, resampled to
   8 kHz); default: three short beeps.
 - ``VOICEBOT_DEMO_RECORD_DIR``: where each call leaves ``<call>.wav`` (the caller's audio)
-  and ``<call>.json`` (details, digits, frames, playback and transfer results).
+  and ``<call>.json`` (details, digits, frames, playback and transfer results), named by
+  the internal call ID; the SIP Call-ID is in the JSON as ``sip_call_id``.
 - ``VOICEBOT_DEMO_TRANSFER``: SIP URI the caller goes to on digit 9, with context headers.
 - ``VOICEBOT_DEMO_HANGUP_DIGIT``: digit on which the bot hangs up (default ``#``).
 """
@@ -19,7 +20,6 @@ import json
 import logging
 import math
 import os
-import re
 import struct
 import wave
 from pathlib import Path
@@ -60,10 +60,6 @@ def read_wav_8k(path: Path) -> bytes:
     return data
 
 
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "call"
-
-
 async def handle_call(call: CallIO) -> None:
     """The demo conversation (see the module docstring)."""
     prompt_path = os.environ.get("VOICEBOT_DEMO_PROMPT")
@@ -73,6 +69,7 @@ async def handle_call(call: CallIO) -> None:
     hangup_digit = os.environ.get("VOICEBOT_DEMO_HANGUP_DIGIT", "#")
     report: dict[str, Any] = {
         "call_id": call.details.call_id,
+        "sip_call_id": call.details.sip_call_id,
         "caller_id": call.details.caller_id,
         "caller_uri": call.details.caller_uri,
         "called_uri": call.details.called_uri,
@@ -133,9 +130,11 @@ async def handle_call(call: CallIO) -> None:
             await asyncio.wait_for(audio, 1.0)
         report["frames"] = len(frames)
         report["frames_dropped"] = call.frames_dropped
+        report["dtmf_dropped"] = call.dtmf_dropped
         report["close_reason"] = call.close_reason
         if record_dir:
-            _save(Path(record_dir), _safe(call.details.call_id), frames, report)
+            # named by the internal call ID only: the SIP Call-ID is the caller's text
+            _save(Path(record_dir), call.details.call_id, frames, report)
 
 
 def _save(folder: Path, stem: str, frames: list[bytes], report: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 
 import pjsua2 as pj
 
+from voicebot.callids import new_call_id
 from voicebot.errors import TelephonyError
 from voicebot.telephony.access import Gatekeeper
 from voicebot.telephony.callio import (
@@ -262,7 +263,7 @@ class SipLine(TransferMixin):
         start_line = msg.split("\r\n", 1)[0].split("\n", 1)[0]
         parts = start_line.split()
         call.details = CallDetails(
-            call_id=headers.get("call-id", ""),
+            call_id=new_call_id(),
             caller_uri=uri,
             caller_id=user,
             caller_name=name,
@@ -270,6 +271,10 @@ class SipLine(TransferMixin):
             source=self.gate.source(src, headers),
             headers=headers,
             answered_at=time.time(),
+            sip_call_id=headers.get("call-id", ""),
+        )
+        log.info(
+            "%s: call %s, SIP Call-ID %r", self.name, call.details.call_id, call.details.sip_call_id
         )
         op = pj.CallOpParam()
         op.statusCode = 200
