@@ -17,6 +17,8 @@ log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox kamailio)
 if [ "$profile" = dev ]; then
   apt_pkgs+=(flite sip-tester)
+  # the dashboard's browser tests (selenium) and the call records' PostgreSQL tests
+  apt_pkgs+=(chromium chromium-driver postgresql)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -31,6 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # voicebot runs its own Kamailio (generated config); the packaged service would take port 5060.
   if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now kamailio >/dev/null 2>&1 || true
+  fi
+  # tests start their own throw-away PostgreSQL cluster; the packaged one is not used.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
   fi
 fi
 
@@ -54,7 +60,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 # --- Python packages, skipped when the requirement files did not change -----------
 files=(requirements/constraints.txt requirements/rasa-runtime.txt requirements/voice.txt
        requirements/voice-nodeps.txt requirements/nlu.txt pyproject.toml)
-[ "$profile" = dev ] && files+=(requirements/dev.txt)
+[ "$profile" = dev ] && files+=(requirements/dev.txt requirements/dev-nodeps.txt)
 stamp="$venv/.voicebot-$profile-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   log "installing Python packages ($profile profile; a few minutes the first time)"
@@ -67,6 +73,9 @@ if [ ! -f "$stamp" ]; then
   # Packages used for a data file only (Silero's ONNX VAD model): their torch is not wanted.
   "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/voice-nodeps.txt
   "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/nlu.txt
+  if [ "$profile" = dev ]; then
+    "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/dev-nodeps.txt
+  fi
   "${pip[@]}" install --no-deps -e .
   touch "$stamp"
 fi

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "actions": "actions",
     "models": "models",
     "bench": "bench",
+    "dashboard": "dashboard",
 }
 
 

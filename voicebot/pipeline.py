@@ -36,6 +36,8 @@ class Pipeline:
     session_cfg: SessionConfig
     rate: int
     departments: Any = None
+    recorder: Any = None
+    """The :class:`~voicebot.records.recorder.CallRecorder` every call reports to, or None."""
 
     @classmethod
     def load(
@@ -56,6 +58,7 @@ class Pipeline:
         from voicebot.dialog.model import latest_model, load_agent
         from voicebot.dialog.settings import dialog_config
         from voicebot.errors import ConfigError
+        from voicebot.records.recorder import open_recorder
         from voicebot.tts import load_speaker
 
         settings = settings or load_settings()
@@ -81,6 +84,7 @@ class Pipeline:
             session_cfg=section_to(SessionConfig, settings, "session"),
             rate=rate,
             departments=load_departments(),
+            recorder=open_recorder(settings),
         )
         pipeline.warm()
         return pipeline
@@ -128,4 +132,5 @@ class Pipeline:
             TurnTaker(self.turns),
             self.session_cfg,
             self.departments,
+            recorder=self.recorder,
         )

@@ -83,6 +83,7 @@ class CallSession:
         turns: TurnMachine,
         config: SessionConfig | None = None,
         departments: Any = None,
+        recorder: Any = None,
     ) -> None:
         self.line = line
         self.bridge = bridge
@@ -92,6 +93,7 @@ class CallSession:
         self.turns = turns
         self.cfg = config or SessionConfig()
         self.departments = departments
+        self.recorder = recorder  # voicebot.records.recorder.CallRecorder: the call's record
         self.call_id = line.call_id
         self.idle = asyncio.Event()
         self.turn_logs: list[TurnLog] = []
@@ -115,6 +117,7 @@ class CallSession:
 
     async def run(self) -> CallResult:
         """Greet, then serve caller turns until a hang-up, a hand-off or the end."""
+        self._record()
         try:
             reply = await self.bridge.start(self.call_id, self.line.caller_id)
             self.greeting = list(reply.texts)
@@ -145,7 +148,7 @@ class CallSession:
                 await asyncio.gather(self._speaking, return_exceptions=True)
             self.idle.set()
         conv = self.bridge.conversation(self.call_id)
-        return CallResult(
+        result = CallResult(
             self.call_id,
             conv.outcome(),
             self.turn_logs,
@@ -154,6 +157,14 @@ class CallSession:
             self.errors,
             self.timeline,
         )
+        if self.recorder is not None:
+            self.recorder.call_ended(self, result)
+        return result
+
+    def _record(self) -> None:
+        """Let the recorder write what changed (it never raises)."""
+        if self.recorder is not None:
+            self.recorder.update(self)
 
     # ------------------------------------------------------------------ hearing
 
@@ -200,6 +211,7 @@ class CallSession:
         )
         self.turn_logs.append(entry)
         self.timeline.append((turn.end_s, "caller", turn.text))
+        self._record()
         turn_started = time.perf_counter()
         if self._taking_message is not None:
             self._store_message(turn.text)
@@ -299,6 +311,7 @@ class CallSession:
         self.timeline += [(self.line.now(), "bot", t) for t in texts]
         if entry is not None:
             entry.bot = list(texts)
+        self._record()
         previous = self._speaking
         self._stop_speaking = False
         self.idle.clear()
