@@ -19,7 +19,7 @@ from voicebot.calllog import TurnLog
 from voicebot.records.recorder import REDACTED, turn_row
 from voicebot.records.retention import run_retention
 from voicebot.records.stats import compute_stats, compute_totals, percentile_from_buckets
-from voicebot.records.store import RecordsConfig, RecordStore, schema_revision
+from voicebot.records.store import RecordsConfig, RecordStore, migrate, schema_revision
 
 DAY = datetime(2026, 11, 23)
 
@@ -89,12 +89,26 @@ def _turn(i: int, latency: float | None, intent: str | None, conf: float = 0.9, 
 
 
 def test_schema_is_migrated_to_head_and_reopening_is_harmless(store: RecordStore) -> None:
-    assert schema_revision(store.engine) == "0001"
+    assert schema_revision(store.engine) == "0002"
     again = RecordStore(store.url)  # a second process opening the same database
-    assert schema_revision(again.engine) == "0001"
+    assert schema_revision(again.engine) == "0002"
     names = set(sa.inspect(store.engine).get_table_names())
-    assert {"calls", "turns", "message_marks", "alembic_version"} <= names
+    assert {"calls", "turns", "message_marks", "stats_days", "alembic_version"} <= names
     again.close()
+
+
+def test_an_old_schema_is_upgraded_in_place_keeping_its_records(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = RecordStore(url, upgrade=False)
+    migrate(old.engine, "0001")  # the first release's schema, with a call in it
+    assert schema_revision(old.engine) == "0001"
+    _call(old, "kept", DAY, "resolved", turns=[_turn(1, 300, "x")])
+    assert "stats_days" not in sa.inspect(old.engine).get_table_names()
+    old.close()
+    new = RecordStore(url)
+    assert schema_revision(new.engine) == "0002"
+    assert new.get_call("kept") is not None and len(new.call_turns("kept")) == 1
+    new.close()
 
 
 def test_a_call_is_written_as_it_goes_and_read_back(store: RecordStore) -> None:
@@ -133,6 +147,8 @@ def test_statistics_of_a_day(store: RecordStore) -> None:
     _call(store, "f", DAY.replace(hour=20), None)
     _call(store, "old", DAY - timedelta(hours=2), "resolved", turns=[_turn(1, 9000, "x")])
     st = compute_stats(store, DAY, DAY + timedelta(days=1))
+    # the day is closed but call f is still live: nothing stored yet
+    assert store.rollups([DAY.date().isoformat()]) == {}
     assert st.calls == 6 and st.live == 1 and st.ended == 5
     assert st.outcomes == {"resolved": 2, "routed": 1, "message": 1, "abandoned": 1}
     assert st.containment == pytest.approx(2 / 5)
@@ -149,6 +165,13 @@ def test_statistics_of_a_day(store: RecordStore) -> None:
     assert st.asr_confidence == pytest.approx((0.9 + 0.5 + 0.7 + 0.6) / 4)  # dtmf left out
     assert dict(st.top_intents) == {"check_balance": 1, "deny": 1, "opening_hours": 1,
                                     "billing_question": 1, "inform": 1}  # fmt: skip
+    store.write("f", call={"status": "ended", "outcome": "abandoned", "duration_s": 5.0})
+    direct = compute_stats(store, DAY - timedelta(days=1), DAY + timedelta(days=1), rollups=False)
+    first = compute_stats(store, DAY - timedelta(days=1), DAY + timedelta(days=1))
+    assert set(store.rollups([DAY.date().isoformat()])) == {DAY.date().isoformat()}
+    again = compute_stats(store, DAY - timedelta(days=1), DAY + timedelta(days=1))
+    assert direct == first == again and direct.calls == 7 and direct.live == 0
+    store.write("f", call={"status": "live", "outcome": None})
     totals = compute_totals(store)
     assert totals.live == 1 and totals.outcomes["resolved"] == 3
     assert totals.latency_count == 6

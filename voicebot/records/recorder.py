@@ -99,7 +99,9 @@ class CallRecorder:
         self._lock = threading.Lock()
         self.write_errors = 0
         self.write_ms: list[float] = []
-        """Time the writer spent on each write, ms (the last 1000)."""
+        """Time the writer thread spent on each write, ms (the last 1000)."""
+        self.update_ms: list[float] = []
+        """Time each update took on the call's path (diff + queueing), ms (the last 1000)."""
 
     # ------------------------------------------------------------------ session hooks
 
@@ -110,10 +112,12 @@ class CallRecorder:
 
     def update(self, session: Any) -> None:
         """Write what changed in ``session`` since the last update. Never raises."""
+        started = time.perf_counter()
         try:
             self._update(session)
         except Exception:  # noqa: BLE001 - a record must never break a call
             log.exception("call %s: call record update failed", getattr(session, "call_id", "?"))
+        self.update_ms = [*self.update_ms[-999:], (time.perf_counter() - started) * 1000]
 
     def call_ended(self, session: Any, result: CallResult) -> None:
         """Final write: outcome, department, transfer result, duration. Never raises."""

@@ -104,3 +104,11 @@ message_marks = Table(
     Column("marked_by", String(128), nullable=False),
     Column("marked_at", DateTime, nullable=False),
 )
+
+stats_days = Table(
+    "stats_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD (UTC)
+    Column("payload", Text, nullable=False),  # JSON aggregates of the day's calls
+    Column("computed_at", DateTime, nullable=False),
+)

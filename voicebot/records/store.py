@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from voicebot.config import Settings, section_to
 from voicebot.errors import StoreError
 from voicebot.paths import var_dir
-from voicebot.records.schema import calls, message_marks, turns
+from voicebot.records.schema import calls, message_marks, stats_days, turns
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,7 @@ class RecordStore:
             )
             rows = conn.execute(old).all()
             ids = [r[0] for r in rows]
+            conn.execute(sa.delete(stats_days).where(stats_days.c.day < cutoff.date().isoformat()))
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 conn.execute(sa.delete(turns).where(turns.c.call_id.in_(chunk)))
@@ -374,6 +375,32 @@ class RecordStore:
                     "at": r["marked_at"],
                 }
             return out
+
+    def rollups(self, days: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored daily aggregates (see :mod:`voicebot.records.stats`) by YYYY-MM-DD."""
+        with self._read("read daily statistics") as conn:
+            rows = conn.execute(
+                sa.select(stats_days.c.day, stats_days.c.payload).where(
+                    stats_days.c.day.in_(list(days))
+                )
+            ).all()
+        return {r[0]: json.loads(r[1]) for r in rows}
+
+    def put_rollup(self, day: str, payload: dict[str, Any]) -> None:
+        with self._tx(f"store daily statistics of {day}") as conn:
+            conn.execute(sa.delete(stats_days).where(stats_days.c.day == day))
+            conn.execute(
+                sa.insert(stats_days).values(
+                    day=day, payload=json.dumps(payload), computed_at=utcnow()
+                )
+            )
+
+    def has_live_calls(self, start: datetime, end: datetime) -> bool:
+        with self._read("read live calls") as conn:
+            q = sa.select(calls.c.id).where(
+                calls.c.status == "live", calls.c.started_at >= start, calls.c.started_at < end
+            )
+            return conn.execute(q.limit(1)).first() is not None
 
     def count_calls(self) -> int:
         with self._read("count calls") as conn:

@@ -18,8 +18,10 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from voicebot.config import Settings, load_settings
+from voicebot.errors import VoicebotError
 from voicebot.messages import MessageStore
 from voicebot.records.retention import run_retention
+from voicebot.records.stats import warm_rollups
 from voicebot.records.store import RecordsConfig, RecordStore, records_config
 from voicebot.web import views_calls, views_work
 from voicebot.web.assets import CSS, JS
@@ -55,6 +57,9 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         _secure(exc)
         raise
+    except VoicebotError as exc:  # e.g. the records database is down: say so, no traceback
+        log.error("dashboard: %s %s: %s (%s)", request.method, request.path, exc, exc.code)
+        resp = web.Response(status=503, text=f"error[{exc.code}]: {exc}")
     if not resp.prepared:
         _secure(resp)
     return resp
@@ -203,15 +208,16 @@ def make_app(
 
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
-    """Retention and stale-call closing at start and every hour."""
+    """Retention, stale-call closing and daily statistics at start and every hour."""
     d: Dashboard = app["dash"]
 
     async def loop() -> None:
         while True:
             try:
                 await blocking(run_retention, d.store, d.records_cfg)
+                await blocking(warm_rollups, d.store, 400)
             except Exception:  # noqa: BLE001 - housekeeping must not stop the dashboard
-                log.exception("dashboard: retention failed")
+                log.exception("dashboard: housekeeping failed")
             await asyncio.sleep(3600)
 
     task = asyncio.create_task(loop())
