@@ -123,6 +123,8 @@ class Pipeline:
 
     def session(self, line: Line) -> CallSession:
         """A new call session on ``line`` (fresh VAD and turn state, shared models)."""
+        if self.recorder is not None:
+            line = self.recorder.wrap_line(line)  # stereo recording when records.recording
         return CallSession(
             line,
             self.bridge,

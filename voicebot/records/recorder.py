@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from voicebot.errors import VoicebotError
 from voicebot.handoff import mask_digits
+from voicebot.line import Line
+from voicebot.paths import var_dir
+from voicebot.records.recording import RecordingLine, write_stereo
 from voicebot.records.schema import LATENCY_BUCKET_MS
 from voicebot.records.store import RecordsConfig, RecordStore, _dumps, utcnow
 
@@ -147,7 +150,12 @@ class CallRecorder:
         }
         return state, start
 
-    def _update(self, session: Any, final: dict[str, Any] | None = None) -> None:
+    def _update(
+        self,
+        session: Any,
+        final: dict[str, Any] | None = None,
+        recording: dict[str, Any] | None = None,
+    ) -> None:
         state, start = self._state(session)
         conv = session.bridge.conversation(session.call_id)
         rows = []
@@ -175,9 +183,12 @@ class CallRecorder:
             fields.update(final)
         changed = {k: v for k, v in fields.items() if state.fields.get(k, ...) != v}
         state.fields.update(changed)
-        if start is None and not rows and not changed:
+        if start is None and not rows and not changed and recording is None:
             return
-        self._put(state.id, {"start": start, "call": changed, "turn_rows": rows})
+        item: dict[str, Any] = {"start": start, "call": changed, "turn_rows": rows}
+        if recording is not None:
+            item["recording"] = recording
+        self._put(state.id, item)
 
     def _ended(self, session: Any, result: CallResult) -> None:
         state = self._calls.get(id(session))
@@ -201,11 +212,25 @@ class CallRecorder:
             final["department"] = outcome.department
         if outcome.reason is not None:
             final["reason"] = str(outcome.reason)
-        recording = getattr(session.line, "recording_path", None)
-        if recording:
-            final["recording_path"] = str(recording)
-        self._update(session, final)
+        job: dict[str, Any] | None = None
+        if isinstance(session.line, RecordingLine) and state is not None:
+            caller, bot = session.line.take()
+            spans = [
+                (row["start_s"], row["end_s"])
+                for idx, row in state.turns.items()
+                if state.secret.get(idx) and row["source"] != "dtmf"
+            ]
+            folder = var_dir() / self.config.recordings_dir / f"{started:%Y-%m-%d}"
+            path = folder / f"{state.id}.wav"
+            final["recording_path"] = str(path)
+            job = {"path": path, "caller": caller, "bot": bot, "rate": session.line.rate,
+                   "silence_s": spans}  # fmt: skip
+        self._update(session, final, recording=job)
         self._calls.pop(id(session), None)
+
+    def wrap_line(self, line: Line) -> Line:
+        """``line`` wrapped to record both sides when ``records.recording`` is on."""
+        return RecordingLine(line) if self.config.recording else line
 
     # ------------------------------------------------------------------ writer thread
 
@@ -227,6 +252,13 @@ class CallRecorder:
                 call_id, item = job
                 started = time.perf_counter()
                 try:
+                    recording = item.pop("recording", None)
+                    if recording is not None:
+                        try:
+                            write_stereo(**recording)
+                        except OSError as exc:
+                            log.error("call %s: recording not written: %s", call_id, exc)
+                            item["call"].pop("recording_path", None)
                     self.store.write(call_id, **item)
                 except VoicebotError as exc:
                     self.write_errors += 1
