@@ -68,7 +68,6 @@ function liveCalls(el) {
       cell(tr, c.doing || '');
       cell(tr, c.current_intent || '');
       cell(tr, String(c.turn_count));
-      cell(tr, c.last_heard || '');
       body.appendChild(tr);
     }
     document.getElementById('live-count').textContent = String(calls.length);
