@@ -21,7 +21,7 @@ def bar_chart(
     """A vertical bar chart with a value over each bar (labels are escaped)."""
     n = max(len(values), 1)
     top = max(values, default=0) or 1
-    left, bottom, head = 8, 38, 24
+    left, bottom, head = 8, 38, 36
     plot_h = height - bottom - head
     slot = (width - 2 * left) / n
     bar = max(slot * 0.72, 1.0)
