@@ -99,6 +99,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if logging.getLogger("alembic").level == logging.NOTSET:
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
     for attempt in range(5):
         try:
             with engine.begin() as conn:
