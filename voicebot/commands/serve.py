@@ -13,6 +13,9 @@ import contextlib
 import dataclasses
 import logging
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.paths import var_dir
@@ -47,8 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from voicebot.telephony.supervisor import Supervisor
-
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -76,6 +77,32 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 env[f"VOICEBOT_DEMO_{key}"] = os.path.abspath(value) if key != "TRANSFER" else value
     sip = dataclasses.replace(sip, **{k: v for k, v in overrides.items() if v is not None})
+    with _dashboard(settings):
+        return _serve(sip, settings, env)
+
+
+@contextlib.contextmanager
+def _dashboard(settings: Settings) -> Iterator[None]:
+    """The web dashboard in its own process while serving, when ``dashboard.with_serve``."""
+    from voicebot.web.common import dashboard_config
+
+    if not dashboard_config(settings).with_serve:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-m", "voicebot.cli", "dashboard"])
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
+    from voicebot.telephony.supervisor import Supervisor
+
     with contextlib.ExitStack() as servers:
         _start_redis(settings, servers)
         if sip.handler != "voicebot.callhandler:handle_call":

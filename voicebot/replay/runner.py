@@ -82,6 +82,8 @@ async def run_case(
     session = pipeline.session(line)
     line.session_idle = session.idle
     result = await session.run()
+    if pipeline.recorder is not None:
+        pipeline.recorder.flush()  # the record is complete when the case returns
     pipeline.bridge.forget(line.call_id)
     bot_wav = ""
     if out_dir is not None:
