@@ -163,18 +163,20 @@ def _handoff_from_payload(payload: dict[str, Any], slots: dict[str, Any]) -> Han
     )
 
 
-class DialogBridge:
-    """Async facade over a loaded Rasa agent; safe for many concurrent conversations."""
+class ConversationKeeper:
+    """What the session asks of any dialog bridge besides the turns themselves: each call's
+    :class:`Conversation`, the hand-off records decided in the call, the message store and
+    the keypad-menu rule. :class:`DialogBridge` (the Rasa agent in this process) and the
+    dialog service's worker client (:class:`voicebot.services.dialog_client.RemoteDialog`)
+    share it, so the two cannot drift apart."""
 
     def __init__(
         self,
-        agent: Agent,
         *,
         handoffs: HandoffLog | None = None,
         messages: MessageStore | None = None,
         departments: Departments | None = None,
     ) -> None:
-        self.agent = agent
         self.handoffs = handoffs or HandoffLog()
         self.messages = messages or MessageStore()
         self.departments = departments or load_departments()
@@ -201,6 +203,27 @@ class DialogBridge:
         conv = self.conversation(call_id)
         conv.handoff = handoff
         self.handoffs.write(self.handoff_record(call_id, handoff))
+
+    def menu_keys(self, call_id: str) -> int | None:
+        """1 when a single key is a menu choice now (keypad input can complete at once),
+        None while digits are data (an account number, a PIN, a date) or there is no menu."""
+        conv = self.conversation(call_id)
+        return 1 if self.departments.menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
+
+
+class DialogBridge(ConversationKeeper):
+    """Async facade over a loaded Rasa agent; safe for many concurrent conversations."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        handoffs: HandoffLog | None = None,
+        messages: MessageStore | None = None,
+        departments: Departments | None = None,
+    ) -> None:
+        super().__init__(handoffs=handoffs, messages=messages, departments=departments)
+        self.agent = agent
 
     async def start(
         self, call_id: str, caller_id: str | None = None, sip_call_id: str | None = None
@@ -266,12 +289,6 @@ class DialogBridge:
                     # asked twice and still not sure: a misunderstanding, never a yes
                     return await self._send(conv, "/nlu_fallback", caller_text=shown)
         return await self._send(conv, clean, caller_text=shown)
-
-    def menu_keys(self, call_id: str) -> int | None:
-        """1 when a single key is a menu choice now (keypad input can complete at once),
-        None while digits are data (an account number, a PIN, a date) or there is no menu."""
-        conv = self.conversation(call_id)
-        return 1 if self.departments.menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
 
     def _menu_choice(self, conv: Conversation, text: str) -> tuple[MenuEntry | None, str | None]:
         """(entry, key) when ``text`` is one keypad key (or, right after the menu was read

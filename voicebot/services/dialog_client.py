@@ -19,11 +19,10 @@ import logging
 import time
 from typing import Any
 
-from voicebot.departments import Departments, load_departments
-from voicebot.dialog.bridge import KEYED_DATA_SLOTS, Conversation
+from voicebot.dialog.bridge import ConversationKeeper
 from voicebot.errors import DialogError
-from voicebot.events import DialogReply, Handoff
-from voicebot.handoff import HandoffLog, HandoffRecord
+from voicebot.events import DialogReply
+from voicebot.handoff import HandoffLog
 from voicebot.messages import MessageStore
 from voicebot.services.client import RETRY_PAUSE_S
 from voicebot.services.dialog_wire import (
@@ -44,7 +43,7 @@ from voicebot.services.protocol import (
 log = logging.getLogger(__name__)
 
 
-class RemoteDialog:
+class RemoteDialog(ConversationKeeper):
     """The session's dialog bridge over the dialog service (see the module docstring)."""
 
     def __init__(
@@ -56,42 +55,10 @@ class RemoteDialog:
         handoffs: HandoffLog | None = None,
         messages: MessageStore | None = None,
     ) -> None:
+        super().__init__(handoffs=handoffs, messages=messages)
         self.address = address
         self.reconnect_s = reconnect_s
         self.timeout_s = timeout_s
-        self.handoffs = handoffs or HandoffLog()
-        self.messages = messages or MessageStore()
-        self.departments: Departments = load_departments()
-        self._conversations: dict[str, Conversation] = {}
-
-    # ------------------------------------------------------------------ local state
-
-    def conversation(self, call_id: str) -> Conversation:
-        if call_id not in self._conversations:
-            self._conversations[call_id] = Conversation(call_id)
-        return self._conversations[call_id]
-
-    def forget(self, call_id: str) -> Conversation | None:
-        """Drop a finished conversation's local state; returns it for a last look."""
-        return self._conversations.pop(call_id, None)
-
-    def handoff_record(self, call_id: str, handoff: Handoff) -> HandoffRecord:
-        conv = self.conversation(call_id)
-        return HandoffRecord.from_handoff(
-            call_id, handoff, conv.transcript, conv.caller_id, conv.sip_call_id
-        )
-
-    def menu_keys(self, call_id: str) -> int | None:
-        """1 when a single key is a menu choice now, None while digits are data (the same
-        rule as :meth:`DialogBridge.menu_keys`, on this worker's copy of the conversation)."""
-        conv = self.conversation(call_id)
-        has_menu = bool(self.departments.menu)
-        return 1 if has_menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
-
-    def record_handoff(self, call_id: str, handoff: Handoff) -> None:
-        """A hand-off decided outside the dialog (silence, failed transfer), kept durably."""
-        self.conversation(call_id).handoff = handoff
-        self.handoffs.write(self.handoff_record(call_id, handoff))
 
     # ------------------------------------------------------------------ service calls
 
