@@ -84,6 +84,7 @@ def main() -> int:
     ap.add_argument("--answer-after", type=float, default=0.5, help="ring this long, s")
     ap.add_argument("--no-answer", action="store_true", help="let it ring")
     ap.add_argument("--record", help="WAV file for what the agent hears")
+    ap.add_argument("--play", help="WAV the agent 'says' from answering on (looped)")
     ap.add_argument("--digits", default="", help="digits pressed after answering (RFC 4733)")
     ap.add_argument("--digits-at", type=float, default=1.0, help="seconds after answering")
     ap.add_argument("--talk", type=float, default=8.0, help="hang up after this long, s")
@@ -127,7 +128,8 @@ def main() -> int:
     end = time.monotonic() + args.duration
     call: Call | None = None
     rang_at = answered_at = None
-    recorder = None
+    recorder = player = None
+    linked = False
     pressed = False
     while time.monotonic() < end:
         ep.libHandleEvents(10)
@@ -148,13 +150,21 @@ def main() -> int:
             op.statusCode = 200
             call.answer(op)
             report["answered"] = 1
-        if answered_at and call.media_up and recorder is None and args.record:
+        if answered_at and call.media_up and not linked:
+            linked = True
             ci = call.getInfo()  # noqa: F841 - bind before reading media (pjsua2 pitfall)
             aud = call.getAudioMedia(-1)
-            recorder = pj.AudioMediaRecorder()
-            recorder.createRecorder(args.record)
-            aud.startTransmit(recorder)
-            ep.audDevManager().getCaptureDevMedia().startTransmit(aud)
+            if args.record:
+                recorder = pj.AudioMediaRecorder()
+                recorder.createRecorder(args.record)
+                aud.startTransmit(recorder)
+            # a stream sends RTP events (DTMF) only when fed: the tone, or the null "mic"
+            if args.play:
+                player = pj.AudioMediaPlayer()
+                player.createPlayer(args.play)
+                player.startTransmit(aud)
+            else:
+                ep.audDevManager().getCaptureDevMedia().startTransmit(aud)
         if answered_at and not pressed and args.digits and now - answered_at >= args.digits_at:
             pressed = True
             if call.media_up:
@@ -180,7 +190,7 @@ def main() -> int:
         while time.monotonic() < stop:
             ep.libHandleEvents(10)
     report["events"] = events
-    recorder = call = None
+    recorder = player = call = None
     acc.incoming.clear()
     gc.collect()
     acc.shutdown()
