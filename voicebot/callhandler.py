@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
+from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
 from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf, PlayResult
@@ -27,8 +28,9 @@ class CallIOLine:
 
     rate = SAMPLE_RATE
 
-    def __init__(self, call: CallIO) -> None:
+    def __init__(self, call: CallIO, acd: TransferHook | None = None) -> None:
         self.call = call
+        self.acd = acd  # the built-in ACD (sip.acd): hand-offs to departments with agents
         self.call_id = call.details.call_id
         self.caller_id = call.details.caller_id or None
         self._frames = 0
@@ -92,6 +94,8 @@ class CallIOLine:
         return float(played)
 
     async def transfer(self, uri: str, headers: dict[str, str]) -> TransferResult:
+        if self.acd is not None and (queued := await self.acd(uri, headers)) is not None:
+            return queued  # type: ignore[return-value]
         result = await self.call.transfer(uri, headers)
         value = str(result)
         return "unsupported" if value == "not_supported" else value  # type: ignore[return-value]
@@ -102,15 +106,17 @@ class CallIOLine:
 
 _pipeline = None
 _loading: asyncio.Lock | None = None
+_acd: AcdLine | None = None
 
 
 def prepare() -> None:
     """Load the pipeline now (blocking), so the first call is answered at once."""
-    global _pipeline
+    global _pipeline, _acd
     if _pipeline is None:
         from voicebot.pipeline import Pipeline
 
         _pipeline = Pipeline.load()
+        _acd = AcdLine.load(_pipeline.settings, _pipeline.departments)
 
 
 async def handle_call(call: CallIO) -> None:
@@ -122,7 +128,8 @@ async def handle_call(call: CallIO) -> None:
             if _pipeline is None:
                 await asyncio.get_running_loop().run_in_executor(None, prepare)
     assert _pipeline is not None
-    line = CallIOLine(call)
+    acd = transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker) if _acd else None
+    line = CallIOLine(call, acd)
     session = _pipeline.session(line)
     result = await session.run()
     for turn in result.turns:  # what was heard is not logged: it may hold account numbers
