@@ -34,6 +34,8 @@ def test_defaults_are_one_host() -> None:
         ({"proxy_rpc": "tcp:10.0.0.1"}, "proxy_rpc entry"),
         ({"role": "proxy"}, "role 'proxy' needs remote_workers"),
         ({"dialog_keepalive_s": 5.0}, "0 (off) or 30 or more"),
+        ({"acd": True, "workers": 0}, "acd needs role 'all' and workers of 1 or more"),
+        ({"acd": True, "role": "host"}, "acd needs role 'all'"),
     ],
 )
 def test_bad_host_settings_are_config_errors(changes: dict, message: str) -> None:

@@ -182,3 +182,60 @@ def test_free_agent_is_rung_hears_the_whisper_and_takes_the_call(
     assert alice.calls == 1 and alice.talk_s > 3
     text = heard(asr, wav)
     assert "billing" in text and "charged twice" in text, text
+
+
+def _phone(service: Service, user: str, tmp: Path, *opts: str) -> subprocess.Popen[bytes]:
+    ready = tmp / f"{user}.ready"
+    phone = subprocess.Popen(
+        [PYTHON, str(HERE / "agent_phone.py"), "--user", user, "--registrar",
+         f"127.0.0.1:{service.port}", "--port", str(free_port()), "--rtp-port",
+         str(free_port(4)), "--duration", "40", "--unregister", "--ready", str(ready),
+         "--report", str(tmp / f"{user}.json"), *opts],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
+    )  # fmt: skip
+    board = service.board()
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        status = next(s for s in board.status(time.monotonic()) if s.key == user)
+        if status.state == "available" and status.registered:
+            return phone
+        time.sleep(0.2)
+    phone.kill()
+    raise AssertionError(f"{user} never became available on the board")
+
+
+def test_longest_idle_agent_is_rung_first_and_one_who_does_not_answer_is_missed(
+    service: Service, tmp_path: Path
+) -> None:
+    """alice registers first (idle longest) but lets it ring: after ring_timeout_s (5 s) she
+    is marked missed (paused) and bilal, idle for less time, is rung and answers."""
+    alice = _phone(service, "alice", tmp_path, "--no-answer")
+    time.sleep(1.0)
+    bilal = _phone(service, "bilal", tmp_path, "--answer-after", "0.5", "--talk", "6")
+    try:
+        caller = run_caller(
+            tmp_path, f"sip:bot@127.0.0.1:{service.port}", user="0644444444", duration=25
+        )
+        for phone in (alice, bilal):
+            phone.wait(45)
+    finally:
+        for phone in (alice, bilal):
+            if phone.poll() is None:
+                phone.kill()
+    a_report = json.loads((tmp_path / "alice.json").read_text())
+    b_report = json.loads((tmp_path / "bilal.json").read_text())
+    assert caller["connected"]
+    assert a_report["calls"] == 1 and a_report["answered"] == 0 and a_report["last_code"] == 487
+    assert b_report["calls"] == 1 and b_report["answered"] == 1
+    assert service.result("0644444444")["transfer"] == "accepted"
+    assert service.queue_rows()[-1][1:] == ("answered", "bilal")
+    status = {s.key: s for s in service.board().status(time.monotonic())}
+    assert status["alice"].missed == 1 and status["bilal"].calls == 1
+    with sqlite3.connect(service.folder / "var" / "acd.sqlite3") as db:
+        offers = list(
+            db.execute(
+                "SELECT agent, result FROM offers WHERE call_ref = ("
+                "SELECT call_ref FROM queue ORDER BY joined_at DESC LIMIT 1) ORDER BY id"
+            )
+        )
+    assert offers == [("alice", "missed"), ("bilal", "answered")]

@@ -173,6 +173,12 @@ class SipSettings:
                 "settings section 'sip': role 'proxy' needs remote_workers",
                 hint="list the workers of the other hosts as address:port",
             )
+        if self.acd and (self.role != "all" or self.workers == 0):
+            raise ConfigError(
+                "settings section 'sip': acd needs role 'all' and workers of 1 or more",
+                hint="the agents' phones register to this host's Kamailio; the agent board "
+                "is this host's",
+            )
         if self.dialog_keepalive_s != 0 and self.dialog_keepalive_s < 30:
             raise ConfigError(
                 "settings section 'sip': dialog_keepalive_s must be 0 (off) or 30 or more",

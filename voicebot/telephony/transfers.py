@@ -96,6 +96,9 @@ class TransferMixin:
 
     def _agent_up(self, agent: CallLeg) -> None:
         """The agent's leg was answered or its media changed."""
+        if agent.peer is not None and agent.peer.peer is not agent:
+            self._hangup(agent, 200)  # answered after we gave up on it (crossed CANCEL)
+            return
         if agent.whisper:
             self._agent_answered(agent)
         else:
@@ -175,11 +178,12 @@ class TransferMixin:
         if peer is None:
             return
         call.peer = None
-        if peer.peer is call:
+        current = peer.peer is call  # not an earlier agent leg ending late (ACD: next agent)
+        if current:
             peer.peer = None
-        if call.bridged or peer.bridged:
+        if call.bridged or (current and peer.bridged):
             self._hangup(peer, 200)
-        elif call.is_agent_leg and peer.io is not None:
+        elif call.is_agent_leg and peer.io is not None and current:
             peer.io.agent_code = code or 408
             peer.io.transfer_finished(transfer_result(code or 408))
         elif not call.is_agent_leg:
