@@ -181,7 +181,7 @@ def test_free_agent_is_rung_hears_the_whisper_and_takes_the_call(
     alice = next(s for s in service.board().status(time.monotonic()) if s.key == "alice")
     assert alice.calls == 1 and alice.talk_s > 3
     text = heard(asr, wav)
-    assert "billing" in text and "charged twice" in text, text
+    assert "billing" in text and "alice morgan" in text and "twice" in text, text
 
 
 def _phone(service: Service, user: str, tmp: Path, *opts: str) -> subprocess.Popen[bytes]:
