@@ -34,6 +34,8 @@ def test_defaults_are_one_host() -> None:
         ({"proxy_rpc": "tcp:10.0.0.1"}, "proxy_rpc entry"),
         ({"role": "proxy"}, "role 'proxy' needs remote_workers"),
         ({"dialog_keepalive_s": 5.0}, "0 (off) or 30 or more"),
+        ({"acd": True, "workers": 0}, "acd needs role 'all' and workers of 1 or more"),
+        ({"acd": True, "role": "host"}, "acd needs role 'all'"),
     ],
 )
 def test_bad_host_settings_are_config_errors(changes: dict, message: str) -> None:
@@ -73,3 +75,27 @@ def test_config_dispatches_to_remote_workers_and_keeps_dialogs(tmp_path: Path) -
     assert check.returncode == 0, check.stderr[-2000:]
     off = write_config(SipSettings(dialog_keepalive_s=0), workers_of(sip), tmp_path / "off")
     assert "ka-dst" not in off.read_text() and "ka_interval" not in off.read_text()
+
+
+def test_acd_config_registers_agents_and_passes_worker_invites_to_them(tmp_path: Path) -> None:
+    """sip.acd on: REGISTER is saved in the location table, a worker's INVITE to a user goes
+    through lookup("location"); off (the default): REGISTER stays 405 as before."""
+    if not KAMAILIO.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("kamailio (Debian package) not installed")
+        pytest.skip("kamailio not installed")
+    sip = SipSettings(workers=2, worker_base_port=5170, acd=True)
+    cfg = write_config(sip, workers_of(sip), tmp_path)
+    text = cfg.read_text()
+    assert 'loadmodule "registrar.so"' in text and 'loadmodule "usrloc.so"' in text
+    assert 'save("location")' in text and 'lookup("location")' in text
+    assert 'ds_is_from_list("1")' in text
+    # the agent branch comes after the allowed-networks check and before the dispatch
+    assert text.index("is_in_subnet") < text.index('save("location")') < text.index("ds_select_dst")
+    check = subprocess.run(
+        [str(KAMAILIO), "-f", str(cfg), "-c"], capture_output=True, text=True, timeout=30
+    )
+    assert check.returncode == 0, check.stderr[-2000:]
+    off = write_config(SipSettings(), workers_of(sip), tmp_path / "off").read_text()
+    assert 'save("location")' not in off and 'is_method("INVITE|OPTIONS")' in off
+    assert section_to(SipSettings, load_settings(), "sip").acd is False

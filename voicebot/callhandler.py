@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook
 from voicebot.errors import VoicebotError
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
@@ -29,8 +30,9 @@ class CallIOLine:
 
     rate = SAMPLE_RATE
 
-    def __init__(self, call: CallIO) -> None:
+    def __init__(self, call: CallIO, acd: TransferHook | None = None) -> None:
         self.call = call
+        self.acd = acd  # the built-in ACD (sip.acd): hand-offs to departments with agents
         self.call_id = call.details.call_id  # internal: the SIP Call-ID is only data
         self.sip_call_id = call.details.sip_call_id or None
         self.caller_id = call.details.caller_id or None
@@ -95,6 +97,8 @@ class CallIOLine:
         return float(played)
 
     async def transfer(self, uri: str, headers: dict[str, str]) -> TransferResult:
+        if self.acd is not None and (queued := await self.acd(uri, headers)) is not None:
+            return queued  # type: ignore[return-value]
         result = await self.call.transfer(uri, headers)
         value = str(result)
         return "unsupported" if value == "not_supported" else value  # type: ignore[return-value]
@@ -105,6 +109,7 @@ class CallIOLine:
 
 _pipeline = None
 _loading: asyncio.Lock | None = None
+_acd: AcdLine | None = None
 _dumps_installed = False
 
 
@@ -133,7 +138,7 @@ def prepare() -> None:
     """Make the pipeline now (blocking), so the first call is answered at once: connect to
     the host's speech and dialog services (``services.mode: shared``, seconds), or load
     every model in this process (``inprocess``, about 30 s and 1.8 GB)."""
-    global _pipeline
+    global _pipeline, _acd
     if _pipeline is None:
         from voicebot.config import load_settings
         from voicebot.pipeline import Pipeline
@@ -144,6 +149,7 @@ def prepare() -> None:
             _pipeline = Pipeline.connect(settings)
         else:
             _pipeline = Pipeline.load(settings)
+        _acd = AcdLine.load(_pipeline.settings, _pipeline.departments)
 
 
 async def handle_call(call: CallIO) -> None:
@@ -156,7 +162,8 @@ async def handle_call(call: CallIO) -> None:
             if _pipeline is None:
                 await asyncio.get_running_loop().run_in_executor(None, prepare)
     assert _pipeline is not None
-    line = CallIOLine(call)
+    acd = transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker) if _acd else None
+    line = CallIOLine(call, acd)
     session = _pipeline.session(line)
     try:
         result = await session.run()

@@ -63,7 +63,9 @@ def whisper_text(department: str, record: Mapping[str, Any]) -> str:
     slots = record.get("slots") or {}
     name = slots.get("customer_name")
     verified = bool(slots.get("verified"))
-    if name:
+    if name and "verified" not in slots:  # not known (e.g. from the SIP context headers)
+        who = f"Customer {str(name).rstrip('.')}."
+    elif name:
         who = f"{'Verified' if verified else 'Unverified'} customer {str(name).rstrip('.')}."
     else:
         who = "Caller not identified."

@@ -50,6 +50,8 @@ barge-in drops them at once, so they cost no extra talk-over."""
 
 
 DtmfMethod = Literal["rfc4733", "sip-info"]
+RingResult = Literal["answered", "missed", "refused", "failed"]
+"""How :meth:`CallIO.ring_agent` ended (the agent board's offer results)."""
 
 
 class TransferResult(StrEnum):
@@ -156,6 +158,17 @@ class CallControl(Protocol):
     def cancel_bridge(self) -> None:
         """Give up the call to the bridge target (CANCEL or BYE)."""
 
+    def start_ring(self, uri: str, headers: Mapping[str, str]) -> None:
+        """Call the agent ``uri``; when answered, give its leg a CallIO of its own
+        (:attr:`CallIO.agent`) without joining the audio; report ACCEPTED or the failure
+        with :meth:`CallIO.transfer_finished`."""
+
+    def join_agent(self) -> bool:
+        """Join the caller and the answered agent's leg; False when either is gone."""
+
+    def drop_agent(self) -> None:
+        """Hang up the agent's leg (CANCEL before the answer, BYE after)."""
+
 
 TimeLimitHook = Callable[["CallIO"], Awaitable[None]]
 
@@ -205,6 +218,10 @@ class CallIO:
         self._play_lock = asyncio.Lock()
         self._transfer: asyncio.Future[TransferResult] | None = None
         self.transfer_mode: Literal["refer", "bridge"] | None = None
+        self.agent: CallIO | None = None
+        """The agent's leg while :meth:`ring_agent` whispers to it (audio to the agent only)."""
+        self.agent_code = 0
+        """SIP status of the last agent call that ended before it was answered."""
 
     # ------------------------------------------------------------------ handler side
 
@@ -313,8 +330,78 @@ class CallIO:
             on_timeout=self._control.cancel_bridge,
         )
 
+    async def ring_agent(
+        self,
+        uri: str,
+        headers: Mapping[str, str] | None = None,
+        whisper: bytes = b"",
+        timeout_s: float = 15.0,
+        *,
+        refuse_key: str = "*",
+    ) -> RingResult:
+        """Ring an agent, whisper to them, then join them with the caller.
+
+        Args:
+            uri: the agent's SIP URI (``sip:alice@proxy:5060``: Kamailio finds the phone).
+            headers: context on the INVITE (``X-Voicebot-*``), free of secrets.
+            whisper: PCM16 mono 8 kHz played to the agent only once they answer; the caller
+                keeps hearing what the handler plays them (comfort audio, silence).
+            timeout_s: ring this long before giving up (CANCEL), s.
+            refuse_key: the agent pressing this during the whisper refuses the call.
+
+        Returns ``answered`` (caller and agent joined: the bot's audio and :attr:`audio`
+        stop; :meth:`wait_closed` waits for the end of the call), ``missed`` (no answer in
+        time, 408/480/487), ``refused`` (the key, a hang-up during the whisper, 486/600/603)
+        or ``failed`` (any other failure, or the caller hung up).
+        """
+        self.transfer_mode = "bridge"
+        self.agent_code = 0
+        result = await self._outcome(
+            lambda: self._control.start_ring(uri, dict(headers or {})),
+            on_timeout=self._control.cancel_bridge,
+            timeout_s=timeout_s,
+        )
+        agent = self.agent
+        if result is not TransferResult.ACCEPTED or agent is None:
+            self.agent = None
+            if result is TransferResult.NO_ANSWER and not self.agent_code:
+                return "missed"  # our own timeout
+            return _ring_failure(self.agent_code, self.closed.is_set())
+        outcome = await self._whisper(agent, whisper, refuse_key)
+        self.agent = None
+        if outcome == "answered" and self._control.join_agent():
+            return "answered"
+        self._control.drop_agent()
+        return "failed" if outcome == "answered" else outcome
+
+    async def _whisper(self, agent: CallIO, whisper: bytes, refuse_key: str) -> RingResult:
+        """Play ``whisper`` to the agent's leg; stop at the refuse key or a hang-up."""
+        play = agent.play(whisper)
+        try:
+            while not play.done():
+                await asyncio.wait({play}, timeout=FRAME_MS / 1000)
+                if self.closed.is_set():
+                    return "failed"
+                if agent.closed.is_set():
+                    return "refused"
+                while not agent.dtmf.empty():
+                    if agent.dtmf.get_nowait().digit == refuse_key:
+                        return "refused"
+        finally:
+            agent.stop_playback()
+        if self.closed.is_set():
+            return "failed"
+        return "refused" if agent.closed.is_set() else "answered"
+
+    async def wait_closed(self) -> None:
+        """Wait until the call ended (after :meth:`ring_agent`: the agent or caller hung up)."""
+        await self.closed.wait()
+
     async def _outcome(
-        self, start: Callable[[], None], on_timeout: Callable[[], None] | None = None
+        self,
+        start: Callable[[], None],
+        on_timeout: Callable[[], None] | None = None,
+        timeout_s: float | None = None,
     ) -> TransferResult:
         if self.closed.is_set():
             return TransferResult.FAILED
@@ -331,7 +418,7 @@ class CallIO:
             waiters: set[asyncio.Future[object]] = {self._transfer, closed}  # type: ignore[arg-type]
             done, _ = await asyncio.wait(
                 waiters,
-                timeout=self._transfer_timeout_s,
+                timeout=self._transfer_timeout_s if timeout_s is None else timeout_s,
                 return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
@@ -425,6 +512,26 @@ class _Detached:
 
     def cancel_bridge(self) -> None:
         pass
+
+    def start_ring(self, uri: str, headers: Mapping[str, str]) -> None:
+        raise RuntimeError("the call has ended")
+
+    def join_agent(self) -> bool:
+        return False
+
+    def drop_agent(self) -> None:
+        pass
+
+
+def _ring_failure(code: int, caller_gone: bool) -> RingResult:
+    """The ring result of an agent call that ended unanswered with SIP status ``code``."""
+    if caller_gone:
+        return "failed"
+    if code in (408, 480, 487):
+        return "missed"
+    if code in (486, 600, 603):
+        return "refused"
+    return "failed"
 
 
 async def _chunks(audio: bytes | Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterable[bytes]:

@@ -55,6 +55,7 @@ class CallLeg:
         self.peer: CallLeg | None = None  # the other leg of a bridged transfer
         self.is_agent_leg = False  # this call was placed by the bot to bridge to an agent
         self.bridged = False  # audio flows between this call and its peer
+        self.whisper = False  # an agent leg that gets its own CallIO before the join
 
 
 class PjCall(pj.Call):
@@ -114,6 +115,15 @@ class LegControl:
 
     def cancel_bridge(self) -> None:
         self._line.cancel_bridge(self._call)
+
+    def start_ring(self, uri: str, headers: Mapping[str, str]) -> None:
+        self._line.bridge(self._call, uri, headers, whisper=True)
+
+    def join_agent(self) -> bool:
+        return self._line.join_agent(self._call)
+
+    def drop_agent(self) -> None:
+        self._line.drop_agent(self._call)
 
     def hang_up(self, status: int) -> None:
         if self._call.io is not None and not self._call.io.close_reason:

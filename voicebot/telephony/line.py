@@ -309,7 +309,7 @@ class SipLine(TransferMixin):
         if state == pj.PJSIP_INV_STATE_CONFIRMED and call.task is None and call.details:
             self._start_handler(call)
         elif state == pj.PJSIP_INV_STATE_CONFIRMED and call.is_agent_leg:
-            self._join(call)
+            self._agent_up(call)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             call.disconnected = True
             self._peer_gone(call, code)
@@ -318,20 +318,24 @@ class SipLine(TransferMixin):
                     "caller hung up" if code in (0, 200) else f"ended {code} {reason}"
                 )
                 call.io.mark_closed(why)
-                self.stats.completed += 1
+                self.stats.completed += 0 if call.is_agent_leg else 1
             if call.task is None or call.task.done():
                 self._release(call)
 
     def on_media(self, call: CallLeg) -> None:
         if call.is_agent_leg:
-            self._join(call)
+            self._agent_up(call)
             return
         if call.io is None and call.details is not None and not call.disconnected:
             self._make_io(call)
-        if call.io is None or call.port is not None:
-            return
-        if call.pj is None:
-            return
+        self._connect_port(call)
+
+    def _connect_port(self, call: CallLeg) -> bool:
+        """Link a frame port between the call's active audio and its CallIO (once)."""
+        if call.io is None or call.pj is None:
+            return False
+        if call.port is not None:
+            return True
         ci = call.pj.getInfo()
         for i, media in enumerate(ci.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
@@ -341,7 +345,16 @@ class SipLine(TransferMixin):
                 call.port.attach(call.io)
                 aud.startTransmit(call.port)
                 call.port.startTransmit(aud)
-                break
+                return True
+        return False
+
+    def _unlink_port(self, call: CallLeg) -> None:
+        """Take the call's frame port away (back to the pool); the call goes on."""
+        if call.port is not None:
+            port, call.port = call.port, None
+            port.attach(None)
+            self._disconnect(port, call)
+            self._free_ports.append(port)
 
     def on_dtmf(self, call: CallLeg, digit: str, method: int, duration: int) -> None:
         if digit not in KEYPAD:  # e.g. 'Signal=Z' in a SIP INFO: nothing a keypad sends
@@ -478,11 +491,7 @@ class SipLine(TransferMixin):
         The CallIO may outlive the call in the handler's hands, so its control is cut loose:
         a pjsua2 Call collected after ``libDestroy`` would abort the process.
         """
-        if call.port is not None:
-            port, call.port = call.port, None
-            port.attach(None)
-            self._disconnect(port, call)
-            self._free_ports.append(port)
+        self._unlink_port(call)
         if call.disconnected or self._ep is None:
             if call.io is not None:
                 call.io.detach()

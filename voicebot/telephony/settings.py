@@ -75,6 +75,9 @@ class SipSettings:
         dialog_keepalive_s: seconds between Kamailio's in-dialog OPTIONS to each call's worker;
             a call whose worker stops answering is ended with BYE to the caller (the
             backstop for a worker host that vanished, at least 30 s); 0 turns it off.
+        acd: Kamailio is the registrar of the agents' phones (``agents.yml``) and passes a
+            worker's INVITE to a registered agent to their phone; the supervisor copies the
+            registrations onto the agent board (the built-in ACD).
     """
 
     address: str = "127.0.0.1"
@@ -111,6 +114,7 @@ class SipSettings:
     remote_workers: tuple[str, ...] = ()
     proxy_rpc: str = ""
     dialog_keepalive_s: float = 30.0
+    acd: bool = False
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):
@@ -168,6 +172,12 @@ class SipSettings:
             raise ConfigError(
                 "settings section 'sip': role 'proxy' needs remote_workers",
                 hint="list the workers of the other hosts as address:port",
+            )
+        if self.acd and (self.role != "all" or self.workers == 0):
+            raise ConfigError(
+                "settings section 'sip': acd needs role 'all' and workers of 1 or more",
+                hint="the agents' phones register to this host's Kamailio; the agent board "
+                "is this host's",
             )
         if self.dialog_keepalive_s != 0 and self.dialog_keepalive_s < 30:
             raise ConfigError(

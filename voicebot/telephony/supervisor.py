@@ -17,6 +17,10 @@ Several hosts (``sip.role``): ``proxy`` runs Kamailio only (for ``sip.remote_wor
 ``host`` runs workers only and ends a dead worker's calls through ``sip.proxy_rpc``.
 SIGHUP re-reads ``sip.remote_workers`` from the settings file and has Kamailio dispatch to
 that list from then on (adding or removing a host without a restart).
+
+With ``sip.acd`` on, Kamailio is also the agents' registrar, and the supervisor copies the
+registrations onto the agent board (``var/acd.sqlite3``) every 2 s
+(:mod:`voicebot.center.registrations`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ RESTART_GAP_S = 5.0
 """Seconds between two restarts of the same worker."""
 
 
+def _registration_sync(rpc: KamailioRpc) -> Any:
+    """The agents' registrations from Kamailio onto the agent board (``sip.acd``)."""
+    from voicebot.center.agents import load_agents
+    from voicebot.center.board import AgentBoard
+    from voicebot.center.registrations import RegistrationSync
+    from voicebot.paths import var_dir
+
+    return RegistrationSync(rpc, AgentBoard(var_dir() / "acd.sqlite3", load_agents()))
+
+
 class Supervisor:
     """Runs the SIP service until SIGTERM/SIGINT.
 
@@ -78,6 +92,7 @@ class Supervisor:
         self._released: set[str] = set()
         self._stop = False
         self._reload = False
+        self.registrations: Any = None
 
     def run(self) -> int:
         load_handler(self.sip.handler)  # fail early, with the CLI's error, on a bad handler
@@ -101,10 +116,17 @@ class Supervisor:
                 self.kamailio.start()
                 self.rpc = KamailioRpc(self.kamailio.rpc_socket)
                 self.watch = DownWatch(self.rpc)
+                if self.sip.acd:
+                    self.registrations = _registration_sync(self.rpc)
             print(self._banner(workers), flush=True)
             while not self._stop:
                 self._restart_dead(workers, config)
                 self._end_calls_of_unreachable()
+                if self.registrations is not None:
+                    try:
+                        self.registrations.poll(time.monotonic())
+                    except VoicebotError as exc:  # the board's store: next poll tries again
+                        log.warning("agent registrations not synced: %s", exc)
                 if self._reload:
                     self._reload = False
                     self._reload_remote(workers)
