@@ -27,7 +27,8 @@ from typing import Literal
 
 Answer = Literal["yes", "no", "unsure", "none"]
 
-_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+")
+# words in any script (the yes/no grammar may be another language's: Korean 예, 네)
+_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+", re.UNICODE)
 
 YES, POLITE, NO, WEAK_NO, HEDGE = "yes", "polite", "no", "weak_no", "hedge"
 

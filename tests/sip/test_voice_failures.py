@@ -63,6 +63,9 @@ def failing_worker(
     cfg.write_text(
         f"sip:\n  rtp_ports: 40\n  media_timeout_s: 20\n"
         f"dialog:\n  action_endpoint: {action_endpoint}\n"
+        # the worker loads the models itself (the in-process mode): this test stops the
+        # action server, which both modes use; test_voice_calls.py covers the shared services
+        "services:\n  mode: inprocess\n"
     )
     port, rtp, ready = free_port(), free_port(40), folder / "ready"
     env = {
