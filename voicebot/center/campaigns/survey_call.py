@@ -220,6 +220,8 @@ async def run_survey(
         the answers taken before it were already passed to ``answer``.
     """
     session = survey_session(line, pipeline, spec, contact, answer)
+    if hasattr(line, "session_idle") and getattr(line, "session_idle") is None:
+        setattr(line, "session_idle", session.idle)  # a simulated line waits for the bot
     try:
         result = await session.run()
     finally:
