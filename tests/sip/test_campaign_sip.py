@@ -4,8 +4,9 @@ runs the dialer, its dialer processes place the calls with pjsua2, and SIPp call
 Callees: people who greet in a flite or espeak-ng voice (not the bot's Piper voice) and answer
 with keypad digits (RFC 2833), a busy line (486), a phone nobody answers (CANCEL after the
 ring timeout), a callee that refuses (404), an answering machine (long greeting and beep), a
-person who hangs up mid-survey. The spoken survey dialog is another branch's work: until it
-is merged a person gets the keypad survey (voicebot.center.campaigns.keypad_survey).
+person who hangs up mid-survey: these run the keypad survey (``outbound.survey: keypad``,
+voicebot.center.campaigns.keypad_survey). The spoken survey dialog over SIP is in
+tests/sip/test_campaign_spoken.py.
 Real: the dialer, the store, pjsua2, SIPp, Piper (the bot's prompts), the AMD.
 """
 
@@ -54,7 +55,9 @@ def peers() -> None:
         pytest.skip("flite and espeak-ng are needed for the callees' voices")
 
 
-def setup(tmp_path: Path, name: str, rows: list[str], concurrent: int) -> dict[str, str]:
+def setup(
+    tmp_path: Path, name: str, rows: list[str], concurrent: int, survey: str = "keypad"
+) -> dict[str, str]:
     (tmp_path / "campaign.yml").write_text(CAMPAIGN.format(name=name, concurrent=concurrent))
     (tmp_path / "contacts.csv").write_text(
         "phone,name,timezone,language\n"
@@ -66,7 +69,7 @@ def setup(tmp_path: Path, name: str, rows: list[str], concurrent: int) -> dict[s
         f"sip:\n  media_timeout_s: 120\n  log_level: 0\n"
         f"services:\n  mode: inprocess\n"
         f"outbound:\n  ring_timeout_s: 4\n  base_port: {base}\n  rtp_base_port: {rtp}\n"
-        f"  rtp_ports: 50\n  keypad_answer_s: 6\n"
+        f"  rtp_ports: 50\n  keypad_answer_s: 6\n  survey: {survey}\n"
     )
     env = {
         **os.environ,

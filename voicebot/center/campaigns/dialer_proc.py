@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib
 import json
 import logging
 import os
@@ -42,23 +41,20 @@ BIND_RETRY_S = 15.0
 tries again this long (s)."""
 
 
-def load_voice(settings: Settings) -> Voice:
-    """The TTS (and, once the survey dialog exists, the pipeline) of this process: the
-    host's speech service when ``services.mode`` is shared and it answers, else Piper here."""
+def load_voice(settings: Settings, survey: str) -> Voice:
+    """What this process speaks and listens with. ``spoken``: the voice pipeline for the
+    survey dialog (the host's speech and dialog services when ``services.mode`` is shared,
+    else every model loaded here). ``keypad``: a TTS voice only (the speech service's when
+    it answers, else Piper loaded here)."""
     from voicebot.services.settings import services_config
 
-    survey = None
-    try:
-        # the survey branch's entry point (the spoken survey dialog)
-        survey = importlib.import_module("voicebot.center.campaigns.survey_call").run_survey
-    except ImportError:
-        survey = None
     svc = services_config(settings)
-    if survey is not None:
+    if survey == "spoken":
+        from voicebot.center.campaigns.survey_call import run_survey
         from voicebot.pipeline import Pipeline
 
         pipeline = Pipeline.connect(settings) if svc.mode == "shared" else Pipeline.load(settings)
-        return Voice(pipeline.speaker, pipeline, survey)
+        return Voice(pipeline.speaker, pipeline, run_survey)
     if svc.mode == "shared":
         from voicebot.services.client import ServiceClient
         from voicebot.services.speech_client import RemoteSpeaker
@@ -147,7 +143,7 @@ async def serve(args: argparse.Namespace, settings: Settings) -> None:
     sip = section_to(SipSettings, settings, "sip")
     cfg = outbound_settings(settings)
     sip = dataclasses.replace(sip, calls_per_worker=cfg.calls_per_dialer, rtp_ports=cfg.rtp_ports)
-    voice = await asyncio.get_running_loop().run_in_executor(None, load_voice, settings)
+    voice = await asyncio.get_running_loop().run_in_executor(None, load_voice, settings, cfg.survey)
     line = OutboundLine(
         sip,
         sip_address=cfg.address,

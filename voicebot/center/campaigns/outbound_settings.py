@@ -33,6 +33,10 @@ class OutboundSettings:
         max_amd_s: longest the callee's first words are listened to before the bot treats
             them as a person, s.
         keypad_answer_s: seconds to wait for a keypad answer (keypad survey).
+        survey: what a person gets: ``spoken`` (the Rasa survey dialog, speech or keys,
+            :func:`voicebot.center.campaigns.survey_call.run_survey`, needing the voice
+            pipeline) or ``keypad`` (a fixed keypad-only survey,
+            :mod:`voicebot.center.campaigns.keypad_survey`; no ASR or dialog model).
     """
 
     proxy: str = ""
@@ -47,6 +51,7 @@ class OutboundSettings:
     machine_wait_s: float = 20.0
     max_amd_s: float = 6.0
     keypad_answer_s: float = 8.0
+    survey: str = "spoken"
 
     def dial_uri(self, phone: str) -> str:
         """The Request-URI for a contact's phone (a SIP URI as it is)."""
@@ -62,6 +67,8 @@ def outbound_settings(settings: Settings) -> OutboundSettings:
         raise ConfigError("settings section 'outbound': calls_per_dialer must be 1-4 (pjsua2)")
     if cfg.proxy and not re.match(r"^sips?:[^\s<>]+$", cfg.proxy):
         raise ConfigError(f"settings section 'outbound': proxy {cfg.proxy!r} is not a SIP URI")
+    if cfg.survey not in ("spoken", "keypad"):
+        raise ConfigError(f"settings section 'outbound': survey {cfg.survey!r}: spoken or keypad")
     if cfg.ring_timeout_s <= 0 or cfg.rtp_ports < 8:
         raise ConfigError("settings section 'outbound': ring_timeout_s > 0, rtp_ports >= 8")
     return cfg

@@ -46,8 +46,8 @@ class Voice:
         speaker: TTS with ``sentences(text) -> int16 arrays`` at 8 kHz (the speech service's
             or an in-process Piper voice).
         pipeline: the full voice pipeline for the spoken survey dialog (None: keypad survey).
-        survey: ``run_survey(line, pipeline, spec, contact, answer)`` of the survey dialog, or
-            None while it is not there.
+        survey: ``run_survey(line, pipeline, spec, contact, answer)`` of the survey dialog
+            (``outbound.survey: spoken``), or None for the keypad survey.
     """
 
     speaker: Any
@@ -145,12 +145,8 @@ async def _person(
     if voice.survey is not None and voice.pipeline is not None:
         from voicebot.callhandler import CallIOLine
 
-        try:
-            end = await voice.survey(CallIOLine(io), voice.pipeline, spec, contact, answer)
-        except NotImplementedError:
-            voice.survey = None  # the contract without the dialog: the keypad survey
-        else:
-            return _survey_outcome(end, note)
+        end = await voice.survey(CallIOLine(io), voice.pipeline, spec, contact, answer)
+        return _survey_outcome(end, f"{note}; spoken survey")
     try:
         end = await keypad_survey(io, voice.pcm, answer, cfg.keypad_answer_s)
     except VoicebotError as exc:
