@@ -2,8 +2,9 @@
 (``python -m voicebot.telephony.worker --handler tests.sip.survey_respondent:handle_call``)
 that answers the bot's campaign calls the way a person would.
 
-It says its greeting at once, then waits for the bot to speak and fall silent (1.2 s) before
-each answer, so it follows the dialog's pace whatever the machine load. Scripts come from
+It says its greeting at once, then waits for the bot to speak and fall silent (2.5 s: on a
+loaded machine the bot pauses between sentences) before each answer, so it follows the
+dialog's pace. Scripts come from
 ``$RESPONDENTS`` (a JSON file): per called user, ``greeting`` (a WAV), ``answers`` (a list of
 ``["say", WAV]``: recordings in another voice than the bot's) and ``hang_up`` (after the last
 answer, hang up mid-survey instead of waiting for the bot's goodbye). Every INVITE answered
@@ -24,7 +25,7 @@ import numpy as np
 
 from voicebot.telephony.callio import CallIO
 
-QUIET_S = 1.2
+QUIET_S = 2.5
 """The bot's silence that means it waits for an answer, s."""
 SPEECH_DBFS = -40.0
 
