@@ -10,6 +10,7 @@ state of its own. Operations (``call_id`` is the worker's key for the call):
 
 ``start``   ``{call_id, caller_id, conv}`` -> ``{reply, conv}``: session start and greeting
 ``handle``  ``{call_id, text, conv}`` -> ``{reply, conv}``: one caller turn
+``survey``  ``{call_id, intent, script, conv}`` -> ``{reply, conv}``: start an outbound survey
 ``end``     ``{call_id}``: the call is over: its stored conversation is deleted
 ``health``  counters, memory, tracker store
 """
@@ -50,7 +51,12 @@ class DialogService(Service):
         self.status_path = status
         self.bridge = bridge
         self.store = store
-        self.ops = {"start": self.start, "handle": self.handle, "end": self.end}
+        self.ops = {
+            "start": self.start,
+            "handle": self.handle,
+            "end": self.end,
+            "survey": self.survey,
+        }
 
     def health(self) -> Reply:
         return self.stats.health(tracker_store=self.store)
@@ -70,6 +76,10 @@ class DialogService(Service):
                 reply = await self.bridge.start(
                     call_id, request.get("caller_id"), request.get("sip_call_id")
                 )
+            elif op == "survey":
+                reply = await self.bridge.start_survey(
+                    call_id, str(request.get("intent", "")), str(request.get("script", ""))
+                )
             else:
                 reply = await self.bridge.handle(call_id, str(request.get("text", "")))
             ok = True
@@ -84,6 +94,9 @@ class DialogService(Service):
 
     async def handle(self, request: dict[str, Any]) -> Reply:
         return await self._turn("handle", request)
+
+    async def survey(self, request: dict[str, Any]) -> Reply:
+        return await self._turn("survey", request)
 
     async def prepare(self) -> None:
         """One throw-away conversation (the first prediction is slow), then deleted."""

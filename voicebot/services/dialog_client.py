@@ -108,6 +108,13 @@ class RemoteDialog(ConversationKeeper):
         """One caller turn (speech transcript, typed text or keyed digits)."""
         return await self._turn({"op": "handle", "call_id": call_id, "text": text}, "dialog turn")
 
+    async def start_survey(self, call_id: str, intent: str, script_json: str) -> DialogReply:
+        """Start an outbound survey (see :meth:`DialogBridge.start_survey`)."""
+        return await self._turn(
+            {"op": "survey", "call_id": call_id, "intent": intent, "script": script_json},
+            "survey start",
+        )
+
     async def end_call(self, call_id: str) -> None:
         """The call is over: the service deletes its stored conversation."""
         self.forget(call_id)
