@@ -164,17 +164,24 @@ class AgentBoard:
     def register(self, key: str, contact: str, expires_s: float, now: float) -> None:
         """The agent's phone registered at ``contact`` for ``expires_s`` seconds (0 = gone).
 
-        A newly registered agent who was offline becomes available (idle from ``now``).
+        A newly registered agent who was offline becomes available (idle from ``now``). A
+        refresh (re-REGISTER) changes nothing but the expiry: a paused, missed, ringing,
+        busy or wrap-up agent stays so, an available one keeps their idle time.
         """
         self.roster.get(key)
         with self._tx() as db:
             row = db.execute("SELECT state FROM agents WHERE key = ?", (key,)).fetchone()
             if expires_s <= 0:
-                # a busy or ringing agent keeps their call; they are offline after it
-                db.execute("UPDATE agents SET registered_until = 0 WHERE key = ?", (key,))
+                # A busy or ringing agent keeps their call. Only an available agent goes
+                # offline: paused, missed and wrap-up are the agent's own state and survive
+                # a lapsed or renewed registration (an unregistered agent gets no call).
                 db.execute(
-                    "UPDATE agents SET contact = NULL, state = 'offline', state_since = ?"
-                    " WHERE key = ? AND state IN ('available', 'paused', 'missed', 'wrap_up')",
+                    "UPDATE agents SET registered_until = 0, contact = NULL WHERE key = ?",
+                    (key,),
+                )
+                db.execute(
+                    "UPDATE agents SET state = 'offline', state_since = ?"
+                    " WHERE key = ? AND state = 'available'",
                     (now, key),
                 )
                 return
