@@ -67,6 +67,12 @@ def test_the_shipped_agent_file_is_valid() -> None:
         ("acd: {ring_timeout_s: -1}\nagents: {}", "must be a number >= 0"),
         ("acd: {ring_time: 3}\nagents: {}", "unknown key 'ring_time'"),
         ("agents: [1, 2]", "'agents' must map"),
+        ("acd: {pause_code: '41'}\nagents: {}", "a keypad code is"),
+        ("acd: {pause_code: '*4', resume_code: '*4'}\nagents: {}", "must differ"),
+        (
+            "agents: {a: {name: A, sip_user: a, departments: [billing], password: short}}",
+            "at least 8 characters",
+        ),
         ("agents: {a: {name: A, sip_user: a, departments: [billing]}\n", "not valid YAML"),
     ],
 )

@@ -85,10 +85,23 @@ class AcdService:
             for ref in calls
         ]
 
-    def phone(self, user: str, tmp: Path, *opts: str, wait_state: str = "available") -> Path:
-        """Start an agent phone for ``user``; wait until the board shows it registered
-        (and in ``wait_state``, "" for not waiting); returns its report path."""
+    def phone(
+        self,
+        user: str,
+        tmp: Path,
+        *opts: str,
+        wait_state: str = "available",
+        password: str | None = None,
+    ) -> Path:
+        """Start an agent phone for ``user`` (with the agent's password from the agents
+        file unless ``password`` is given); wait until the board shows it registered (and
+        in ``wait_state``, "" for not waiting); returns its report path."""
         report = tmp / f"{user}.json"
+        if password is None:
+            agent = load_agents(self.folder / "a.yml").by_sip_user(user)
+            password = agent.password if agent else ""
+        if password:
+            opts = (*opts, "--password", password)
         proc = subprocess.Popen(
             [PYTHON, str(HERE / "agent_phone.py"), "--user", user, "--registrar",
              f"127.0.0.1:{self.port}", "--port", str(free_port()), "--rtp-port",

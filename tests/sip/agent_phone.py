@@ -224,7 +224,7 @@ def main() -> int:
         stop = time.monotonic() + 2
         while time.monotonic() < stop and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             ep.libHandleEvents(10)
-    if args.unregister:
+    if args.unregister and acc.reg_code == 200:
         acc.setRegistration(False)
         stop = time.monotonic() + 1.5
         while time.monotonic() < stop:

@@ -4,7 +4,8 @@
 Kamailio), without the Rasa dialog before it: the dialog bridge is a stand-in that knows no
 hand-off record, so the whisper is built from the SIP context headers, as for a real call
 whose hand-off came from the dialog. Writes ``{transfer, closed}`` to
-``$VOICEBOT_TEST_RESULTS/<caller id>.json``."""
+``$VOICEBOT_TEST_RESULTS/<caller id>.json``. An agent's keypad code (pause, resume) is served
+first, as in voicebot.callhandler."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from voicebot.center.callqueue import AcdLine, transfer_hook
+from voicebot.center.callqueue import AcdLine, transfer_hook, voice
 from voicebot.config import load_settings
 from voicebot.departments import load_departments
 from voicebot.telephony.callio import CallIO
@@ -50,6 +51,8 @@ async def handle_call(call: CallIO) -> None:
     if not _state:
         prepare()
     acd: AcdLine = _state["acd"]
+    if await acd.feature_call(call, voice(_state["speaker"])):
+        return  # an agent dialled a keypad code (pause, resume)
     hook = transfer_hook(acd, call, _NoRecords(), _state["speaker"])
     result = await hook(_state["uri"], dict(HEADERS))
     out = Path(os.environ["VOICEBOT_TEST_RESULTS"])

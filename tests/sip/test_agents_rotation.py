@@ -3,8 +3,9 @@
 ``voicebot serve`` (Kamailio as the agents' registrar, one worker) runs
 tests/sip/queue_handler.py: each call is handed off to ``billing`` through the built-in ACD
 (the Rasa dialog before the hand-off is left out, see that module). alice, bilal and chen are
-real pjsua2 phones (tests/sip/agent_phone.py) that send a refresh REGISTER every 2 s all
-through the test; the board is the real SQLite agent board the supervisor and worker share.
+real pjsua2 phones (tests/sip/agent_phone.py) that register with digest auth and send a
+refresh REGISTER every 2 s all through the test; the board is the real SQLite agent board
+the supervisor and worker share.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ AGENTS = """acd:
   announce_every_s: 30
   max_wait_s: 120
 agents:
-  alice: {name: Alice Morgan, sip_user: alice, departments: [billing]}
-  bilal: {name: Bilal Khan, sip_user: bilal, departments: [billing]}
-  chen: {name: Chen Li, sip_user: chen, departments: [billing]}
+  alice: {name: Alice Morgan, sip_user: alice, departments: [billing], password: alice-pw-1}
+  bilal: {name: Bilal Khan, sip_user: bilal, departments: [billing], password: bilal-pw-2}
+  chen: {name: Chen Li, sip_user: chen, departments: [billing], password: chen-pw-33}
 """
 
 
@@ -77,7 +78,7 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
     for user, report in phones.items():
         refreshes = [e for e in report["events"] if e["event"] == "refresh"]
         assert len(refreshes) >= 8, (user, len(refreshes))
-        assert set(report["reg_codes"]) == {200}, report["reg_codes"]
+        assert set(report["reg_codes"]) == {200}, report["reg_codes"]  # pjsua answers 401s
     # the board: who took which call, and each agent's own state after it
     assert offers == [[("alice", "answered")], [("chen", "missed"), ("bilal", "answered")]]
     assert rows == [("answered", "alice"), ("answered", "bilal")]

@@ -197,12 +197,13 @@ class AgentBoard:
                 )
 
     def pause(self, key: str, now: float) -> None:
-        """The agent takes no calls (set from the dashboard or a keypad code)."""
+        """The agent takes no calls (set from the dashboard or a keypad code). An offline
+        agent may pause too: they stay paused when their phone registers."""
         self.roster.get(key)
         with self._tx() as db:
             db.execute(
                 "UPDATE agents SET state = 'paused', state_since = ? WHERE key = ?"
-                " AND state IN ('available', 'wrap_up', 'missed')",
+                " AND state IN ('available', 'wrap_up', 'missed', 'offline')",
                 (now, key),
             )
 

@@ -219,6 +219,12 @@ class AcdLine:
         board = AgentBoard(var_dir() / "acd.sqlite3", roster)
         return cls(roster, board, f"{sip.address}:{sip.port}", by_uri)
 
+    async def feature_call(self, call: CallIO, speak: Speak) -> bool:
+        """An agent dialling a keypad code (pause, resume) from their phone: served, True."""
+        from voicebot.center.featurecodes import feature_call
+
+        return await feature_call(call, self.roster, self.board, speak)
+
     def department_for(self, uri: str) -> str | None:
         """The department a hand-off to ``uri`` goes to, if it has agents of its own."""
         key = self.departments.get(uri)
@@ -278,6 +284,22 @@ TransferHook = Callable[[str, dict[str, str]], Awaitable[str | None]]
 a hand-off the ACD served, or None when ``uri`` is not a department with agents."""
 
 
+def voice(speaker: Any) -> Speak:
+    """The bot's TTS (:class:`voicebot.stages.Speaker`: in-process Piper or the speech
+    service; blocking, so run in an executor) as a :data:`Speak`."""
+
+    def synthesize(text: str) -> Any:
+        parts = list(speaker.sentences(text))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
+
+    async def speak(text: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        pcm = await loop.run_in_executor(None, synthesize, text)
+        return np.asarray(pcm, dtype="<i2").tobytes()
+
+    return speak
+
+
 def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> TransferHook:
     """The hand-off of one call through the ACD, for the call handler's line.
 
@@ -287,15 +309,7 @@ def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> Tran
     session then takes the message); the caller hung up -> ``failed``.
     """
 
-    def synthesize(text: str) -> Any:
-        # the Speaker protocol (voicebot.stages): in-process Piper or the speech service
-        parts = list(speaker.sentences(text))
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
-
-    async def speak(text: str) -> bytes:
-        loop = asyncio.get_running_loop()
-        pcm = await loop.run_in_executor(None, synthesize, text)
-        return np.asarray(pcm, dtype="<i2").tobytes()
+    speak = voice(speaker)
 
     async def hook(uri: str, headers: dict[str, str]) -> str | None:
         department = acd.department_for(uri)
