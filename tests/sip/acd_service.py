@@ -176,3 +176,95 @@ def acd_service(
                 phone.kill()
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+class DashboardAgent:
+    """An agent logged in to the real dashboard app (aiohttp on 127.0.0.1), using the
+    agent page's pause / resume form over HTTP like a browser does (CSRF token included)."""
+
+    def __init__(self, base: str, user: str, password: str) -> None:
+        import http.cookiejar
+        import urllib.request
+
+        self.base = base
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        page = self._get("/login")
+        self.page = self._post("/login", user=user, password=password, csrf=_csrf(page), next="/")
+
+    def _get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as resp:
+            return str(resp.read().decode())
+
+    def _post(self, path: str, **form: str) -> str:
+        import urllib.parse
+
+        data = urllib.parse.urlencode(form).encode()
+        with self.opener.open(self.base + path, data=data, timeout=30) as resp:
+            return str(resp.read().decode())
+
+    def state(self) -> str:
+        """``data-state`` of the agent page's state form."""
+        import re
+
+        self.page = self._get("/agent")
+        found = re.search(r'id="agent-state"[^>]*data-state="([a-z_]+)"', self.page)
+        assert found, self.page[-2000:]
+        return found.group(1)
+
+    def press(self, action: str) -> str:
+        """Press the pause / resume button; the state the page shows afterwards."""
+        assert f'name="action" value="{action}"' in self._get("/agent")
+        self.page = self._post("/agent/state", action=action, csrf=_csrf(self.page))
+        return self.state()
+
+
+def _csrf(page: str) -> str:
+    import re
+
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page[-2000:]
+    return found.group(1)
+
+
+@contextmanager
+def dashboard(board: AgentBoard, folder: Path, users: dict[str, str]) -> Iterator[str]:
+    """The real dashboard app on a free port of 127.0.0.1 over ``board`` (agent users
+    ``users``: name -> password, department billing); yields its base URL."""
+    import asyncio
+
+    from aiohttp import web
+
+    from voicebot.messages import MessageStore
+    from voicebot.records.store import RecordStore
+    from voicebot.web.app import make_app
+    from voicebot.web.auth import UserDirectory
+
+    directory = UserDirectory(folder / "users.yml")
+    for name, password in users.items():
+        directory.add(name, password, "agent", "billing")
+    app = make_app(
+        RecordStore(f"sqlite:///{folder / 'records.sqlite3'}"),
+        MessageStore(folder / "messages.sqlite3"), UserDirectory(folder / "users.yml"),
+        housekeeping=False, board=board,
+    )  # fmt: skip
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(app)
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    time.sleep(0.5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from acd_service import acd_service
+from acd_service import DashboardAgent, acd_service, dashboard
 from conftest import run_caller
 
 AGENTS = """acd:
@@ -35,10 +35,11 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
 ) -> None:
     """alice registers first (idle longest), then bilal, then chen (who never answers).
 
-    Call 1 goes to alice; she hears the whisper, talks and hangs up: wrap-up (300 s). bilal
-    is paused. Call 2 skips alice (wrap-up) and bilal (paused) and rings chen, who lets it ring past
-    ``ring_timeout_s``: he is marked missed and the call waits; bilal resumes and gets it.
-    The phones refresh their registration every 2 s: no refresh changes a state."""
+    Call 1 goes to alice; she hears the whisper, talks and hangs up: wrap-up (300 s).
+    bilal pauses with his dashboard page's button. Call 2 skips alice (wrap-up) and bilal
+    (paused) and rings chen, who lets it ring past ``ring_timeout_s``: he is marked missed
+    and the call waits; bilal resumes (the button) and gets it. The phones refresh their
+    registration every 2 s: no refresh changes a state."""
     with acd_service(tmp_path, AGENTS) as svc:
         common = ("--reregister-every", "2", "--expires", "120", "--max-calls", "2")
         reports = {}
@@ -53,15 +54,19 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
         assert caller1["connected"]
         assert svc.result("0600000001")["transfer"] == "accepted"
         assert svc.wait_state("alice", "wrap_up").state == "wrap_up"
-        svc.board().pause("bilal", time.monotonic())
-        with ThreadPoolExecutor(1) as pool:
+        # bilal pauses with the button of his dashboard page (the real app, same board)
+        web = dashboard(svc.board(), tmp_path, {"bilal": "bilal-dash-1"})
+        with web as base, ThreadPoolExecutor(1) as pool:
+            bilal = DashboardAgent(base, "bilal", "bilal-dash-1")
+            assert bilal.state() == "available"
+            assert bilal.press("pause") == "paused"
             call2 = pool.submit(run_caller, tmp_path, svc.target, user="0600000002", duration=30)
             missed = svc.wait_state("chen", "missed", timeout_s=25)
             assert missed.state == "missed" and missed.missed == 1, missed
             time.sleep(2.5)  # a refresh or two while alice wraps up, bilal and chen paused
             states = {k: s.state for k, s in svc.status().items()}
             assert states == {"alice": "wrap_up", "bilal": "paused", "chen": "missed"}, states
-            svc.board().resume("bilal", time.monotonic())
+            assert bilal.press("resume") == "available"
             caller2 = call2.result(60)
         assert caller2["connected"]
         assert svc.result("0600000002")["transfer"] == "accepted"
