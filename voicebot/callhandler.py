@@ -164,7 +164,11 @@ async def handle_call(call: CallIO) -> None:
     assert _pipeline is not None
     if _acd is not None and await _acd.feature_call(call, voice(_pipeline.speaker)):
         return  # an agent's keypad code (pause, resume), not a customer's call
-    acd = transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker) if _acd else None
+    acd = (
+        transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker, _pipeline.recognizer)
+        if _acd
+        else None
+    )
     line = CallIOLine(call, acd)
     session = _pipeline.session(line)
     try:

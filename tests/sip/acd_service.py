@@ -128,7 +128,11 @@ class AcdService:
 
 @contextmanager
 def acd_service(
-    folder: Path, agents: str, settings: str = "", handler: str = "queue_handler:handle_call"
+    folder: Path,
+    agents: str,
+    settings: str = "",
+    handler: str = "queue_handler:handle_call",
+    env: dict[str, str] | None = None,
 ) -> Iterator[AcdService]:
     """``voicebot serve`` (one worker, Kamailio as the agents' registrar) running
     ``handler`` with the agents file ``agents``; stopped (SIGTERM) on exit."""
@@ -142,6 +146,7 @@ def acd_service(
     port, workers, rtp = free_port(), free_port(), free_port(40)
     env = {
         **os.environ,
+        **(env or {}),
         "VOICEBOT_CONFIG": str(cfg),
         "VOICEBOT_VAR": str(folder / "var"),
         "VOICEBOT_AGENTS": str(folder / "a.yml"),
