@@ -293,3 +293,16 @@ def test_a_caller_who_waits_too_long_is_offered_a_message(tmp_path: Path) -> Non
     assert stay.wait_s == pytest.approx(120.0, abs=1.5)
     assert len(line.heard) == 4  # at 0, 30, 60, 90 s (and the offer at 120 s)
     assert queue_figures(board).messages == 1
+
+
+def test_spoken_message_requests_and_dialled_codes() -> None:
+    from voicebot.center.featurecodes import dialled_code
+    from voicebot.center.queuespeech import asks_for_message
+
+    assert asks_for_message("I'd like to leave a Message, please.")
+    assert asks_for_message("can someone call me back")
+    assert not asks_for_message("I am calling about my bill")
+    assert not asks_for_message("the messaging app")  # a word, not the request
+    assert dialled_code("sip:*41@127.0.0.1:5060") == "*41"
+    assert dialled_code("<sip:%2342@10.0.0.1;transport=udp>") == "#42"
+    assert dialled_code("sip:127.0.0.1") == ""

@@ -115,8 +115,13 @@ class AcdService:
             assert status.state == wait_state and status.registered, status
         return report
 
-    def stop_phones(self, timeout_s: float = 60.0) -> None:
+    def stop_phones(self, timeout_s: float = 60.0, *, terminate: bool = False) -> None:
+        """Wait for the phones to end (``terminate``: SIGTERM first, they end at once and
+        write their reports); kill those still running after ``timeout_s``."""
         end = time.monotonic() + timeout_s
+        if terminate:
+            for proc in self.phones:
+                proc.send_signal(signal.SIGTERM)
         for proc in self.phones:
             try:
                 proc.wait(max(0.1, end - time.monotonic()))

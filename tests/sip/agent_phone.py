@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -150,7 +151,9 @@ def main() -> int:
     done: list[Call] = []
     next_refresh = time.monotonic() + args.reregister_every if args.reregister_every else 0.0
     dial_at = time.monotonic() + args.dial_at if args.dial else 0.0
-    while time.monotonic() < end:
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))  # end now, with the report
+    while time.monotonic() < end and not stopping:
         ep.libHandleEvents(10)
         now = time.monotonic()
         if acc.reg_code == 200 and not report["registered"]:

@@ -48,7 +48,7 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
             ("bilal", ("--answer-after", "0.5", "--talk", "10")),
             ("chen", ("--no-answer",)),
         ):
-            reports[user] = svc.phone(user, tmp_path, *common, *opts, "--duration", "80")
+            reports[user] = svc.phone(user, tmp_path, *common, *opts, "--duration", "140")
             time.sleep(1.0)  # a clear longest-idle order
         caller1 = run_caller(tmp_path, svc.target, user="0600000001", duration=25)
         assert caller1["connected"]
@@ -60,17 +60,17 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
             bilal = DashboardAgent(base, "bilal", "bilal-dash-1")
             assert bilal.state() == "available"
             assert bilal.press("pause") == "paused"
-            call2 = pool.submit(run_caller, tmp_path, svc.target, user="0600000002", duration=30)
+            call2 = pool.submit(run_caller, tmp_path, svc.target, user="0600000002", duration=60)
             missed = svc.wait_state("chen", "missed", timeout_s=25)
             assert missed.state == "missed" and missed.missed == 1, missed
             time.sleep(2.5)  # a refresh or two while alice wraps up, bilal and chen paused
             states = {k: s.state for k, s in svc.status().items()}
             assert states == {"alice": "wrap_up", "bilal": "paused", "chen": "missed"}, states
             assert bilal.press("resume") == "available"
-            caller2 = call2.result(60)
+            caller2 = call2.result(120)
         assert caller2["connected"]
         assert svc.result("0600000002")["transfer"] == "accepted"
-        svc.stop_phones()
+        svc.stop_phones(terminate=True)
         status = svc.status()
         offers = svc.offers()
         rows = svc.sql("SELECT state, agent FROM queue ORDER BY joined_at")

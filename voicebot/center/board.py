@@ -16,10 +16,11 @@ Agent states::
 An agent is offered a call only when available (or past the end of wrap-up) and registered
 (their phone's registration has not expired). Registration is apart from the state: a lapsed
 registration makes only an available agent offline, and a refresh changes nothing; paused,
-missed and wrap-up are kept through both (an offline agent may pause, too). Among those, the one idle longest goes first:
-``idle_since`` is when they last became free (end of wrap-up, resume, a refused or missed
-offer). Queued calls are served oldest first, per department. Times are seconds since the
-epoch (or any monotonic clock the caller passes consistently).
+missed and wrap-up are kept through both (an offline agent may pause, too). Among those,
+the one idle longest goes first: ``idle_since`` is when they last became free (end of
+wrap-up, resume, a refused or missed offer). Queued calls are served oldest first, per
+department. Times are seconds since the epoch (or any monotonic clock the caller passes
+consistently).
 """
 
 from __future__ import annotations
