@@ -44,13 +44,13 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
         common = ("--reregister-every", "2", "--expires", "120", "--max-calls", "2")
         reports = {}
         for user, opts in (
-            ("alice", ("--answer-after", "0.5", "--talk", "10")),
-            ("bilal", ("--answer-after", "0.5", "--talk", "10")),
+            ("alice", ("--answer-after", "0.5", "--talk", "20")),
+            ("bilal", ("--answer-after", "0.5", "--talk", "20")),
             ("chen", ("--no-answer",)),
         ):
-            reports[user] = svc.phone(user, tmp_path, *common, *opts, "--duration", "140")
+            reports[user] = svc.phone(user, tmp_path, *common, *opts, "--duration", "180")
             time.sleep(1.0)  # a clear longest-idle order
-        caller1 = run_caller(tmp_path, svc.target, user="0600000001", duration=25)
+        caller1 = run_caller(tmp_path, svc.target, user="0600000001", duration=45)
         assert caller1["connected"]
         assert svc.result("0600000001")["transfer"] == "accepted"
         assert svc.wait_state("alice", "wrap_up").state == "wrap_up"
@@ -60,7 +60,7 @@ def test_calls_go_to_the_longest_idle_agent_skipping_wrap_up_paused_and_missed(
             bilal = DashboardAgent(base, "bilal", "bilal-dash-1")
             assert bilal.state() == "available"
             assert bilal.press("pause") == "paused"
-            call2 = pool.submit(run_caller, tmp_path, svc.target, user="0600000002", duration=60)
+            call2 = pool.submit(run_caller, tmp_path, svc.target, user="0600000002", duration=80)
             missed = svc.wait_state("chen", "missed", timeout_s=25)
             assert missed.state == "missed" and missed.missed == 1, missed
             time.sleep(2.5)  # a refresh or two while alice wraps up, bilal and chen paused

@@ -157,7 +157,7 @@ def test_free_agent_is_rung_hears_the_whisper_and_takes_the_call(
         [PYTHON, str(HERE / "agent_phone.py"), "--user", "alice", "--registrar",
          f"127.0.0.1:{service.port}", "--port", str(free_port()), "--rtp-port",
          str(free_port(4)), "--duration", "40", "--unregister", "--ready", str(ready),
-         "--report", str(report), "--record", str(wav), "--answer-after", "1", "--talk", "9"],
+         "--report", str(report), "--record", str(wav), "--answer-after", "1", "--talk", "16"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
     )  # fmt: skip
     try:
@@ -170,7 +170,7 @@ def test_free_agent_is_rung_hears_the_whisper_and_takes_the_call(
             time.sleep(0.2)
         assert alice.state == "available", alice
         caller = run_caller(
-            tmp_path, f"sip:bot@127.0.0.1:{service.port}", user="0633333333", duration=20
+            tmp_path, f"sip:bot@127.0.0.1:{service.port}", user="0633333333", duration=30
         )
         phone.wait(45)
     finally:
