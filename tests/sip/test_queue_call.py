@@ -137,7 +137,7 @@ def test_nobody_free_caller_hears_position_then_leaves_a_message(
     wav = tmp_path / "caller.wav"
     caller = run_caller(
         tmp_path, f"sip:bot@127.0.0.1:{service.port}", user="0622222222", record=str(wav),
-        digits="1", digits_at=11, duration=14,
+        digits="1", digits_at=16, duration=19,
     )  # fmt: skip
     assert caller["connected"]
     # "no_answer": the session goes on to take the message, as after a failed transfer
