@@ -107,6 +107,13 @@ def login(driver: Any, base: str, user: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "form.login button").click()
 
 
+def _shown(driver: Any) -> str | None:
+    """The state the page shows now (read in one go: the page may be reloading)."""
+    return driver.execute_script(  # type: ignore[no-any-return]
+        "const f = document.getElementById('agent-state'); return f ? f.dataset.state : null;"
+    )
+
+
 def _state(env: dict[str, Any], key: str) -> str:
     return next(s.state for s in env["board"].status(time.monotonic()) if s.key == key)
 
@@ -120,9 +127,7 @@ def test_agent_pauses_and_resumes_with_the_button(env: dict[str, Any], browser: 
     form = browser.find_element(By.ID, "agent-state")
     assert form.get_attribute("data-state") == "available" and "available" in form.text
     form.find_element(By.TAG_NAME, "button").click()
-    WebDriverWait(browser, 30).until(
-        lambda d: d.find_element(By.ID, "agent-state").get_attribute("data-state") == "paused"
-    )
+    WebDriverWait(browser, 30).until(lambda d: _shown(d) == "paused")
     assert _state(env, "alice") == "paused"
     assert "Resume" in browser.find_element(By.ID, "agent-state").text
     # a POST without the page's CSRF token changes nothing
@@ -133,9 +138,7 @@ def test_agent_pauses_and_resumes_with_the_button(env: dict[str, Any], browser: 
     )
     assert status == 403 and _state(env, "alice") == "paused"
     browser.find_element(By.CSS_SELECTOR, "#agent-state button").click()
-    WebDriverWait(browser, 30).until(
-        lambda d: d.find_element(By.ID, "agent-state").get_attribute("data-state") == "available"
-    )
+    WebDriverWait(browser, 30).until(lambda d: _shown(d) == "available")
     assert _state(env, "alice") == "available"
 
 
