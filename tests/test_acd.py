@@ -67,6 +67,12 @@ def test_the_shipped_agent_file_is_valid() -> None:
         ("acd: {ring_timeout_s: -1}\nagents: {}", "must be a number >= 0"),
         ("acd: {ring_time: 3}\nagents: {}", "unknown key 'ring_time'"),
         ("agents: [1, 2]", "'agents' must map"),
+        ("acd: {pause_code: '41'}\nagents: {}", "a keypad code is"),
+        ("acd: {pause_code: '*4', resume_code: '*4'}\nagents: {}", "must differ"),
+        (
+            "agents: {a: {name: A, sip_user: a, departments: [billing], password: short}}",
+            "at least 8 characters",
+        ),
         ("agents: {a: {name: A, sip_user: a, departments: [billing]}\n", "not valid YAML"),
     ],
 )
@@ -118,6 +124,38 @@ def test_an_agent_who_does_not_answer_is_marked_missed_and_the_next_one_rings(
     assert states["ann"].state == "missed" and states["ann"].missed == 1
     board.resume("ann", now=300.0)
     assert {s.key: s.state for s in board.status(now=300.0)}["ann"] == "available"
+
+
+def test_a_re_register_or_a_lapsed_registration_keeps_the_agents_own_state(
+    tmp_path: Path,
+) -> None:
+    """Phones refresh their registration every few minutes (and a late refresh lets it lapse
+    for a moment): neither may make a paused, missed or wrap-up agent available, nor reset
+    an available agent's idle time (their place in the longest-idle order)."""
+    board = board_with_three(tmp_path)
+    board.pause("ann", now=130.0)
+    board.join("call-1", "billing", now=140.0)
+    offer = board.claim("call-1", now=140.0)
+    assert offer is not None and offer.agent == "ben"
+    board.offer_result(offer, "missed", now=145.0)  # ben: missed (paused)
+    offer = board.claim("call-1", now=146.0)
+    assert offer is not None and offer.agent == "cat"
+    board.offer_result(offer, "answered", now=147.0)
+    board.call_ended(offer, now=160.0)  # cat: wrap-up until 190
+    for now in (170.0, 175.0):  # refresh: same contact, new expiry
+        for key in ("ann", "ben", "cat"):
+            board.register(key, f"sip:{key}@127.0.0.1", 3600, now=now)
+    states = {s.key: s.state for s in board.status(now=176.0)}
+    assert states == {"ann": "paused", "ben": "missed", "cat": "wrap_up"}
+    for key in ("ann", "ben", "cat"):  # lapsed, then registered again
+        board.register(key, "", 0, now=177.0)
+        board.register(key, f"sip:{key}@127.0.0.1", 3600, now=178.0)
+    status = {s.key: s for s in board.status(now=179.0)}
+    assert {k: s.state for k, s in status.items()} == states
+    assert all(s.registered for s in status.values())
+    board.resume("ann", now=180.0)
+    board.register("ann", "sip:ann@127.0.0.1", 3600, now=185.0)  # a refresh after resuming
+    assert board.status(now=190.0)[0].idle_s == pytest.approx(10.0)  # idle from the resume
 
 
 def test_a_refused_call_keeps_its_place_and_the_refusing_agent_goes_last(tmp_path: Path) -> None:
@@ -255,3 +293,16 @@ def test_a_caller_who_waits_too_long_is_offered_a_message(tmp_path: Path) -> Non
     assert stay.wait_s == pytest.approx(120.0, abs=1.5)
     assert len(line.heard) == 4  # at 0, 30, 60, 90 s (and the offer at 120 s)
     assert queue_figures(board).messages == 1
+
+
+def test_spoken_message_requests_and_dialled_codes() -> None:
+    from voicebot.center.featurecodes import dialled_code
+    from voicebot.center.queuespeech import asks_for_message
+
+    assert asks_for_message("I'd like to leave a Message, please.")
+    assert asks_for_message("can someone call me back")
+    assert not asks_for_message("I am calling about my bill")
+    assert not asks_for_message("the messaging app")  # a word, not the request
+    assert dialled_code("sip:*41@127.0.0.1:5060") == "*41"
+    assert dialled_code("<sip:%2342@10.0.0.1;transport=udp>") == "#42"
+    assert dialled_code("sip:127.0.0.1") == ""

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook
+from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook, voice
 from voicebot.errors import VoicebotError
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
@@ -162,7 +162,13 @@ async def handle_call(call: CallIO) -> None:
             if _pipeline is None:
                 await asyncio.get_running_loop().run_in_executor(None, prepare)
     assert _pipeline is not None
-    acd = transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker) if _acd else None
+    if _acd is not None and await _acd.feature_call(call, voice(_pipeline.speaker)):
+        return  # an agent's keypad code (pause, resume), not a customer's call
+    acd = (
+        transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker, _pipeline.recognizer)
+        if _acd
+        else None
+    )
     line = CallIOLine(call, acd)
     session = _pipeline.session(line)
     try:

@@ -103,9 +103,13 @@ class CallQueueLine:
     def key(self, digit: str) -> None:
         """A key the caller pressed while waiting."""
         if digit == MESSAGE_KEY:
-            self._message = True
-            self._stop_comfort()
-            self.call.stop_playback()  # the announcement too: the distributor moves on
+            self.message_asked()
+
+    def message_asked(self) -> None:
+        """The caller asked for a message (the key, or said so)."""
+        self._message = True
+        self._stop_comfort()
+        self.call.stop_playback()  # the announcement too: the distributor moves on
 
     async def announce(self, position: int, wait_s: float, first: bool) -> None:
         await self._say(queue_announcement(position, wait_s, first=first))
@@ -219,6 +223,12 @@ class AcdLine:
         board = AgentBoard(var_dir() / "acd.sqlite3", roster)
         return cls(roster, board, f"{sip.address}:{sip.port}", by_uri)
 
+    async def feature_call(self, call: CallIO, speak: Speak) -> bool:
+        """An agent dialling a keypad code (pause, resume) from their phone: served, True."""
+        from voicebot.center.featurecodes import feature_call
+
+        return await feature_call(call, self.roster, self.board, speak)
+
     def department_for(self, uri: str) -> str | None:
         """The department a hand-off to ``uri`` goes to, if it has agents of its own."""
         key = self.departments.get(uri)
@@ -231,15 +241,23 @@ class AcdLine:
         headers: Mapping[str, str],
         whisper: str,
         speak: Speak,
+        recognizer: Any = None,
     ) -> QueueStay:
         """Queue the caller for ``department`` until an agent took the call and it ended,
-        the caller asked to leave a message, or hung up."""
+        the caller asked to leave a message (key, or said so when ``recognizer`` is given:
+        the bot's ASR), or hung up."""
+        from voicebot.center.queuespeech import SpokenRequest
+
         line = CallQueueLine(call, speak, self.roster, self.proxy, whisper, headers)
-        keys = asyncio.ensure_future(_read_keys(call, line))
+        tasks = [asyncio.ensure_future(_read_keys(call, line))]
+        if recognizer is not None:
+            words = SpokenRequest(recognizer, line.message_asked)
+            tasks.append(asyncio.ensure_future(words.run(call)))
         try:
             return await Distributor(self.board).serve(call.details.call_id, department, line)
         finally:
-            keys.cancel()
+            for task in tasks:
+                task.cancel()
             await line.close()
 
 
@@ -278,17 +296,11 @@ TransferHook = Callable[[str, dict[str, str]], Awaitable[str | None]]
 a hand-off the ACD served, or None when ``uri`` is not a department with agents."""
 
 
-def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> TransferHook:
-    """The hand-off of one call through the ACD, for the call handler's line.
-
-    ``bridge``: the dialog bridge (the hand-off record for the whisper); ``speaker``: the
-    bot's TTS (:class:`voicebot.stages.Speaker`, blocking: run in an executor).
-    An agent took the call -> ``accepted``; the caller chose a message -> ``no_answer`` (the
-    session then takes the message); the caller hung up -> ``failed``.
-    """
+def voice(speaker: Any) -> Speak:
+    """The bot's TTS (:class:`voicebot.stages.Speaker`: in-process Piper or the speech
+    service; blocking, so run in an executor) as a :data:`Speak`."""
 
     def synthesize(text: str) -> Any:
-        # the Speaker protocol (voicebot.stages): in-process Piper or the speech service
         parts = list(speaker.sentences(text))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
@@ -296,6 +308,23 @@ def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> Tran
         loop = asyncio.get_running_loop()
         pcm = await loop.run_in_executor(None, synthesize, text)
         return np.asarray(pcm, dtype="<i2").tobytes()
+
+    return speak
+
+
+def transfer_hook(
+    acd: AcdLine, call: CallIO, bridge: Any, speaker: Any, recognizer: Any = None
+) -> TransferHook:
+    """The hand-off of one call through the ACD, for the call handler's line.
+
+    ``bridge``: the dialog bridge (the hand-off record for the whisper); ``speaker``: the
+    bot's TTS (:class:`voicebot.stages.Speaker`, blocking: run in an executor);
+    ``recognizer``: the bot's ASR, so a waiting caller may *say* they want a message.
+    An agent took the call -> ``accepted``; the caller chose a message -> ``no_answer`` (the
+    session then takes the message); the caller hung up -> ``failed``.
+    """
+
+    speak = voice(speaker)
 
     async def hook(uri: str, headers: dict[str, str]) -> str | None:
         department = acd.department_for(uri)
@@ -308,7 +337,7 @@ def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> Tran
         else:
             fields = header_fields(headers)
         whisper = whisper_text(department, fields)
-        stay = await acd.hand_off(call, department, headers, whisper, speak)
+        stay = await acd.hand_off(call, department, headers, whisper, speak, recognizer)
         return {"answered": "accepted", "message": "no_answer"}.get(stay.result, "failed")
 
     return hook

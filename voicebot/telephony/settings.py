@@ -78,6 +78,9 @@ class SipSettings:
         acd: Kamailio is the registrar of the agents' phones (``agents.yml``) and passes a
             worker's INVITE to a registered agent to their phone; the supervisor copies the
             registrations onto the agent board (the built-in ACD).
+        agent_auth: with ``acd``, agents' phones authenticate (digest, the ``password`` of
+            ``agents.yml``) to register and to dial the pause/resume codes; unknown users and
+            wrong passwords get 403. Off: any phone on ``allowed_networks`` may register.
     """
 
     address: str = "127.0.0.1"
@@ -115,6 +118,7 @@ class SipSettings:
     proxy_rpc: str = ""
     dialog_keepalive_s: float = 30.0
     acd: bool = False
+    agent_auth: bool = True
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):

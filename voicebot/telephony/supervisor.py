@@ -67,6 +67,21 @@ def _registration_sync(rpc: KamailioRpc) -> Any:
     return RegistrationSync(rpc, AgentBoard(var_dir() / "acd.sqlite3", load_agents()))
 
 
+def _agent_access(sip: SipSettings) -> Any:
+    """What Kamailio checks of the agents' phones (``sip.acd``), or None."""
+    if not sip.acd:
+        return None
+    from voicebot.center.agents import load_agents
+    from voicebot.telephony.agentauth import AgentAccess
+
+    access = AgentAccess.from_roster(load_agents(), sip.agent_auth)
+    if not sip.agent_auth:
+        log.warning("sip.agent_auth is off: any phone on allowed_networks registers as an agent")
+    elif not access.ha1:
+        log.warning("no agent in the agents file has a password: no agent phone can register")
+    return access
+
+
 class Supervisor:
     """Runs the SIP service until SIGTERM/SIGINT.
 
@@ -112,7 +127,9 @@ class Supervisor:
                 self.rpc = KamailioRpc(self.sip.proxy_rpc) if self.sip.proxy_rpc else None
             else:
                 every = workers + remote_workers_of(self.sip)
-                self.kamailio = KamailioProcess(self.sip, every, self.folder / "kamailio")
+                self.kamailio = KamailioProcess(
+                    self.sip, every, self.folder / "kamailio", _agent_access(self.sip)
+                )
                 self.kamailio.start()
                 self.rpc = KamailioRpc(self.kamailio.rpc_socket)
                 self.watch = DownWatch(self.rpc)

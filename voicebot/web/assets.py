@@ -94,6 +94,14 @@ function agentPops(el) {
       li.textContent = t.speaker + ': ' + t.text;
       list.appendChild(li);
     }
+    const recent = document.querySelector('table.handoffs tbody');
+    if (recent) {
+      const tr = document.createElement('tr');
+      tr.dataset.call = c.id;
+      for (const key of ['at', 'caller', 'intent', 'reason', 'department']) cell(tr, c[key] || '');
+      cell(tr, 'context', '/agent/call/' + encodeURIComponent(c.ref));
+      recent.prepend(tr);
+    }
   });
 }
 document.addEventListener('DOMContentLoaded', () => {

@@ -15,6 +15,7 @@ from aiohttp import web
 from voicebot.messages import StoredMessage
 from voicebot.records.stats import compute_totals
 from voicebot.records.store import utcnow
+from voicebot.web import views_agent_state
 from voicebot.web.common import blocking, dash, parse_range, range_form, require, require_post
 from voicebot.web.html import csrf_field, fmt_time, h, layout, q, table
 from voicebot.web.views_calls import _handoff_html, safe_file
@@ -332,12 +333,13 @@ async def agent_page(request: web.Request) -> web.Response:
         )
         for c in recent
     ]
+    state = await views_agent_state.state_box(request, login)
     body = (
-        f"<p>Hand-offs to <b>{h(name)}</b>; a new one pops up here as it happens.</p>"
+        state + f"<p>Hand-offs to <b>{h(name)}</b>; a new one pops up here as it happens.</p>"
         f'<div id="agent-pops" data-events="{h(events)}"></div>'
         + pop
         + "<h2>Recent hand-offs (24 h)</h2>"
-        + table(("At (UTC)", "Caller", "Intent", "Reason", "Department", ""), rows)
+        + table(("At (UTC)", "Caller", "Intent", "Reason", "Department", ""), rows, cls="handoffs")
     )
     return web.Response(
         text=layout("Agent screen-pop", login, body, active="/agent"), content_type="text/html"
