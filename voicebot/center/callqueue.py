@@ -34,7 +34,8 @@ from voicebot.center.announce import (
     queue_announcement,
     whisper_text,
 )
-from voicebot.center.board import AgentBoard, Offer, OfferResult
+from voicebot.center.board import Offer, OfferResult
+from voicebot.center.board_api import Board, board_epoch, open_board
 from voicebot.center.distributor import Distributor, QueueStay
 from voicebot.config import Settings
 from voicebot.telephony.callio import SAMPLE_RATE, CallIO
@@ -185,7 +186,8 @@ class AcdLine:
 
     Args:
         roster: the agents.
-        board: the host's agent board (``var/acd.sqlite3``, shared with the supervisor).
+        board: the agent board (``sip.acd_board``: SQLite on this host or Redis shared by
+            hosts), shared with the supervisor.
         proxy: ``address:port`` of the Kamailio the phones registered to.
         departments: department key by ``transfer_uri``.
     """
@@ -193,7 +195,7 @@ class AcdLine:
     def __init__(
         self,
         roster: AgentRoster,
-        board: AgentBoard,
+        board: Board,
         proxy: str,
         departments: Mapping[str, str],
     ) -> None:
@@ -206,7 +208,6 @@ class AcdLine:
     def load(cls, settings: Settings, departments: Any) -> AcdLine | None:
         """From the settings and the departments (None when ``sip.acd`` is off)."""
         from voicebot.config import section_to
-        from voicebot.paths import var_dir
         from voicebot.telephony.settings import SipSettings
 
         sip = section_to(SipSettings, settings, "sip")
@@ -216,7 +217,7 @@ class AcdLine:
         by_uri = {}
         for key, dept in (getattr(departments, "departments", None) or {}).items():
             by_uri[str(dept.transfer_uri)] = str(key)
-        board = AgentBoard(var_dir() / "acd.sqlite3", roster)
+        board = open_board(settings, roster)
         return cls(roster, board, f"{sip.address}:{sip.port}", by_uri)
 
     def department_for(self, uri: str) -> str | None:
@@ -237,7 +238,9 @@ class AcdLine:
         line = CallQueueLine(call, speak, self.roster, self.proxy, whisper, headers)
         keys = asyncio.ensure_future(_read_keys(call, line))
         try:
-            return await Distributor(self.board).serve(call.details.call_id, department, line)
+            epoch = board_epoch(self.board, asyncio.get_running_loop().time())
+            distributor = Distributor(self.board, epoch=epoch)
+            return await distributor.serve(call.details.call_id, department, line)
         finally:
             keys.cancel()
             await line.close()

@@ -27,7 +27,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from voicebot.center.board import AgentBoard, Offer, OfferResult
+from voicebot.center.board import Offer, OfferResult
+from voicebot.center.board_api import Board
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class QueueStay:
 
 
 class Distributor:
-    """The per-call queue logic over a shared :class:`AgentBoard` (see the module doc).
+    """The per-call queue logic over a shared :class:`~voicebot.center.board_api.Board`
+    (see the module doc).
 
     Args:
         board: the host's agent board.
@@ -93,7 +95,7 @@ class Distributor:
         epoch: added to the event loop's clock to give board times, s.
     """
 
-    def __init__(self, board: AgentBoard, *, poll_s: float = 0.5, epoch: float = 0.0) -> None:
+    def __init__(self, board: Board, *, poll_s: float = 0.5, epoch: float = 0.0) -> None:
         self.board = board
         self.acd = board.acd
         self.poll_s = poll_s
