@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -38,7 +40,11 @@ from voicebot.center.board import Offer, OfferResult
 from voicebot.center.board_api import Board, board_epoch, open_board
 from voicebot.center.distributor import Distributor, QueueStay
 from voicebot.config import Settings
+from voicebot.errors import VoicebotError
+from voicebot.records.store import RecordStore, utcnow
 from voicebot.telephony.callio import SAMPLE_RATE, CallIO
+
+log = logging.getLogger(__name__)
 
 Speak = Callable[[str], Awaitable[bytes]]
 """Text to PCM16 mono 8 kHz bytes, the bot's voice."""
@@ -190,6 +196,8 @@ class AcdLine:
             hosts), shared with the supervisor.
         proxy: ``address:port`` of the Kamailio the phones registered to.
         departments: department key by ``transfer_uri``.
+        records: the call records, where each queued call's stay is written (ACD
+            statistics, :mod:`voicebot.records.acd`); None: not written.
     """
 
     def __init__(
@@ -198,11 +206,13 @@ class AcdLine:
         board: Board,
         proxy: str,
         departments: Mapping[str, str],
+        records: RecordStore | None = None,
     ) -> None:
         self.roster = roster
         self.board = board
         self.proxy = proxy
         self.departments = dict(departments)
+        self.records = records
 
     @classmethod
     def load(cls, settings: Settings, departments: Any) -> AcdLine | None:
@@ -218,7 +228,7 @@ class AcdLine:
         for key, dept in (getattr(departments, "departments", None) or {}).items():
             by_uri[str(dept.transfer_uri)] = str(key)
         board = open_board(settings, roster)
-        return cls(roster, board, f"{sip.address}:{sip.port}", by_uri)
+        return cls(roster, board, f"{sip.address}:{sip.port}", by_uri, _open_records(settings))
 
     def department_for(self, uri: str) -> str | None:
         """The department a hand-off to ``uri`` goes to, if it has agents of its own."""
@@ -237,13 +247,48 @@ class AcdLine:
         the caller asked to leave a message, or hung up."""
         line = CallQueueLine(call, speak, self.roster, self.proxy, whisper, headers)
         keys = asyncio.ensure_future(_read_keys(call, line))
+        loop = asyncio.get_running_loop()
+        joined, started = utcnow(), loop.time()
+        call_ref = call.details.call_id
         try:
-            epoch = board_epoch(self.board, asyncio.get_running_loop().time())
-            distributor = Distributor(self.board, epoch=epoch)
-            return await distributor.serve(call.details.call_id, department, line)
+            distributor = Distributor(self.board, epoch=board_epoch(self.board, loop.time()))
+            stay = await distributor.serve(call_ref, department, line)
+            await loop.run_in_executor(None, self._record, call_ref, department, joined, stay)
+            return stay
+        except asyncio.CancelledError:  # the call ended under the queue: abandoned
+            gone = QueueStay("abandoned", None, loop.time() - started, (), 0)
+            self._record(call_ref, department, joined, gone)
+            raise
         finally:
             keys.cancel()
             await line.close()
+
+    def _record(self, call_ref: str, department: str, joined: datetime, stay: QueueStay) -> None:
+        """Write the stay to the call records; a failing database is logged, not fatal."""
+        if self.records is None:
+            return
+        from voicebot.records.acd import record_stay
+
+        try:
+            record_stay(
+                self.records, call_ref, department, joined, stay, self.roster.acd.service_level_s
+            )
+        except VoicebotError as exc:
+            log.error("ACD statistics of %s not recorded: %s (%s)", call_ref, exc, exc.code)
+
+
+def _open_records(settings: Settings) -> RecordStore | None:
+    """The call records the ACD writes its statistics to (``records.enabled``), or None."""
+    from voicebot.records.store import records_config
+
+    cfg = records_config(settings)
+    if not cfg.enabled:
+        return None
+    try:
+        return RecordStore(cfg.url or None)
+    except VoicebotError as exc:
+        log.error("ACD statistics are not recorded: %s (%s)", exc, exc.code)
+        return None
 
 
 async def _read_keys(call: CallIO, line: CallQueueLine) -> None:

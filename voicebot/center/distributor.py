@@ -76,6 +76,7 @@ class QueueStay:
         wait_s: seconds from joining the queue to the agent's answer (or to leaving).
         offers: agents rung, in order, with what each did.
         announcements: how many position announcements the caller heard.
+        talk_s: seconds the caller and the agent were joined (0 unless answered).
     """
 
     result: QueueResult
@@ -83,6 +84,7 @@ class QueueStay:
     wait_s: float
     offers: tuple[tuple[str, OfferResult], ...]
     announcements: int
+    talk_s: float = 0.0
 
 
 class Distributor:
@@ -123,11 +125,17 @@ class Distributor:
                     result = await self._ring(line, offer)
                     offers.append((offer.agent, result))
                     if result == "answered":
-                        wait = self.now() - joined
+                        answered = self.now()
                         await line.connected(offer)
-                        self.board.call_ended(offer, self.now())
+                        ended = self.now()
+                        self.board.call_ended(offer, ended)
                         return QueueStay(
-                            "answered", offer.agent, wait, tuple(offers), announcements
+                            "answered",
+                            offer.agent,
+                            answered - joined,
+                            tuple(offers),
+                            announcements,
+                            ended - answered,
                         )
                     continue  # try the next agent at once
                 now = self.now()
