@@ -93,7 +93,14 @@ def test_schema_is_migrated_to_head_and_reopening_is_harmless(store: RecordStore
     again = RecordStore(store.url)  # a second process opening the same database
     assert schema_revision(again.engine) == "0003"
     names = set(sa.inspect(store.engine).get_table_names())
-    assert {"calls", "turns", "message_marks", "stats_days", "queue_stays", "alembic_version"} <= names
+    assert {
+        "calls",
+        "turns",
+        "message_marks",
+        "stats_days",
+        "queue_stays",
+        "alembic_version",
+    } <= names
     again.close()
 
 
