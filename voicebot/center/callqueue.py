@@ -250,16 +250,16 @@ class AcdLine:
         loop = asyncio.get_running_loop()
         joined, started = utcnow(), loop.time()
         call_ref = call.details.call_id
+        stay: QueueStay | None = None
         try:
             distributor = Distributor(self.board, epoch=board_epoch(self.board, loop.time()))
             stay = await distributor.serve(call_ref, department, line)
-            await loop.run_in_executor(None, self._record, call_ref, department, joined, stay)
             return stay
-        except asyncio.CancelledError:  # the call ended under the queue: abandoned
-            gone = QueueStay("abandoned", None, loop.time() - started, (), 0)
-            self._record(call_ref, department, joined, gone)
-            raise
         finally:
+            # written once, here (a few ms): an await could be cancelled with the call;
+            # no stay = the call ended under the queue (cancelled): abandoned
+            gone = QueueStay("abandoned", None, loop.time() - started, (), 0)
+            self._record(call_ref, department, joined, stay or gone)
             keys.cancel()
             await line.close()
 
