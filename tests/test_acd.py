@@ -377,3 +377,26 @@ def test_an_unreachable_redis_board_is_a_store_error() -> None:
 
     with pytest.raises(StoreError, match="cannot reach the agent board"):
         RedisBoard(f"redis://127.0.0.1:{free_tcp_port()}/0", load_agents())
+
+
+def test_both_boards_give_the_same_day(tmp_path: Path, redis_url: str) -> None:
+    """The same simulated hour on SQLite and on Redis: the same offers, waits and figures."""
+
+    def day(board: Board) -> tuple[list[QueueStay], dict]:
+        stays = run_virtual(
+            simulate_day(
+                board,
+                ["billing", "sales"],
+                16,
+                60.0,
+                seed=11,
+                habits=AgentHabits(no_answer=0.2, refuse=0.1, talk_s_mean=100),
+            )
+        )
+        return stays, queue_figures(board).as_dict()
+
+    (tmp_path / "s").mkdir()
+    on_sqlite = day(_opener("sqlite", None)(tmp_path / "s", roster(tmp_path)))
+    on_redis = day(_opener("redis", redis_url)(tmp_path, roster(tmp_path)))
+    assert on_sqlite[0] == on_redis[0]
+    assert on_sqlite[1] == on_redis[1]
