@@ -198,18 +198,22 @@ def run_agents(ep: pj.Endpoint, args: argparse.Namespace, plan: dict[str, Any]) 
         acc.shutdown()
 
 
-def answered_on_board(db: dict[str, Any], sip_call_id: str) -> bool:
+def answered_on_board(plan: dict[str, Any], sip_call_id: str) -> bool:
     """Whether the bot's agent board says an agent took this call (harness knowledge a
-    real caller has from hearing a person)."""
+    real caller has from hearing a person). The worker logs which call ID (the board's
+    call reference) a SIP Call-ID got."""
+    ref = None
+    needle = f"SIP Call-ID '{sip_call_id}'"
+    for log in sorted(Path(plan["sip_logs"]).glob("worker-*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if needle in line:
+                ref = line.split(": call ", 1)[1].split(",", 1)[0]
+    if ref is None:
+        note("no-call-ref", sip_call_id=sip_call_id)
+        return False
     try:
-        with sqlite3.connect(db["records"], timeout=2) as rec:
-            row = rec.execute(
-                "SELECT id FROM calls WHERE sip_call_id = ?", (sip_call_id,)
-            ).fetchone()
-        if row is None:
-            return False
-        with sqlite3.connect(db["board"], timeout=2) as board:
-            got = board.execute("SELECT state FROM queue WHERE call_ref = ?", (row[0],)).fetchone()
+        with sqlite3.connect(plan["board"], timeout=2) as board:
+            got = board.execute("SELECT state FROM queue WHERE call_ref = ?", (ref,)).fetchone()
         return got is not None and got[0] == "answered"
     except sqlite3.Error:
         return False

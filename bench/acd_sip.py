@@ -185,7 +185,9 @@ def write_config(folder: Path, args: argparse.Namespace) -> None:
         "max_call_s": 900,
         "worker_start_s": 600,
     }
-    (folder / "settings.yml").write_text(yaml.safe_dump({"sip": sip}))
+    # the dialog service loads Rasa: on a machine shared with other jobs it has taken >10 min
+    services = {"start_timeout_s": 1800.0}
+    (folder / "settings.yml").write_text(yaml.safe_dump({"sip": sip, "services": services}))
 
 
 def serve(folder: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str], int, dict]:
@@ -205,7 +207,7 @@ def serve(folder: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[str]
         stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         start_new_session=True,
     )  # fmt: skip
-    end = time.monotonic() + 900
+    end = time.monotonic() + 2400
     while time.monotonic() < end:
         text = (folder / "serve.log").read_text(errors="replace")
         if "answering SIP" in text:
@@ -329,7 +331,7 @@ def main() -> int:
                 "callers": callers[i::n_proc],
                 "start_wall": start_wall,
                 "target": f"sip:bot@127.0.0.1:{port}",
-                "records": str(records_path),
+                "sip_logs": str(folder / "var" / "sip"),
                 "board": str(board_path),
                 "duration_s": args.window_s + 900,
                 "max_call_s": 600,
