@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from voicebot.center.agents import AcdSettings, AgentRoster
 from voicebot.errors import StoreError
@@ -120,6 +120,8 @@ class Offer:
 
 class AgentBoard:
     """Agent states and the department queues, shared by every process of a host."""
+
+    multi_host = False  # one host: monotonic times (see voicebot.center.board_api)
 
     def __init__(self, path: Path | str, roster: AgentRoster) -> None:
         self.path = Path(path)
@@ -417,3 +419,18 @@ class AgentBoard:
             (float(talk) + self.acd.wrap_up_s) if talk is not None else self.acd.default_handle_s
         )
         return position * handle / max(1, int(staffed))
+
+    def history(
+        self, since: float, until: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Queue entries that joined in [since, until) and their offers, as dicts."""
+        with self._tx() as db:
+            calls = db.execute(
+                "SELECT * FROM queue WHERE joined_at >= ? AND joined_at < ?", (since, until)
+            ).fetchall()
+            offers = db.execute(
+                "SELECT o.* FROM offers o JOIN queue q ON q.call_ref = o.call_ref"
+                " WHERE q.joined_at >= ? AND q.joined_at < ?",
+                (since, until),
+            ).fetchall()
+        return [dict(r) for r in calls], [dict(r) for r in offers]

@@ -81,6 +81,9 @@ class SipSettings:
         agent_auth: with ``acd``, agents' phones authenticate (digest, the ``password`` of
             ``agents.yml``) to register and to dial the pause/resume codes; unknown users and
             wrong passwords get 403. Off: any phone on ``allowed_networks`` may register.
+        acd_board: where the agent board lives: ``auto`` (Redis when the dialog state is
+            in Redis or ``redis.serve`` is on, else SQLite), ``sqlite`` (this host only) or
+            ``redis://HOST:PORT/DB`` (shared by hosts), see voicebot.center.board_api.
     """
 
     address: str = "127.0.0.1"
@@ -119,6 +122,7 @@ class SipSettings:
     dialog_keepalive_s: float = 30.0
     acd: bool = False
     agent_auth: bool = True
+    acd_board: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):
