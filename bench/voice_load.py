@@ -159,8 +159,17 @@ def call(
     )
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size (MB): shared pages (libpython, NumPy, onnxruntime and pjsua2
+    libraries mapped by every worker) counted once across processes, unlike RSS."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1000
+    return 0.0
+
+
 class Sampler(threading.Thread):
-    """CPU (% of one core) and RSS (MB) of every process under ``voicebot serve``."""
+    """CPU (% of one core), RSS and PSS (MB) of every process under ``voicebot serve``."""
 
     def __init__(self, root: int, every_s: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -179,6 +188,7 @@ class Sampler(threading.Thread):
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                     rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 1e6
+                    pss = pss_mb(pid)
                 except (OSError, IndexError, ValueError):
                     continue
                 kind = next((k for k, key in KINDS if key in cmd), "other")
@@ -190,6 +200,8 @@ class Sampler(threading.Thread):
                 last[pid] = cpu
                 row[f"{kind}_rss"] = row.get(f"{kind}_rss", 0.0) + rss
                 row["total_rss"] = row.get("total_rss", 0.0) + rss
+                row[f"{kind}_pss"] = row.get(f"{kind}_pss", 0.0) + pss
+                row["total_pss"] = row.get("total_pss", 0.0) + pss
                 if kind == "worker":
                     row["worker_max_rss"] = max(row.get("worker_max_rss", 0.0), rss)
             last_t = now
@@ -213,6 +225,8 @@ class Sampler(threading.Thread):
             "rss_mb_total_peak": peak("total_rss"),
             "rss_mb_peak": {k: peak(f"{k}_rss") for k in kinds if peak(f"{k}_rss")},
             "worker_rss_mb_peak": peak("worker_max_rss"),
+            "pss_mb_total_peak": peak("total_pss"),
+            "pss_mb_peak": {k: peak(f"{k}_pss") for k in kinds if peak(f"{k}_pss")},
             "cpu_pct_mean": {k: mean(f"{k}_cpu") for k in kinds if mean(f"{k}_cpu")},
             "cpu_pct_total_mean": round(sum(mean(f"{k}_cpu") for k in kinds), 1),
         }
