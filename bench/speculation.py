@@ -132,22 +132,29 @@ def main() -> int:
     modes = {"off": 0.0, "on": args.pause_ms}
     got: dict[str, list[Heard]] = {m: [] for m in modes}
     load = [os.getloadavg()[0]]
+    names: list[str] = []
     for n, wav in enumerate(wavs):
         audio, rate = sf.read(str(wav), dtype="int16")
         if rate != 8000 or audio.ndim != 1:
             continue
+        names.append(f"{wav.parent.name}/{wav.name}")
         for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
             cfg = replace(base, speculative_decode_ms=modes[mode])
             got[mode].append(asyncio.run(play(audio, engine, cfg, vad)))
         load.append(os.getloadavg()[0])
         print(f"{n + 1}/{len(wavs)} {wav.parent.name}/{wav.name}", file=sys.stderr)
-    differ = sum(a.texts != b.texts for a, b in zip(got["off"], got["on"], strict=True))
+    differing = [
+        {"recording": name, "off": a.texts, "on": b.texts}
+        for name, a, b in zip(names, got["off"], got["on"], strict=True)
+        if a.texts != b.texts
+    ]
     result: dict[str, Any] = {
         "what": "wait from the endpoint to the final transcript, real-time playback of every "
         "tests/audio recording as a free answer, Whisper tiny.en in-process",
         "pause_ms": args.pause_ms,
         "recordings": len(got["off"]),
-        "transcripts_differing": differ,
+        "transcripts_differing": len(differing),
+        "differing": differing,
         "loadavg_1m_mean": round(float(np.mean(load)), 2),
     }
     for mode in modes:

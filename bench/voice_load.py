@@ -301,10 +301,10 @@ def summary(rows: list[dict]) -> dict[str, object]:
     nxt = next((r for r in rows if largest is None or r["calls"] > largest), None)
     if nxt is None:
         return {"largest_level_meeting_targets": largest, "next_level": None}
-    base = rows[0].get("stage_mean_ms") or {}
-    growth = {
-        k: round(v - base.get(k, 0.0), 1) for k, v in (nxt.get("stage_mean_ms") or {}).items()
-    }
+    means = nxt.get("stage_mean_ms") or {}
+    # against the smallest level; when that is the level that misses, the largest stage
+    base = (rows[0].get("stage_mean_ms") or {}) if nxt is not rows[0] else {}
+    growth = {k: round(v - base.get(k, 0.0), 1) for k, v in means.items()}
     queues = {k: v["queue_ms_mean"] for k, v in (nxt.get("service_ms") or {}).items()}
     missed = [
         name
@@ -320,7 +320,8 @@ def summary(rows: list[dict]) -> dict[str, object]:
         "largest_level_meeting_targets": largest,
         "next_level": nxt["calls"],
         "next_level_misses": missed,
-        "next_level_stage_growth_ms": growth,
+        "next_level_stage_mean_ms": means,
+        "next_level_stage_growth_ms": growth if base else None,
         "next_level_queueing_stage": max(growth, key=lambda k: growth[k]) if growth else None,
         "next_level_service_queue_ms": queues,
         "next_level_cpu_pct_mean": nxt.get("cpu_pct_mean"),
