@@ -22,10 +22,6 @@ from voicebot.paths import var_dir
 from voicebot.telephony.settings import SipSettings
 
 HELP = "answer phone calls over SIP (worker processes behind Kamailio)"
-MALLOC_ARENA_MAX = "2"
-"""glibc malloc arenas per process for everything ``serve`` starts (workers, services,
-action server), unless the environment sets ``MALLOC_ARENA_MAX`` already: glibc's default
-(8 per core) lets every executor thread keep its own arena of freed memory."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
         "handler": args.handler,
     }
     env: dict[str, str] = {}
-    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)  # inherited by every child
     if args.demo_customers:  # the action server (started below) inherits this
         os.environ["VOICEBOT_DEMO_CUSTOMERS"] = "1"
     if args.demo:
