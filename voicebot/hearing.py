@@ -129,7 +129,8 @@ class Hearing:
         early = self.cfg.digits_early_end_ms
         knows_complete = bool(max_digits) or expect == "spelled"
         can_end_early = spelled and knows_complete and 0 < early < segmenter.end_silence_ms
-        pause = self._pause_ms or self.cfg.speculative_decode_ms  # voicebot.speculation
+        # voicebot.speculation: a pause hint for the early decode, not for digit questions
+        pause = self._pause_ms or (0.0 if spelled else self.cfg.speculative_decode_ms)
         pause = pause if pause < segmenter.end_silence_ms else 0.0
         segmenter.pause_ms = early if can_end_early else pause
         if self._held is not None:  # a new question: end the held number's turn as it is
@@ -361,7 +362,8 @@ class Hearing:
         if (
             self._stream is None
             or self._held is not None
-            or self._may_hold()
+            or self.max_digits  # digits and postcodes: the early end decodes at its pause
+            or self.expect in ("digits", "spelled")
             or self.cfg.speculative_decode_ms <= 0
             or not self._segment
         ):
