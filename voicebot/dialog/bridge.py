@@ -73,7 +73,13 @@ RESOLVING_ACTIONS = frozenset(
 )
 #: NLU intents a clear yes or no from the interpreter overrules (other intents, such as
 #: "no, put me through to billing" -> request_human, say more than yes or no)
-OVERRULABLE = frozenset({"affirm", "deny", "nlu_fallback", "out_of_scope", "inform", "thank_you"})
+#: the outbound survey's own intents: they matter only inside the survey form, so on any other
+#: yes/no question a clear yes or no overrules them ("Now." is a no, not "not now") and a
+#: hedge the NLU calls one of them ("maybe") is asked again like a doubtful affirm/deny
+SURVEY_INTENTS = frozenset({"call_later", "opt_out"})
+OVERRULABLE = frozenset(
+    {"affirm", "deny", "nlu_fallback", "out_of_scope", "inform", "thank_you", *SURVEY_INTENTS}
+)
 #: an affirm or deny with no yes or no word in it is trusted from this NLU confidence (0..1)
 YES_NO_TRUST = 0.8
 REASK = "Sorry, was that a yes or a no?"
@@ -299,7 +305,8 @@ class DialogBridge(ConversationKeeper):
                     log.info("call %s: yes/no answer %s overrules NLU %s", call_id, answer, name)
                     return await self._send(conv, f"/{wanted}", caller_text=shown)
                 doubtful = answer == "unsure" or (answer == "none" and confidence < YES_NO_TRUST)
-                if conv.expect == "yes_no" and name in ("affirm", "deny") and doubtful:
+                yes_no_like = name in ("affirm", "deny") or name in SURVEY_INTENTS
+                if conv.expect == "yes_no" and yes_no_like and doubtful:
                     if not conv.reasked:
                         question = conv.last_bot_texts[-1:] or ("",)
                         last = re.split(r"(?<=[.!:])\s+", question[0].strip())[-1]

@@ -33,6 +33,7 @@ from voicebot.center.campaigns.store import DueContact
 from voicebot.events import DialogReply, NoInput
 from voicebot.fallback import LineInputs
 from voicebot.line import Line
+from voicebot.replay.simline import SimulatedLine
 from voicebot.session import CallSession, TurnLog
 from voicebot.turns import TurnTaker
 
@@ -220,8 +221,8 @@ async def run_survey(
         the answers taken before it were already passed to ``answer``.
     """
     session = survey_session(line, pipeline, spec, contact, answer)
-    if hasattr(line, "session_idle") and getattr(line, "session_idle") is None:
-        setattr(line, "session_idle", session.idle)  # a simulated line waits for the bot
+    if isinstance(line, SimulatedLine) and line.session_idle is None:
+        line.session_idle = session.idle  # the simulated callee waits while the bot works
     try:
         result = await session.run()
     finally:
