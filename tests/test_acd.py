@@ -395,6 +395,8 @@ def test_spoken_message_requests_and_dialled_codes() -> None:
     assert dialled_code("sip:*41@127.0.0.1:5060") == "*41"
     assert dialled_code("<sip:%2342@10.0.0.1;transport=udp>") == "#42"
     assert dialled_code("sip:127.0.0.1") == ""
+
+
 def test_the_board_follows_the_dialog_state_store(tmp_path: Path) -> None:
     """sip.acd_board auto: SQLite on one host, the dialog's Redis (or redis.serve's) on
     several; a wrong value is a ConfigError naming the key."""

@@ -45,10 +45,12 @@ local P, key, contact, expires, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4
 local a = P .. 'agent:' .. key
 local state = redis.call('HGET', a, 'state') or 'offline'
 if expires <= 0 then
+  -- only an available agent goes offline: paused, missed and wrap-up are the agent's own
+  -- state and survive a lapsed registration (as on SQLite)
   redis.call('HSET', a, 'registered_until', '0')
-  if state == 'available' or state == 'paused' or state == 'missed' or state == 'wrap_up' then
+  redis.call('HDEL', a, 'contact')
+  if state == 'available' then
     redis.call('HSET', a, 'state', 'offline', 'state_since', now)
-    redis.call('HDEL', a, 'contact')
   end
   return 0
 end
@@ -62,7 +64,7 @@ return 1
 _PAUSE = """
 local a = ARGV[1] .. 'agent:' .. ARGV[2]
 local s = redis.call('HGET', a, 'state') or 'offline'
-if s == 'available' or s == 'wrap_up' or s == 'missed' then
+if s == 'available' or s == 'wrap_up' or s == 'missed' or s == 'offline' then
   redis.call('HSET', a, 'state', 'paused', 'state_since', ARGV[3])
 end
 return 0

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 
 from voicebot.center.agents import AgentRoster
-from voicebot.center.board import AgentBoard
+from voicebot.center.board_api import Board
 from voicebot.telephony.callio import CallIO
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def dialled_code(called_uri: str) -> str:
     return urllib.parse.unquote(user.split(";", 1)[0])
 
 
-async def feature_call(call: CallIO, roster: AgentRoster, board: AgentBoard, speak: Speak) -> bool:
+async def feature_call(call: CallIO, roster: AgentRoster, board: Board, speak: Speak) -> bool:
     """Serve ``call`` if it dials a feature code (then True: the call is over), else False.
 
     The agent is the one Kamailio authenticated (``X-Voicebot-Agent``, present only on an
