@@ -143,7 +143,21 @@ class SurveySession(CallSession):
         keys = self._answer_keys()
         if keys is not None:
             kwargs["keypad"] = keys
+        if kwargs.get("expect", "free") == "free" and self._answer_expected():
+            kwargs["expect"] = "answer"  # numbers and yes/no as the recogniser's context
         super()._say(texts, **kwargs)
+
+    def _answer_expected(self) -> bool:
+        """True while consent or a typed question (not a free comment) is being asked."""
+        slot = self.bridge.conversation(self.call_id).requested_slot or ""
+        if slot == "survey_consent":
+            return True
+        if not slot.startswith("survey_q"):
+            return False
+        index = int(slot.removeprefix("survey_q"))
+        return index <= len(self.script.questions) and (
+            self.script.question(index).type != "comment"
+        )
 
     def _answer_keys(self) -> int | None:
         """Keys that complete a keypad answer to the question being asked now."""
