@@ -15,8 +15,9 @@ state of its own. Operations (``call_id`` is the worker's key for the call):
 ``health``  counters, memory, tracker store
 
 ``events`` is the number of tracker events stored after the call's last turn. A turn
-marked ``resend`` was lost with another host's dialog service that died while answering
-it; when the shared store holds more events than the worker last saw, that service had
+marked ``resend`` was lost with another host's dialog service while it answered it:
+``closed`` (the process died: its lock on the conversation is broken here) or ``timeout``.
+When the shared store holds more events than the worker last saw, that service had
 already taken the turn, and this one refuses it (a :class:`DialogError`: the call's failure
 path) rather than answer it twice.
 """
@@ -100,6 +101,8 @@ class DialogService(Service):
         return len(tracker.events) if tracker is not None else 0
 
     async def _check_not_taken(self, call_id: str, request: dict[str, Any]) -> None:
+        if request.get("resend") == "closed":  # its service died holding the lock
+            self.bridge.agent.lock_store.delete_lock(call_id)
         stored, seen = await self._stored_events(call_id), int(request.get("events") or 0)
         if stored > seen:
             log.warning("call %s: a resent turn was already taken (%d > %d)", call_id, stored, seen)

@@ -13,7 +13,11 @@ connection is skipped at once; when none answers the request waits for one
 (``services.reconnect_s``). A request lost in flight (the service died while answering) is
 sent once more to the next service, marked as a resend with the number of tracker events
 the worker last saw: if the dead service had already stored the turn, the next one refuses
-it (:class:`DialogError`, the call's failure path) rather than answer the turn twice. With
+it (the dialog error code, the call's failure path) rather than answer the turn twice. When
+the connection was closed (the service process died) the next one also breaks the dead
+service's Redis lock on the conversation, which would otherwise hold the turn until it
+expires (Rasa's 60 s); a service that only stopped answering (``request_timeout_s``) keeps
+its lock. With
 no other service to send it to, a lost turn fails the same way. Hand-off
 records decided in the call (silence, failed transfer) and messages taken in the call are
 written here, so they are kept even while the dialog service is down.
@@ -85,26 +89,35 @@ class RemoteDialog(ConversationKeeper):
                     reader, writer = await open_async(address, min(CONNECT_S, self.timeout_s))
                 except ServiceUnavailable:
                     continue
-                if lost is not None:
-                    message = {**message, "resend": True}
+                reply: dict[str, Any] | None = None
+                how = "closed"
                 try:
                     await write_frame(writer, message)
                     reply = await asyncio.wait_for(read_frame(reader), self.timeout_s)
-                except (TimeoutError, OSError, ServiceError):
-                    reply = None
+                except TimeoutError:
+                    how = "timeout"
+                except (OSError, ServiceError):
+                    pass
                 finally:
                     writer.close()
                 if reply is None:
                     if lost is not None or len(self.addresses) == 1:
                         raise DialogError(f"{what}: {LOST}")
                     lost = str(address)
-                    log.warning("%s: the dialog service at %s died during the request", what, lost)
+                    log.warning(
+                        "%s for %s: the dialog service at %s %s during the request",
+                        what, message.get("call_id"), lost,
+                        "died" if how == "closed" else "did not answer in time",
+                    )  # fmt: skip
+                    # the next one checks the turn was not taken; "closed": the dead
+                    # service's lock on the conversation may be broken
+                    message = {**message, "resend": how}
                     continue
                 if address is not self.address:
                     log.warning(
                         "%s for %s: answered by the dialog service at %s (%s)",
                         what, message.get("call_id"), address,
-                        f"the one at {lost} died" if lost else f"{self.address} is down",
+                        f"the one at {lost} failed" if lost else f"{self.address} is down",
                     )  # fmt: skip
                 return raise_for(reply, what)
             if lost is not None:
