@@ -50,7 +50,7 @@ PEER_PORT = 7012
 ACTIONS = "http://127.0.0.1:5055/webhook"  # each host's own action server, on its loopback
 GREETING_S = 10.0  # the caller waits this long for the greeting before speaking
 GAP_S = 14.0  # silence after each request: the bot's answer (and, after the first, the kill)
-START_S = 900.0  # loading Whisper and Rasa: about a minute quiet, many under load
+START_S = 1800.0  # loading Whisper and Rasa: about a minute quiet, 10+ under heavy load
 
 
 @dataclass
@@ -117,7 +117,10 @@ def failover(lab: Lab, dialog_model: Path, frozen_now: str) -> Iterator[Failover
 
     extra = {
         "dialog": {"tracker_store": store, "action_endpoint": ACTIONS},
-        "services": {"dialog_peers": [f"tcp:{b.address}:{PEER_PORT}"]},
+        "services": {
+            "dialog_peers": [f"tcp:{b.address}:{PEER_PORT}"],
+            "start_timeout_s": START_S,
+        },
     }
     host = serve(a, host_settings(a, proxy, 1, net, extra=extra), [], START_S, env)
     actions.wait_for("Action endpoint is up and running", 60)

@@ -115,7 +115,10 @@ def main() -> int:
     aud = c = None
     pressed = False
     end = time.monotonic() + args.duration + 10
-    report: dict[str, Any] = {"connected": False}
+    report: dict[str, Any] = {
+        "connected": False,
+        "started_at": time.time() - (time.monotonic() - T0),
+    }
     while time.monotonic() < end:
         ep.libHandleEvents(10)
         if call.state == pj.PJSIP_INV_STATE_DISCONNECTED and all(

@@ -25,7 +25,9 @@ path) rather than answer it twice.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -119,6 +121,7 @@ class DialogService(Service):
         from voicebot.dialog.stores import delete_conversation
 
         write_status(self.status_path, "warming the dialog model")
+        began = time.monotonic()
         call_id = f"warm-up-{time.time_ns()}"
         try:
             await self.bridge.start(call_id)
@@ -128,6 +131,7 @@ class DialogService(Service):
         finally:
             self.bridge.forget(call_id)
             await delete_conversation(self.bridge.agent.tracker_store, call_id)
+            log.info("dialog model warmed in %.1f s", time.monotonic() - began)
 
     async def end(self, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
@@ -147,6 +151,9 @@ def build(args: argparse.Namespace, status: Path | None) -> DialogService:
 
     settings = load_settings()
     cfg = dialog_config(settings)
+    with contextlib.suppress(OSError):  # the process's age: its Python and Rasa imports
+        age = time.time() - os.stat(f"/proc/{os.getpid()}").st_ctime
+        log.info("imports (Rasa, TensorFlow) took %.1f s", age)
     started = time.monotonic()
     write_status(status, f"opening the tracker store ({redact_url(cfg.tracker_store)})")
     tracker_store, lock_store = create_stores(cfg.tracker_store)
@@ -158,7 +165,7 @@ def build(args: argparse.Namespace, status: Path | None) -> DialogService:
         lock_store=lock_store,
     )
     bridge = DialogBridge(agent)
-    log.info("dialog model loaded in %.1f s", time.monotonic() - started)
+    log.info("dialog model loaded in %.1f s (unpack and components)", time.monotonic() - started)
     return DialogService(bridge, cfg.tracker_store, status)
 
 
