@@ -149,12 +149,15 @@ def _caller_wav(folder: Path, name: str, parts: list[str]) -> tuple[Path, float]
     return path, len(data) / rate
 
 
-def _call(f: Failover, name: str, parts: list[str], user: str) -> subprocess.Popen[bytes]:
+def _call(
+    f: Failover, name: str, parts: list[str], user: str, wait_s: float = 20.0
+) -> subprocess.Popen[bytes]:
+    """A pjsua2 call from the caller host: ``parts`` after the greeting, then ``wait_s``."""
     play, duration = _caller_wav(f.caller.folder, name, parts)
     cmd = [
         PYTHON, str(CALLER), "--target", f"sip:bot@{f.proxy.host.address}:{SIP_PORT}",
         "--address", f.caller.address, "--port", "5062", "--rtp-port", "40000", "--play", str(play),
-        "--duration", str(duration + 20), "--report", str(f.caller.folder / f"{name}.json"),
+        "--duration", str(duration + wait_s), "--report", str(f.caller.folder / f"{name}.json"),
         "--user", user,
     ]  # fmt: skip
     out = open(f.caller.folder / f"{name}.log", "wb")  # noqa: SIM115 - the child owns it
@@ -162,7 +165,7 @@ def _call(f: Failover, name: str, parts: list[str], user: str) -> subprocess.Pop
 
 
 def _finished(f: Failover, name: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
-    assert proc.wait(300) == 0, (f.caller.folder / f"{name}.log").read_text()[-3000:]
+    assert proc.wait(600) == 0, (f.caller.folder / f"{name}.log").read_text()[-3000:]
     report: dict[str, Any] = json.loads((f.caller.folder / f"{name}.json").read_text())
     assert any(e["event"] == "state" and e.get("code") == 200 for e in report["events"])
     return report
@@ -233,3 +236,46 @@ def test_a_call_goes_on_at_another_hosts_dialog_service_when_its_own_dies(
     assert turns[0]["intent"] == "check_outage", turns
     assert _handled(f.dialog_health()) >= 2  # both turns at a's restarted service ...
     assert f.worker_log().count(elsewhere) == before  # ... none sent to b
+
+
+def _wait_turn(f: Failover, call: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 180
+    while _handled(f.dialog_health()) < 1:
+        assert call.poll() is None, "the call ended before its first turn"
+        assert time.monotonic() < deadline, f.worker_log()[-3000:]
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def test_with_no_other_dialog_service_the_turn_waits_or_fails_over_never_drops(
+    failover: Failover,
+) -> None:
+    """One host alone (b's dialog service stopped): a's dialog service is SIGKILLed after
+    the first turn. The goodbye turn waits for the restart (``services.reconnect_s``, 60 s);
+    a restart that takes longer (a loaded machine) sends the call down its failure path
+    (apology, hand-over). Either way the bot finishes the call: never dead air, no drop."""
+    f = failover
+    f.b_dialog.stop(30)
+    deadline = time.monotonic() + START_S
+    while not f.dialog_health().get("ok"):  # a's own, restarted by the previous test
+        assert time.monotonic() < deadline, f.a.process.output()[-3000:]
+        time.sleep(1.0)
+    pid, user = f.dialog_pid(), "0655555555"
+    call = _call(f, "alone", ["01.wav", "03.wav"], user, wait_s=150)
+    _wait_turn(f, call)
+    os.kill(pid, signal.SIGKILL)
+    report = _finished(f, "alone", call)
+    record, turns = _record(f, user, 1)
+    ended = [line for line in f.worker_log().splitlines() if f"call {record['id']} ended" in line]
+    print(f"alone: {ended}; turns {[(t['intent'], t['bot']) for t in turns]}")
+    assert len(ended) == 1, f.worker_log()[-3000:]
+    assert turns[0]["intent"] == "check_outage"
+    waited = len(turns) >= 2 and turns[1]["intent"] == "goodbye" and "failure" not in ended[0]
+    handed_over = "failure dialog" in ended[0] and "caller handed over" in ended[0]
+    assert waited or handed_over, ended[0]
+    # the bot, not the caller's own hang-up at the end of its time, ended the call
+    states = [(e["t"], e.get("state")) for e in report["events"] if e["event"] == "state"]
+    up = next(t for t, state in states if state == "CONFIRMED")
+    down = next(t for t, state in states if state == "DISCONNECTED")
+    _, length = _caller_wav(f.caller.folder, "alone", ["01.wav", "03.wav"])
+    assert down - up < length + 150 - 5, states
