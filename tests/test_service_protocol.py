@@ -250,3 +250,30 @@ def test_a_turn_lost_in_flight_goes_to_the_peer_unless_it_was_already_taken(
     assert b.seen[-1]["resend"] == "closed" and b.seen[-1]["events"] == 2
     halt_a()
     halt_b()
+
+
+def test_status_lists_the_dialog_peers_and_counts_only_this_hosts_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from voicebot.commands import status
+
+    peer = tmp_path / "peer.sock"
+    halt = run_service(EchoService(), peer)  # answers health like any service
+    _listening(peer)
+    speech = tmp_path / "speech.sock"
+    halt_speech = run_service(EchoService(), speech)
+    _listening(speech)
+    cfg = tmp_path / "settings.yml"
+    cfg.write_text(
+        f"services:\n  speech_address: unix:{speech}\n  dialog_address: unix:{tmp_path}/no.sock\n"
+        f"  dialog_peers: [unix:{peer}, unix:{tmp_path}/gone.sock]\n"
+    )
+    monkeypatch.setenv("VOICEBOT_CONFIG", str(cfg))
+    code = status.run(argparse.Namespace(json=False))
+    out = capsys.readouterr().out
+    halt()
+    halt_speech()
+    assert code == 1  # this host's dialog service is down
+    assert f"peer unix:{peer} up" in out and f"peer unix:{tmp_path}/gone.sock DOWN" in out, out
