@@ -5,8 +5,9 @@ serve`` with the real pipeline: one thin worker, its own speech and dialog servi
 action server; ``services.dialog_peers`` names b's dialog service), ``b`` (a dialog service
 and an action server only, on the same Redis tracker and lock store) and ``caller`` (a
 pjsua2 phone). Everything is real: Whisper, the trained Rasa dialog, Piper, SIP through
-Kamailio, RTP between the caller and a. The caller's voice is the espeak-ng recordings of
-tests/audio/outage_postcode_scottish (not the bot's Piper voice).
+Kamailio, RTP between the caller and a. The caller's voice is flite's "kal" (rendered here
+with Debian's flite and sox; not the bot's Piper voice): the espeak-ng Scottish recording
+of tests/audio/outage_postcode_scottish was heard as "I'm not going to open my area".
 
 The caller asks about a power cut; the bot asks for the postcode; a's dialog service is
 SIGKILLed right after that turn. The postcode turn is answered by b's dialog service with
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -44,7 +46,11 @@ from cluster import (
 )
 from netns import Host, Lab, Process
 
-AUDIO = ROOT / "tests" / "audio" / "outage_postcode_scottish"
+LINES = {
+    "outage.wav": "is there a power cut in my area",
+    "postcode.wav": "s w one a one a a",
+    "goodbye.wav": "no that's all goodbye",
+}
 CALLER = ROOT / "tests" / "sip" / "caller.py"
 PEER_PORT = 7012
 ACTIONS = "http://127.0.0.1:5055/webhook"  # each host's own action server, on its loopback
@@ -92,6 +98,11 @@ def _handled(health: dict[str, Any]) -> int:
 
 @pytest.fixture(scope="module")
 def failover(lab: Lab, dialog_model: Path, frozen_now: str) -> Iterator[Failover]:
+    for tool in ("flite", "sox"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{tool} (Debian package) not installed: scripts/bootstrap.sh dev")
+            pytest.skip(f"{tool} not installed")
     proxy, a, b, caller = (lab.add_host(n) for n in ("proxy", "a", "b", "caller"))
     net = f"{lab.prefix}.0/24"
     store = f"redis://:{REDIS_PASSWORD}@{proxy.address}:{REDIS_PORT}/0"
@@ -135,12 +146,22 @@ def failover(lab: Lab, dialog_model: Path, frozen_now: str) -> Iterator[Failover
         assert s.process.stop(60) == 0, s.process.output()[-3000:]
 
 
+def _say(folder: Path, name: str) -> Path:
+    """``LINES[name]`` spoken by flite's kal voice, 8 kHz 16-bit mono."""
+    out = folder / name
+    if not out.exists():
+        raw = folder / f"raw-{name}"
+        subprocess.run(["flite", "-voice", "kal", "-t", LINES[name], "-o", str(raw)], check=True)
+        subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(out)], check=True)
+    return out
+
+
 def _caller_wav(folder: Path, name: str, parts: list[str]) -> tuple[Path, float]:
-    """Silence for the greeting, then each recording followed by GAP_S of silence."""
+    """Silence for the greeting, then each line followed by GAP_S of silence."""
     rate = 8000
     audio = [np.zeros(int(GREETING_S * rate), np.int16)]
     for part in parts:
-        speech, got = sf.read(str(AUDIO / part), dtype="int16")
+        speech, got = sf.read(str(_say(folder, part)), dtype="int16")
         assert got == rate
         audio += [speech, np.zeros(int(GAP_S * rate), np.int16)]
     path = folder / f"{name}.wav"
@@ -195,7 +216,7 @@ def test_a_call_goes_on_at_another_hosts_dialog_service_when_its_own_dies(
     assert f.dialog_health().get("ok"), f.dialog_health()
     pid = f.dialog_pid()
     user = "0633333333"
-    call = _call(f, "failover", ["01.wav", "02.wav", "03.wav"], user)
+    call = _call(f, "failover", ["outage.wav", "postcode.wav", "goodbye.wav"], user)
 
     deadline = time.monotonic() + 120  # the first request: greeting + speech + ASR + dialog
     while _handled(f.dialog_health()) < 1:
@@ -230,7 +251,7 @@ def test_a_call_goes_on_at_another_hosts_dialog_service_when_its_own_dies(
         time.sleep(1.0)
     assert f.dialog_pid() != pid
     before = log.count(elsewhere)
-    again = _call(f, "back-home", ["01.wav", "03.wav"], "0644444444")
+    again = _call(f, "back-home", ["outage.wav", "goodbye.wav"], "0644444444")
     _finished(f, "back-home", again)
     _, turns = _record(f, "0644444444", 2)
     assert turns[0]["intent"] == "check_outage", turns
@@ -261,7 +282,7 @@ def test_with_no_other_dialog_service_the_turn_waits_or_fails_over_never_drops(
         assert time.monotonic() < deadline, f.a.process.output()[-3000:]
         time.sleep(1.0)
     pid, user = f.dialog_pid(), "0655555555"
-    call = _call(f, "alone", ["01.wav", "03.wav"], user, wait_s=150)
+    call = _call(f, "alone", ["outage.wav", "goodbye.wav"], user, wait_s=150)
     _wait_turn(f, call)
     os.kill(pid, signal.SIGKILL)
     report = _finished(f, "alone", call)
@@ -277,5 +298,5 @@ def test_with_no_other_dialog_service_the_turn_waits_or_fails_over_never_drops(
     states = [(e["t"], e.get("state")) for e in report["events"] if e["event"] == "state"]
     up = next(t for t, state in states if state == "CONFIRMED")
     down = next(t for t, state in states if state == "DISCONNECTED")
-    _, length = _caller_wav(f.caller.folder, "alone", ["01.wav", "03.wav"])
+    _, length = _caller_wav(f.caller.folder, "alone", ["outage.wav", "goodbye.wav"])
     assert down - up < length + 150 - 5, states
