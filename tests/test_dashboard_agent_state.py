@@ -193,3 +193,50 @@ def test_recent_hand_offs_table_grows_with_the_pop(env: dict[str, Any], browser:
     browser.refresh()
     rows = browser.find_elements(By.CSS_SELECTOR, "table.handoffs tbody tr")
     assert len(rows) == 1 and "billing_question" in rows[0].text
+
+
+def test_the_call_ringing_the_agents_phone_pops_up_on_their_page(
+    env: dict[str, Any], browser: Any
+) -> None:
+    """The screen-pop follows the agent's own phone: when the board rings alice for a call,
+    her page shows that caller's context, titled as ringing, listed once."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    board = env["board"]
+    board.resume("alice", time.monotonic())  # as earlier tests left her: free
+    login(browser, env["base"], "alice")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.ID, "agent-pops"))
+    time.sleep(1.0)  # the hand-off is newer than the page
+    now = utcnow()
+    handoff = {
+        "department": "billing", "intent": "contract_question", "reason": "routed",
+        "summary": "Wants to end her contract", "created_at": now.isoformat(),
+        "slots": {"customer_name": "Carla Diaz", "identified": True}, "transcript": [],
+    }  # fmt: skip
+    env["store"].write(
+        "c-ring-1",
+        start={"started_at": now, "start_hour": now.hour, "caller_id": "0699999999",
+               "sip_call_id": "sip-ring-1"},
+        call={"handoff": json.dumps(handoff), "department": "billing"},
+    )  # fmt: skip
+    board.join("c-ring-1", "billing", time.monotonic())
+    offer = board.claim("c-ring-1", time.monotonic())
+    assert offer is not None and offer.agent == "alice"  # bilal's phone is not registered
+
+    def ringing_pop(d: Any) -> bool:
+        return bool(
+            d.execute_script(
+                "const p = document.getElementById('pop');"
+                "return p && !p.hidden && p.dataset.call === 'c-ring-1'"
+                " && p.dataset.ringing === 'yes';"
+            )
+        )
+
+    WebDriverWait(browser, 30).until(ringing_pop)
+    pop = browser.find_element(By.ID, "pop")
+    assert "ringing" in pop.find_element(By.TAG_NAME, "h2").text
+    assert "contract_question" in pop.text and "Carla Diaz" in pop.text
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.handoffs tbody tr[data-call='c-ring-1']")
+    assert len(rows) == 1
+    board.offer_result(offer, "refused", time.monotonic())

@@ -13,12 +13,11 @@ short confirmation and hangs up::
 from __future__ import annotations
 
 import logging
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
 
 from voicebot.center.agents import AgentRoster
-from voicebot.center.board_api import Board
+from voicebot.center.board_api import Board, board_clock
 from voicebot.telephony.callio import CallIO
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ async def feature_call(call: CallIO, roster: AgentRoster, board: Board, speak: S
     headers = call.details.headers
     user = headers.get("x-voicebot-agent", "") if "x-voicebot-source" in headers else ""
     agent = roster.by_sip_user(user) if user else None
-    now = time.monotonic()
+    now = board_clock(board)  # wall clock on a shared (Redis) board
     if agent is None:
         text = NOT_AN_AGENT
         log.info("call %s: feature code %s from no agent's phone", call.details.call_id, code)

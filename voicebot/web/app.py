@@ -21,7 +21,6 @@ from aiohttp import web
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.errors import VoicebotError
 from voicebot.messages import MessageStore
-from voicebot.paths import var_dir
 from voicebot.records.retention import run_retention
 from voicebot.records.stats import warm_rollups
 from voicebot.records.store import RecordsConfig, RecordStore, records_config
@@ -247,9 +246,9 @@ def _agent_board(settings: Settings) -> Any:
     if not section_to(SipSettings, settings, "sip").acd:
         return None
     from voicebot.center.agents import load_agents
-    from voicebot.center.board import AgentBoard
+    from voicebot.center.board_api import open_board
 
-    return AgentBoard(var_dir() / "acd.sqlite3", load_agents())
+    return open_board(settings, load_agents())  # SQLite, or the hosts' shared Redis board
 
 
 def app_from_settings(settings: Settings | None = None) -> tuple[web.Application, DashboardConfig]:

@@ -3,17 +3,19 @@ button (``POST /agent/state``, CSRF-checked).
 
 A dashboard user whose name is an agent key of ``agents.yml`` is that agent. A supervisor
 may set any agent's state (form field ``agent``). The state lives on the host's agent board
-(:class:`~voicebot.center.board.AgentBoard`), the same one the call workers use; board
-times are ``time.monotonic()`` seconds, as in the workers.
+(:class:`~voicebot.center.board_api.Board`: SQLite on one host, Redis across hosts), the
+same one the call workers use; times are on the board's own clock
+(:func:`~voicebot.center.board_api.board_clock`), as in the workers.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Any
 
 from aiohttp import web
 
-from voicebot.center.board import AgentBoard, AgentStatus
+from voicebot.center.board import AgentStatus
+from voicebot.center.board_api import Board, board_clock
 from voicebot.web.auth import Login
 from voicebot.web.common import blocking, dash, require_post
 from voicebot.web.html import csrf_field, h
@@ -29,8 +31,26 @@ STATE_TEXT = {
 }
 
 
-def _status(board: AgentBoard, key: str) -> AgentStatus | None:
-    return next((s for s in board.status(time.monotonic()) if s.key == key), None)
+def _status(board: Board, key: str) -> AgentStatus | None:
+    return next((s for s in board.status(board_clock(board)) if s.key == key), None)
+
+
+def agent_key(request: web.Request, board: Any) -> str | None:
+    """The ACD agent the logged-in dashboard user is (None: no board, or not an agent)."""
+    from voicebot.web.common import require
+
+    login = require(request)
+    if board is None or login.user.name not in board.roster.agents:
+        return None
+    return str(login.user.name)
+
+
+def ringing_call(board: Board, key: str) -> str | None:
+    """The call the agent's phone rings for now, if it rings."""
+    status = _status(board, key)
+    if status is None or status.state != "ringing":
+        return None
+    return status.current_call
 
 
 async def state_box(request: web.Request, login: Login) -> str:
@@ -63,9 +83,9 @@ async def set_state(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="You are no agent of the built-in ACD.")
     action = str(form.get("action") or "")
     if action == "pause":
-        await blocking(board.pause, key, time.monotonic())
+        await blocking(board.pause, key, board_clock(board))
     elif action == "resume":
-        await blocking(board.resume, key, time.monotonic())
+        await blocking(board.resume, key, board_clock(board))
     else:
         raise web.HTTPBadRequest(text="action must be pause or resume.")
     raise web.HTTPSeeOther("/agent")

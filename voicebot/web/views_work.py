@@ -347,7 +347,9 @@ async def agent_page(request: web.Request) -> web.Response:
 
 
 async def agent_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: each new hand-off to the agent's department, once."""
+    """Server-sent events: each new hand-off to the agent's department, once; and for a user
+    who is an ACD agent, the call their phone rings for, once, when it starts ringing (the
+    screen-pop of the caller being put through to them)."""
     require(request)
     d = dash(request)
     department = _agent_department(request)
@@ -360,6 +362,8 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
     )
     await resp.prepare(request)
     seen: set[tuple[str, str]] = set()
+    rung: set[str] = set()
+    agent = views_agent_state.agent_key(request, d.board)
     try:
         while True:
             calls = await blocking(d.store.handoffs, department, after - timedelta(days=1), 20)
@@ -372,6 +376,15 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
                 seen.add(key)
                 payload = json.dumps(pop_json(c, d.department_names), default=str)
                 await resp.write(f"event: handoff\ndata: {payload}\n\n".encode())
+            if agent is not None:  # then the call ringing this agent's phone, once
+                ringing = await blocking(views_agent_state.ringing_call, d.board, agent)
+                if ringing is not None and ringing not in rung:
+                    call = await blocking(d.store.find_call, ringing)
+                    if call is not None and call["handoff"]:  # else: the next round
+                        rung.add(ringing)
+                        pop = {**pop_json(call, d.department_names), "ringing": True}
+                        data = json.dumps(pop, default=str)
+                        await resp.write(f"event: handoff\ndata: {data}\n\n".encode())
             await resp.write(b": keep-alive\n\n")
             await asyncio.sleep(d.cfg.live_interval_s)
     except (ConnectionResetError, asyncio.CancelledError):
