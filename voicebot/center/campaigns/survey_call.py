@@ -18,7 +18,6 @@ outbound callee did not ask for anyone).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -31,7 +30,6 @@ from voicebot.center.campaigns.questions import SurveyScript
 from voicebot.center.campaigns.spec import CampaignSpec
 from voicebot.center.campaigns.store import DueContact
 from voicebot.events import DialogReply, NoInput
-from voicebot.fallback import LineInputs
 from voicebot.line import Line
 from voicebot.replay.simline import SimulatedLine
 from voicebot.session import CallSession, TurnLog
@@ -92,31 +90,10 @@ class SurveySession(CallSession):
         self.callback_text: str | None = None
         self._seen = 0
 
-    async def _converse(self) -> None:
-        """As :meth:`CallSession._converse`, but the first bot turn is the survey's
-        opening and consent question."""
-        self._inputs = LineInputs(aiter(self.line.inputs()))
+    async def _open(self) -> DialogReply:
+        """The survey's opening and consent question instead of the inbound greeting."""
         await self.bridge.start(self.call_id, None, getattr(self.line, "sip_call_id", None))
-        reply = await self.bridge.start_survey(
-            self.call_id, self.spec.dialog, self.script.to_json()
-        )
-        self.greeting = list(reply.texts)
-        self._after_reply(reply, None)
-        failed = asyncio.ensure_future(self._failed_event.wait())
-        try:
-            while await self._input_or_failure(failed):
-                item = await self._inputs.next()
-                if item is None:
-                    break
-                await self._take(item)
-                if self._failed is not None:
-                    return
-                if self._done and (self._speaking is None or self._speaking.done()):
-                    break
-        finally:
-            failed.cancel()
-        if self._inputs.ended:
-            self._line_closed = True
+        return await self.bridge.start_survey(self.call_id, self.spec.dialog, self.script.to_json())
 
     def _after_reply(
         self, reply: DialogReply, entry: TurnLog | None, turn_started: float | None = None
@@ -148,10 +125,9 @@ class SurveySession(CallSession):
         super()._say(texts, **kwargs)
 
     def _answer_expected(self) -> bool:
-        """True while consent or a typed question (not a free comment) is being asked."""
+        """True while a typed question (not a free comment) is being asked. Not for consent:
+        its answers are as often "call me later" or "don't call me again" as yes or no."""
         slot = self.bridge.conversation(self.call_id).requested_slot or ""
-        if slot == "survey_consent":
-            return True
         if not slot.startswith("survey_q"):
             return False
         index = int(slot.removeprefix("survey_q"))
