@@ -41,7 +41,10 @@ def load_agent(
     from rasa.utils.endpoints import EndpointConfig
     from rasa.utils.log_utils import configure_structlog
 
+    from voicebot.dialog import rasa_patches
+
     configure_structlog(logging.getLogger("rasa").getEffectiveLevel() or logging.WARNING)
+    rasa_patches.apply()
 
     endpoint = EndpointConfig(url=action_endpoint) if action_endpoint else None
     log.info("loading dialog model %s", model_path)

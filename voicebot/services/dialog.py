@@ -184,6 +184,9 @@ def build(args: argparse.Namespace, status: Path | None) -> DialogService:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from voicebot.dialog.rasa_patches import limit_threads
+
+    limit_threads()  # before NumPy and TensorFlow are imported
     return service_main("dialog", build, argv)
 
 
