@@ -373,17 +373,26 @@ class DialogBridge(ConversationKeeper):
         would make again)."""
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
+        from voicebot.dialog.stores import trace_turn, traced
+
         conv.transcript.append(Turn("caller", caller_text))
         channel = CollectingOutputChannel()
         message = UserMessage(
             text, channel, sender_id=conv.call_id, input_channel="voicebot", parse_data=parse_data
         )
+        store = self.agent.tracker_store
         try:
-            before = await self.agent.tracker_store.retrieve(conv.call_id)
-            seen = len(before.events) if before is not None else 0
-            with watch_actions() as failed:
-                await self.agent.handle_message(message)
-            tracker = await self.agent.tracker_store.retrieve(conv.call_id)
+            if traced(store):  # the events Rasa retrieved (under the lock) and saved
+                with watch_actions() as failed, trace_turn() as trace:
+                    await self.agent.handle_message(message)
+                seen = trace.retrieved.get(conv.call_id, 0)
+                tracker = trace.saved.get(conv.call_id) or await store.retrieve(conv.call_id)
+            else:  # Rasa's own store (voicebot chat): read before and after
+                before = await store.retrieve(conv.call_id)
+                seen = len(before.events) if before is not None else 0
+                with watch_actions() as failed:
+                    await self.agent.handle_message(message)
+                tracker = await store.retrieve(conv.call_id)
         except Exception as exc:
             raise DialogError(f"the dialog model failed on a turn: {exc}") from exc
         if failed:

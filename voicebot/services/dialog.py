@@ -110,8 +110,9 @@ class DialogService(Service):
 
     async def _stored_events(self, call_id: str) -> int:
         """How many events the tracker store holds for the call (0: none)."""
-        tracker = await self.bridge.agent.tracker_store.retrieve_full_tracker(call_id)
-        return len(tracker.events) if tracker is not None else 0
+        from voicebot.dialog.stores import stored_event_count
+
+        return await stored_event_count(self.bridge.agent.tracker_store, call_id)
 
     async def _check_not_taken(self, call_id: str, request: dict[str, Any]) -> None:
         if request.get("resend") == "closed":  # its service died holding the lock
