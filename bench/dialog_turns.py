@@ -93,11 +93,20 @@ async def level(dialog: RemoteDialog, pid: int, n: int) -> dict[str, object]:
     latencies: list[float] = []
     log: list[str] = []
     cpu0, wall0 = cpu_s(pid), time.perf_counter()
-    counts = await asyncio.gather(*(conversation(dialog, i, latencies, log) for i in range(n)))
+    results = await asyncio.gather(
+        *(conversation(dialog, i, latencies, log) for i in range(n)), return_exceptions=True
+    )
     cpu1, wall1 = cpu_s(pid), time.perf_counter()
-    requests = sum(counts)
+    failed = [str(r) for r in results if isinstance(r, BaseException)]
+    # a failed conversation's requests are not known exactly: its replies logged so far
+    requests = sum(r for r in results if isinstance(r, int)) + sum(
+        1 for line in log if int(line.split("|", 1)[0]) in
+        {i for i, r in enumerate(results) if isinstance(r, BaseException)}
+    )  # fmt: skip
     return {
         "conversations": n,
+        "failed_conversations": len(failed),
+        "failures": sorted(set(failed))[:3],
         "requests": requests,
         "cpu_s": round(cpu1 - cpu0, 2),
         "cpu_ms_per_turn": round((cpu1 - cpu0) * 1000 / requests, 1),

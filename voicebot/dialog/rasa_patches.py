@@ -26,6 +26,8 @@ THREAD_ENV = {
 }
 
 _validators: dict[type, Any] = {}
+#: Rasa's own method, kept for comparison (tests)
+rasa_validate_action_result: Any = None
 
 
 def limit_threads() -> None:
@@ -74,5 +76,8 @@ def apply() -> None:
     """Patch Rasa once (idempotent); called when an agent is loaded."""
     from rasa.core.actions.action import RemoteAction
 
+    global rasa_validate_action_result
     _tf_threads()
+    if rasa_validate_action_result is None:
+        rasa_validate_action_result = RemoteAction._validate_action_result
     RemoteAction._validate_action_result = _validate_action_result
