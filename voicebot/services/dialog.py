@@ -27,6 +27,7 @@ path) rather than answer it twice.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -68,6 +69,23 @@ class DialogService(Service):
             "end": self.end,
             "survey": self.survey,
         }
+        # one lock per call with a request in flight: an ``end`` that arrives while the
+        # call's turn is still running (the worker gave up waiting) waits for that turn, so
+        # the turn never finds its conversation gone and never saves state after the delete
+        self._call_locks: dict[str, asyncio.Lock] = {}
+        self._call_users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def _call_lock(self, call_id: str) -> Any:
+        lock = self._call_locks.setdefault(call_id, asyncio.Lock())
+        self._call_users[call_id] = self._call_users.get(call_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._call_users[call_id] -= 1
+            if not self._call_users[call_id]:
+                del self._call_users[call_id], self._call_locks[call_id]
 
     def health(self) -> Reply:
         from voicebot.dialog.stores import redact_url
@@ -81,6 +99,10 @@ class DialogService(Service):
 
     async def _turn(self, op: str, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
+        async with self._call_lock(call_id):
+            return await self._turn_locked(op, call_id, request)
+
+    async def _turn_locked(self, op: str, call_id: str, request: dict[str, Any]) -> Reply:
         mark = self.stats.running(op, self.stats.queued(op))
         ok = False
         try:
@@ -99,7 +121,8 @@ class DialogService(Service):
                 reply = await self.bridge.handle(call_id, str(request.get("text", "")))
             ok = True
             conv = self.bridge.forget(call_id)  # the worker keeps it; nothing stays here
-            assert conv is not None
+            if conv is None:  # pragma: no cover - the call lock keeps ``end`` out meanwhile
+                raise DialogError(f"call {call_id}: its conversation ended during the turn")
             return {
                 "reply": reply_to_wire(reply),
                 "conv": conversation_to_wire(conv),
@@ -150,11 +173,11 @@ class DialogService(Service):
 
     async def end(self, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
-        self.bridge.forget(call_id)
-        store = self.bridge.agent.tracker_store
         from voicebot.dialog.stores import delete_conversation
 
-        await delete_conversation(store, call_id)
+        async with self._call_lock(call_id):  # after a turn still running for this call
+            self.bridge.forget(call_id)
+            await delete_conversation(self.bridge.agent.tracker_store, call_id)
         return {}
 
 
