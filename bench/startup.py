@@ -228,7 +228,7 @@ def one_start(folder: Path, timeout_s: float) -> dict:
         "greeting_heard_s": round(answered_s + onset, 1) if onset is not None else None,
         "first_turns_ms": first_turns_ms(health),
         "health": {
-            k: {"ok": v.get("ok"), "rss_mb": v.get("rss_mb")}
+            k: {"ok": v.get("ok"), "rss_mb": v.get("rss_mb"), "tts_cache": v.get("tts_cache")}
             for k, v in health.items()
             if isinstance(v, dict)
         },
@@ -236,10 +236,10 @@ def one_start(folder: Path, timeout_s: float) -> dict:
 
 
 def dialog_log(path: Path) -> list[str]:
-    """The dialog service's own timing lines (model cache, load, warm-up)."""
+    """The dialog service's own timing lines (model load, warm-up, greeting cached)."""
     if not path.exists():
         return []
-    keep = ("model", "warm", "ready", "tracker")
+    keep = ("model", "warm", "ready", "tracker", "greeting")
     return [
         line.split(" INFO ", 1)[-1]
         for line in path.read_text(errors="replace").splitlines()
