@@ -12,8 +12,10 @@ both ways, each in a fresh process, and runs the same inputs through each:
   real action server (clock frozen): each reply, intent and confidence, and every action
   the policies chose with its policy and confidence.
 
-It prints the load times and whether the two results are identical (floats compared
-exactly), and exits 1 if they are not. These inputs are only compared, nothing is scored.
+It prints the load times, the first bridge turns' and the median turn's time after each
+load (the first turns come right after loading, with no warm-up), and whether the two
+results are identical (floats compared exactly); it exits 1 if they are not. These inputs
+are only compared, nothing is scored.
 Writes ``bench/results/startup_equivalence.json``.
 
 Usage::
@@ -94,11 +96,16 @@ async def run_inputs(mode: str, endpoint: str) -> dict[str, Any]:
         }
     bridge = DialogBridge(agent)
     conversations = {}
+    turn_ms: list[float] = []  # every bridge turn's time, first conversation first
     for name, turns in cases().items():
         call_id = f"eq-{name}"
+        began = time.perf_counter()
         replies = [list((await bridge.start(call_id)).texts)]
+        turn_ms.append((time.perf_counter() - began) * 1000)
         for text in turns:
+            began = time.perf_counter()
             reply = await bridge.handle(call_id, text)
+            turn_ms.append((time.perf_counter() - began) * 1000)
             replies.append([*reply.texts, reply.intent, reply.confidence])
         tracker = await agent.tracker_store.retrieve(call_id)
         actions = [
@@ -107,7 +114,13 @@ async def run_inputs(mode: str, endpoint: str) -> dict[str, Any]:
             if type(e).__name__ == "ActionExecuted"
         ]
         conversations[name] = {"replies": replies, "actions": actions}
-    return {"load_s": round(load_s, 1), "parses": parses, "conversations": conversations}
+    return {
+        "load_s": round(load_s, 1),
+        "first_turns_ms": [round(t) for t in turn_ms[:4]],
+        "turn_ms_median": round(sorted(turn_ms)[len(turn_ms) // 2]),
+        "parses": parses,
+        "conversations": conversations,
+    }
 
 
 def child(mode: str, endpoint: str, out: Path) -> int:
@@ -153,6 +166,8 @@ def main() -> int:
         "what": "the trained dialog model loaded by Rasa's own load and by the eager weight "
         "build: the same inputs through both (compared, not scored)",
         "load_s": {mode: results[mode]["load_s"] for mode in results},
+        "first_turns_ms": {mode: results[mode]["first_turns_ms"] for mode in results},
+        "turn_ms_median": {mode: results[mode]["turn_ms_median"] for mode in results},
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         "parses": len(results["rasa"]["parses"]),
         "conversations": len(results["rasa"]["conversations"]),
