@@ -32,12 +32,13 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from voicebot.dialog.bridge import DialogBridge
-from voicebot.errors import DialogError
+from voicebot.errors import DialogError, VoicebotError
 from voicebot.services.dialog_wire import (
     conversation_from_wire,
     conversation_to_wire,
@@ -63,6 +64,7 @@ class DialogService(Service):
         self.status_path = status
         self.bridge = bridge
         self.store = store
+        self.greeting: tuple[str, ...] = ()
         self.ops = {
             "start": self.start,
             "handle": self.handle,
@@ -162,7 +164,7 @@ class DialogService(Service):
         began = time.monotonic()
         call_id = f"warm-up-{time.time_ns()}"
         try:
-            await self.bridge.start(call_id)
+            self.greeting = (await self.bridge.start(call_id)).texts
             await self.bridge.handle(call_id, "hello")
         except Exception as exc:  # noqa: BLE001 - warming is best effort; calls report errors
             log.warning("dialog warm-up failed: %s", exc)
@@ -170,6 +172,12 @@ class DialogService(Service):
             self.bridge.forget(call_id)
             await delete_conversation(self.bridge.agent.tracker_store, call_id)
             log.info("dialog model warmed in %.1f s", time.monotonic() - began)
+
+    def after_ready(self) -> None:
+        """Have the speech service cache the greeting (what the warm-up call was told), so
+        the first caller does not wait for its synthesis; in the background."""
+        if self.greeting:
+            threading.Thread(target=cache_speech, args=(self.greeting,), daemon=True).start()
 
     async def end(self, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
@@ -179,6 +187,25 @@ class DialogService(Service):
             self.bridge.forget(call_id)
             await delete_conversation(self.bridge.agent.tracker_store, call_id)
         return {}
+
+
+def cache_speech(texts: tuple[str, ...]) -> None:
+    """Synthesize ``texts`` in this host's speech service (its prompt cache keeps them)."""
+    from voicebot.config import load_settings
+    from voicebot.services.client import ServiceClient, wait_healthy
+    from voicebot.services.settings import services_config
+
+    try:
+        address = services_config(load_settings()).speech()
+        wait_healthy(address, 120.0, "speech service")
+        client = ServiceClient(address, reconnect_s=10.0)
+        for text in texts:
+            for _ in client.stream({"op": "speak", "text": text}, "greeting synthesis"):
+                pass
+        client.close()
+        log.info("greeting cached in the speech service")
+    except VoicebotError as exc:  # a cache miss only costs the first caller the synthesis
+        log.warning("greeting not cached in the speech service: %s", exc)
 
 
 def build(args: argparse.Namespace, status: Path | None) -> DialogService:
