@@ -165,11 +165,17 @@ class SpeechDetector:
         """Take the next samples (any count; int16, or float in [-1, 1]); return what they
         completed, in order. The samples are copied: the caller may reuse its buffer."""
         assert self.scorer is not None
-        data = to_int16(np.array(pcm).reshape(-1))  # copies; converts float, clips int
-        buf = np.concatenate([self._pending, data]) if len(self._pending) else data
+        if isinstance(pcm, np.ndarray) and pcm.dtype == np.int16:
+            data = pcm.reshape(-1)  # the line's frames: no conversion (copied below)
+        else:
+            data = to_int16(np.array(pcm).reshape(-1))  # converts float, clips int
         n = self.frame_samples
+        if len(self._pending) + len(data) < n:  # most 20 ms frames: not a whole 32 ms yet
+            self._pending = np.concatenate((self._pending, data))
+            return []
+        buf = np.concatenate((self._pending, data))  # a new array: the caller's is not kept
         whole = len(buf) // n * n
-        self._pending = buf[whole:].copy()
+        self._pending = buf[whole:]
         out: list[DetectorOutput] = []
         for pos in range(0, whole, n):
             frame = buf[pos : pos + n]
