@@ -156,17 +156,17 @@ def main() -> int:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     assert serve.stdout is not None
-    answering = False
-    for line in serve.stdout:
-        print(line, end="", file=sys.stderr)
-        if "answering SIP" in line:
-            answering = True
-            break
-    if not answering:
-        return 1
-    threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True).start()  # type: ignore[union-attr]
     rows = []
     try:
+        answering = False
+        for line in serve.stdout:
+            print(line, end="", file=sys.stderr)
+            if "answering SIP" in line:
+                answering = True
+                break
+        if not answering:
+            return 1
+        threading.Thread(target=lambda: [None for _ in serve.stdout], daemon=True).start()  # type: ignore[union-attr]
         time.sleep(5.0)  # let start-up work settle
         a = cpu_by_kind(serve.pid)
         t0 = time.monotonic()

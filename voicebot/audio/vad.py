@@ -19,7 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from voicebot.audio.resample import to_int16
-from voicebot.audio.scorers import EnergyScorer, FrameScorer, SileroScorer, bundled_silero_model
+from voicebot.audio.scorers import (
+    QUIET_DBFS,
+    EnergyScorer,
+    FrameScorer,
+    SileroScorer,
+    bundled_silero_model,
+)
 from voicebot.audio.segmenter import SpeechSegmenter
 from voicebot.errors import ConfigError
 from voicebot.events import SpeechEnded, SpeechPaused, SpeechStarted
@@ -44,6 +50,8 @@ class VadConfig:
         max_speech_ms: a segment is cut after this long, ms.
         energy_snr_db: energy scorer: dB above the noise floor that scores 0.5.
         energy_min_dbfs: energy scorer: frames below this level never count, dBFS.
+        silero_quiet_dbfs: Silero scorer: after 256 ms of frames below this RMS level, the
+            next ones score 0 without running the model, dBFS (0 = always run it).
     """
 
     scorer: Literal["silero", "energy", "auto"] = "auto"
@@ -56,6 +64,7 @@ class VadConfig:
     max_speech_ms: float = 20000.0
     energy_snr_db: float = 6.0
     energy_min_dbfs: float = -50.0
+    silero_quiet_dbfs: float = QUIET_DBFS
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -80,7 +89,8 @@ def make_scorer(config: VadConfig, rate: int) -> FrameScorer:
         has_model = bool(config.silero_model) or bundled_silero_model() is not None
         kind = "silero" if has_model and rate in (8000, 16000) else "energy"
     if kind == "silero":
-        return SileroScorer(rate, config.silero_model or None)
+        quiet = config.silero_quiet_dbfs if config.silero_quiet_dbfs < 0 else None
+        return SileroScorer(rate, config.silero_model or None, quiet_dbfs=quiet)
     return EnergyScorer(rate, snr_db=config.energy_snr_db, min_dbfs=config.energy_min_dbfs)
 
 
