@@ -12,7 +12,7 @@ import numpy as np
 import soundfile as sf
 
 from voicebot.audio import codecs
-from voicebot.audio.scorers import QUIET_RUN_FRAMES, SileroScorer
+from voicebot.audio.scorers import QUIET_DBFS, QUIET_RUN_FRAMES, SileroScorer
 from voicebot.audio.vad import VadConfig, detect_segments
 
 AUDIO = Path(__file__).resolve().parent / "audio"
@@ -27,7 +27,7 @@ def line(samples: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 def test_long_silence_skips_the_model_short_pauses_do_not() -> None:
-    scorer = SileroScorer(8000)
+    scorer = SileroScorer(8000, quiet_dbfs=QUIET_DBFS)
     quiet = line(np.zeros(256 * 40))
     frames = quiet.reshape(-1, 256)
     for frame in frames[:QUIET_RUN_FRAMES]:  # a pause of 256 ms: all through the model
@@ -52,8 +52,8 @@ def test_gate_keeps_the_segments_of_a_real_call_turn() -> None:
     pause = np.zeros(8000 * 3, np.int16)
     stream = line(np.concatenate([pause, speech, pause, speech, pause]))
     config = VadConfig(scorer="silero")
-    gated = SileroScorer(8000)
-    plain = SileroScorer(8000, quiet_dbfs=None)
+    gated = SileroScorer(8000, quiet_dbfs=QUIET_DBFS)
+    plain = SileroScorer(8000)  # the default: no gate
     with_gate = detect_segments(stream, 8000, config, gated)
     without = detect_segments(stream, 8000, config, plain)
     assert len(without) >= 2
