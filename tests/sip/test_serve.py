@@ -265,3 +265,81 @@ def test_serve_loads_the_models_answers_a_call_and_reports_health(
     answers = json.loads(status.stdout)
     assert answers["speech"]["ok"] and answers["dialog"]["ok"], answers
     assert answers["dialog"]["ops"]["start"]["count"] >= 1  # the greeting's dialog turn
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """pid -> command line of every process below ``pid`` (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out: dict[int, str] = {}
+    todo = list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        try:
+            out[child] = (
+                (Path("/proc") / str(child) / "cmdline")
+                .read_bytes()
+                .decode(errors="replace")
+                .replace("\0", " ")
+            )
+        except OSError:
+            continue
+        todo += parents.get(child, [])
+    return out
+
+
+def test_sigterm_while_the_models_load_stops_every_process(
+    tmp_path: Path, dialog_model: Path
+) -> None:
+    """SIGTERM to ``voicebot serve`` while its services still load the models: the command
+    exits and takes the speech and dialog services, the action server and the workers with
+    it. (Seen before the services started alongside the workers: serve, still in Python's
+    default SIGTERM handling, ended alone and left them running under PID 1. Since then the
+    supervisor handles SIGTERM during the load; serve's own handler covers the moments
+    before it, which a test cannot hit reliably.)"""
+    require_peers()
+    cfg = tmp_path / "settings.yml"
+    cfg.write_text(
+        "sip:\n  rtp_ports: 20\n"
+        f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
+    )
+    env = {
+        **os.environ,
+        "VOICEBOT_CONFIG": str(cfg),
+        "VOICEBOT_VAR": str(tmp_path / "var"),
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "voicebot.cli", "serve", "--port", str(free_port()), "--workers", "1",
+         "--worker-base-port", str(free_port(1)), "--rtp-base-port", str(free_port(20))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while not any("dialog service: loading" in line for line in seen):
+        line = proc.stdout.readline()
+        assert line, "voicebot serve ended before loading:\n" + "".join(seen)
+        seen.append(line)
+    children = _descendants(proc.pid)
+    assert any("voicebot.services.dialog" in c for c in children.values()), children
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(90)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("voicebot serve did not exit on SIGTERM while loading")
+    deadline = time.monotonic() + 30
+    alive = dict(children)
+    while alive and time.monotonic() < deadline:
+        alive = {p: c for p, c in alive.items() if Path(f"/proc/{p}/cmdline").exists()
+                 and Path(f"/proc/{p}/cmdline").read_bytes()}  # fmt: skip
+        time.sleep(0.5)
+    for pid in alive:  # leave the machine clean even when the test fails
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not alive, f"left running after serve exited: {alive}"

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -77,8 +78,17 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 env[f"VOICEBOT_DEMO_{key}"] = os.path.abspath(value) if key != "TRANSFER" else value
     sip = dataclasses.replace(sip, **{k: v for k, v in overrides.items() if v is not None})
+    # Until the supervisor takes SIGTERM over (it drains calls), a SIGTERM — e.g. while the
+    # models load — unwinds through the ``finally`` blocks that stop the services, the
+    # action server and Redis; Python's default action would end this process alone and
+    # leave them running with no parent.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with _dashboard(settings):
         return _serve(sip, settings, env)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
