@@ -295,8 +295,8 @@ def test_a_survey_number_heard_as_no_number_is_decoded_again_as_digits(
     assert text == "8" and len(words) == 1
     looped, _ = engine._number_answer(audio, "Eight, nine, eight, nine", [])
     assert looped == "8"  # a loop of several numbers is decoded again too
-    phrase = "I was very satisfied with it."
-    assert engine._number_answer(audio, phrase, [])[0] == phrase
+    for phrase in ("I was very satisfied with it.", "I will fade."):  # words, not a number
+        assert engine._number_answer(audio, phrase, [])[0] == phrase
     assert engine._number_answer(audio, "Seven.", [])[0] == "Seven."
     heard = engine.transcribe(clip, "number")
     assert numbers_in(heard.text, {"eight": "8"}) == ["8"]

@@ -21,7 +21,7 @@ from voicebot.asr.config import AsrConfig
 from voicebot.asr.normalize import digit_words_of
 
 _TOKEN = re.compile(r"[a-z]+|\d+")
-MAX_FALLBACK_WORDS = 3
+MAX_FALLBACK_WORDS = 2
 """A number decode of more words than this (and no number) is a phrase, not a misheard
 number: no digits decode."""
 MIN_LOOP = 3
