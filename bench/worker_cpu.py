@@ -243,10 +243,6 @@ def main() -> int:
     return 0
 
 
-def _exit_on_term(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, _exit_on_term)
+    signal.signal(signal.SIGTERM, vl._exit_on_term)
     sys.exit(main())

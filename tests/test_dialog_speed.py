@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -120,21 +121,10 @@ def test_traced_turns_and_counts_match_rasas_retrieval(spec, tmp_path, monkeypat
 
 
 def test_counts_on_redis(tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
-    import shutil
-    import socket
+    from _redis import redis_server
 
-    from voicebot.center.redis_server import RedisServer, RedisSettings
-
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("redis-server (Debian package) not installed: scripts/bootstrap.sh dev")
-        pytest.skip("redis-server (Debian package redis-server) not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    settings = RedisSettings(port=port, password="speed-test-pw")
-    with RedisServer(settings, tmp_path_factory.mktemp("redis")):
-        _check_store(settings.url, "speed-redis")
+    with contextlib.contextmanager(redis_server)(tmp_path_factory.mktemp("redis")) as url:
+        _check_store(url, "speed-redis")
 
 
 def test_cached_action_validation_is_rasas(rasa_agent) -> None:  # type: ignore[no-untyped-def]
