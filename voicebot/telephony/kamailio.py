@@ -39,6 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicebot.errors import TelephonyError
+from voicebot.telephony.admission import (
+    REFUSED_VAR,
+    dispatcher_attrs,
+    give_back_place,
+    host_capacities,
+    kamailio_routes,
+)
 from voicebot.telephony.agentauth import AgentAccess
 from voicebot.telephony.settings import SipSettings, split_host_port
 
@@ -66,6 +73,7 @@ MODULES = (
     "ctl",
     "usrloc",
     "registrar",
+    "cfgutils",
 )
 AUTH_MODULES = ("htable", "auth")
 """Loaded as well when the agents' phones must authenticate (``sip.agent_auth``)."""
@@ -185,6 +193,7 @@ mpath="{_modules_dir()}"
 modparam("tm", "fr_timer", 4000)
 modparam("tm", "fr_inv_timer", 60000)
 modparam("pv", "shvset", "draining=i:0")
+modparam("pv", "shvset", "{REFUSED_VAR}=i:0")
 modparam("ctl", "binrpc", "unix:{ctl_socket}"){rpc}
 modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 1)
@@ -196,7 +205,7 @@ modparam("dispatcher", "ds_ping_interval", 2)
 modparam("dispatcher", "ds_probing_mode", 1)
 modparam("dispatcher", "ds_probing_threshold", 2)
 modparam("dispatcher", "ds_ping_from", "sip:proxy@{s.address}")
-modparam("dialog", "profiles_with_value", "worker")
+modparam("dialog", "profiles_with_value", "worker;host")
 modparam("dialog", "dlg_match_mode", 1)
 modparam("dialog", "default_timeout", {int(s.max_call_s) + 120})
 modparam("dialog", "send_bye", 1)
@@ -269,6 +278,12 @@ request_route {{
         sl_send_reply("503", "No Worker Available");
         exit;
     }}
+    route(ADMIT);
+    if ($var(room) == 0) {{
+        route(HOST_FULL);
+        sl_send_reply("503", "Host Full");
+        exit;
+    }}
     t_on_failure("NEXT_WORKER");
     t_on_reply("WORKER_REPLY");
     if (!t_relay()) {{
@@ -277,7 +292,7 @@ request_route {{
     exit;
 }}
 
-{auth_route}
+{auth_route}{kamailio_routes(s)}
 route[WITHINDLG] {{
     if (loose_route()) {{
         if (!t_relay()) {{
@@ -307,8 +322,14 @@ failure_route[NEXT_WORKER] {{
         exit;
     }}
     if (t_check_status("486|503|408|480|477|500")
-        || (t_branch_timeout() && !t_branch_replied())) {{
+        || (t_branch_timeout() && !t_branch_replied())) {{{give_back_place()}
         if (ds_next_dst()) {{
+            route(ADMIT);
+            if ($var(room) == 0) {{
+                route(HOST_FULL);
+                t_reply("503", "Host Full");
+                exit;
+            }}
             t_on_failure("NEXT_WORKER");
             t_on_reply("WORKER_REPLY");
             t_relay();
@@ -319,13 +340,18 @@ failure_route[NEXT_WORKER] {{
 """
 
 
-def write_dispatcher_list(workers: list[Worker], folder: Path) -> Path:
-    """Write ``dispatcher.list`` (set 1: every worker) into ``folder``; returns its path."""
+def write_dispatcher_list(settings: SipSettings, workers: list[Worker], folder: Path) -> Path:
+    """Write ``dispatcher.list`` (set 1: every worker, with its host and that host's
+    capacity, :mod:`voicebot.telephony.admission`) into ``folder``; returns its path."""
     list_file = folder / "dispatcher.list"
     tmp = folder / "dispatcher.list.tmp"
+    caps = host_capacities(settings, workers)
     tmp.write_text(
         "# set destination flags priority attributes\n"
-        + "".join(f"1 sip:{w.address}:{w.port} 0 0 name={w.name}\n" for w in workers)
+        + "".join(
+            f"1 sip:{w.address}:{w.port} 0 0 {dispatcher_attrs(w.name, w.address, caps)}\n"
+            for w in workers
+        )
     )
     tmp.replace(list_file)
     return list_file
@@ -340,7 +366,7 @@ def write_config(
     """Write ``kamailio.cfg`` (owner-only: it may hold the agents' HA1s) and
     ``dispatcher.list`` into ``folder``; returns the cfg path."""
     folder.mkdir(parents=True, exist_ok=True)
-    list_file = write_dispatcher_list(workers, folder)
+    list_file = write_dispatcher_list(settings, workers, folder)
     cfg = folder / "kamailio.cfg"
     text = render_config(settings, workers, list_file, folder / "ctl.sock", access)
     fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -437,7 +463,7 @@ class KamailioProcess:
     def reload_workers(self, workers: list[Worker]) -> bool:
         """Dispatch to ``workers`` from now on (a host added or removed), without a restart:
         rewrite ``dispatcher.list`` and have Kamailio reload it. Calls in progress go on."""
-        write_dispatcher_list(workers, self.folder)
+        write_dispatcher_list(self.settings, workers, self.folder)
         self.workers = workers
         kamcmd = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
         try:

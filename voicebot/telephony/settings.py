@@ -84,6 +84,12 @@ class SipSettings:
         acd_board: where the agent board lives: ``auto`` (Redis when the dialog state is
             in Redis or ``redis.serve`` is on, else SQLite), ``sqlite`` (this host only) or
             ``redis://HOST:PORT/DB`` (shared by hosts), see voicebot.center.board_api.
+        max_calls: calls one host carries at once (admission control): Kamailio answers a
+            new INVITE beyond it with 503 and ``Retry-After``, or dispatches it to another
+            host with room; calls in progress are never touched. Applies to every host
+            behind this Kamailio (hosts alike); capped at the host's worker slots; 0 = the
+            worker slots (``workers * calls_per_worker``).
+        retry_after_s: seconds in the ``Retry-After`` header of that 503.
     """
 
     address: str = "127.0.0.1"
@@ -123,6 +129,8 @@ class SipSettings:
     acd: bool = False
     agent_auth: bool = True
     acd_board: str = "auto"
+    max_calls: int = 8
+    retry_after_s: int = 30
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):
@@ -157,6 +165,11 @@ class SipSettings:
             raise ConfigError("settings section 'sip': workers must be 0 or more")
         if bool(self.auth_user) != bool(self.auth_password):
             raise ConfigError("settings section 'sip': set both auth_user and auth_password")
+        if self.max_calls < 0 or self.retry_after_s < 0:
+            raise ConfigError(
+                "settings section 'sip': max_calls and retry_after_s must be 0 or more",
+                hint="max_calls: 0 = as many calls as the workers have slots",
+            )
         if self.max_call_s <= 0:
             raise ConfigError("settings section 'sip': max_call_s must be positive")
         self._check_hosts()
@@ -203,3 +216,9 @@ class SipSettings:
     def capacity(self) -> int:
         """Simultaneous calls all workers together take."""
         return max(1, self.workers) * self.calls_per_worker
+
+    def host_capacity(self, workers: int) -> int:
+        """Calls a host with ``workers`` worker processes is admitted: ``max_calls``,
+        at most the workers' slots (0: the slots)."""
+        slots = max(1, workers) * self.calls_per_worker
+        return min(self.max_calls, slots) if self.max_calls else slots

@@ -21,6 +21,11 @@ that list from then on (adding or removing a host without a restart).
 With ``sip.acd`` on, Kamailio is also the agents' registrar, and the supervisor copies the
 registrations onto the agent board (``var/acd.sqlite3`` or Redis, ``sip.acd_board``) every 2 s
 (:mod:`voicebot.center.registrations`).
+
+Admission control (``sip.max_calls``, :mod:`voicebot.telephony.admission`): Kamailio refuses
+calls beyond each host's capacity with 503; the banner prints the capacity, and a line
+``health: calls N/CAP on HOST; refused R`` follows every minute and whenever calls were
+refused since the last line (at most every ``LOAD_EVERY_S``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import yaml
 from voicebot.center.board_api import board_clock
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.errors import TelephonyError, VoicebotError
+from voicebot.telephony.admission import HostLoad, host_capacities
 from voicebot.telephony.kamailio import (
     KamailioProcess,
     Worker,
@@ -57,6 +63,10 @@ log = logging.getLogger(__name__)
 
 RESTART_GAP_S = 5.0
 """Seconds between two restarts of the same worker."""
+LOAD_EVERY_S = 5.0
+"""Seconds between two reads of the hosts' calls and refusals from Kamailio."""
+HEALTH_EVERY_S = 60.0
+"""Seconds between two ``health: calls ...`` lines when no call was refused."""
 
 
 def _registration_sync(rpc: KamailioRpc, settings: Settings) -> Any:
@@ -110,6 +120,10 @@ class Supervisor:
         self._stop = False
         self._reload = False
         self.registrations: Any = None
+        self.load: HostLoad | None = None
+        self._load_next = 0.0
+        self._health_next = 0.0
+        self._refused = 0
 
     def run(self, services_ready: Callable[[Callable[[], bool]], None] | None = None) -> int:
         """Serve until SIGTERM/SIGINT. ``services_ready(stopping)``, when given, is called
@@ -145,12 +159,14 @@ class Supervisor:
                 self.kamailio.start()
                 self.rpc = KamailioRpc(self.kamailio.rpc_socket)
                 self.watch = DownWatch(self.rpc)
+                self.load = HostLoad(self.rpc, host_capacities(self.sip, every))
                 if self.sip.acd:
                     self.registrations = _registration_sync(self.rpc, self.settings)
             print(self._banner(workers), flush=True)
             while not self._stop:
                 self._restart_dead(workers, config)
                 self._end_calls_of_unreachable()
+                self._report_load()
                 if self.registrations is not None:
                     try:
                         self.registrations.poll(board_clock(self.registrations.board))
@@ -183,10 +199,28 @@ class Supervisor:
                 f"logs in {self.folder}"
             )
         remote = f" + {len(s.remote_workers)} on other hosts" if s.remote_workers else ""
+        caps = self.load.capacity if self.load is not None else {}
+        capacity = ", ".join(f"{c} on {h}" for h, c in sorted(caps.items()))
         return (
             f"voicebot: answering SIP on {s.address}:{s.port} ({'+'.join(s.transports)}), "
-            f"{len(workers)} workers x {s.calls_per_worker} calls{remote}; logs in {self.folder}"
+            f"{len(workers)} workers x {s.calls_per_worker} calls{remote}; capacity "
+            f"{capacity} calls (sip.max_calls {s.max_calls}; beyond it 503, Retry-After "
+            f"{s.retry_after_s} s); logs in {self.folder}"
         )
+
+    def _report_load(self) -> None:
+        """Print ``health: calls N/CAP ...`` every minute, and soon after calls were refused."""
+        now = time.monotonic()
+        if self.load is None or now < self._load_next:
+            return
+        self._load_next = now + LOAD_EVERY_S
+        load = self.load.read()
+        if load is None:
+            return
+        if load.refused > self._refused or now >= self._health_next:
+            self._refused = load.refused
+            self._health_next = now + HEALTH_EVERY_S
+            print(f"voicebot: health: {load.line()}", flush=True)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop = True
