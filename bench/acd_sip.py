@@ -184,6 +184,7 @@ def write_config(folder: Path, args: argparse.Namespace) -> None:
         "shutdown_grace_s": 5,
         "max_call_s": 900,
         "worker_start_s": 600,
+        "max_calls": 0,  # callers wait in the queue on workers: no admission limit here
     }
     # the dialog service loads Rasa: on a machine shared with other jobs it has taken >10 min
     services = {"start_timeout_s": 1800.0}

@@ -250,7 +250,8 @@ def main() -> int:
     folder = Path(tempfile.mkdtemp(prefix="sip-load-"))
     record = folder / "calls"
     cfg = folder / "settings.yml"
-    cfg.write_text("sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n")
+    # max_calls 0: the SIP/media layer's own limit is measured, not the speech capacity
+    cfg.write_text("sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  max_calls: 0\n")
     port = free_port()
     env = {
         **os.environ,

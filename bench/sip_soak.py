@@ -79,7 +79,9 @@ class Service:
         self.workers = workers
         folder.mkdir(parents=True, exist_ok=True)
         cfg = folder / "settings.yml"
-        cfg.write_text("sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  media_timeout_s: 20\n")
+        cfg.write_text(  # max_calls 0: the workers' slots, not the speech capacity (demo handler)
+            "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  media_timeout_s: 20\n  max_calls: 0\n"
+        )
         self.port = free_port()
         env = {
             **os.environ,

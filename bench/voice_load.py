@@ -19,6 +19,13 @@ Usage (one command; about 2 minutes per level plus the start-up)::
 
     .venv/bin/python bench/voice_load.py --calls 1,8,16,32,48
 
+Admission control (``--max-calls N``, the host's ``sip.max_calls``; default 0 = the workers'
+slots, i.e. no limit below what the workers take): per level, ``calls`` offered, ``admitted``
+(answered), ``refused`` (Kamailio's 503 because the host was full), ``failed_admitted_calls``
+(answered but not ended after the 3 turns) and the latency of the admitted calls' turns;
+``failed_calls`` counts every call that was neither refused nor completed. E.g.
+``--calls 48 --max-calls 8 --out bench/results/voice_load_admission.json``.
+
 ``--mode inprocess`` runs the old design (every worker loads every model) for comparison.
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 """
@@ -149,11 +156,14 @@ def call(
         cmd += ["--record", str(rec)]
     proc = subprocess.run(cmd, capture_output=True, timeout=length + 90)
     ok = proc.returncode == 0 and report.exists()
-    codes = [e.get("code") for e in json.loads(report.read_text())["events"]] if ok else []
+    data = json.loads(report.read_text()) if ok else {}
+    codes = [e.get("code") for e in data.get("events", [])]
+    answered = ok and 200 in codes
     results.append(
         {
             "index": index,
-            "answered": ok and 200 in codes,
+            "answered": answered,
+            "refused": ok and not answered and data.get("bot_call_code") == 503,
             "wire_ms": wire_latencies(rec, ends) if record and ok else [],
         }
     )
@@ -352,9 +362,10 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
     for t in threads:
         t.join()
     deadline = time.monotonic() + 120  # a call's turns are logged when its session ends
+    admitted = sum(r["answered"] for r in results)
     while time.monotonic() < deadline:
         time.sleep(2.0)
-        if sum(bool(ENDED.search(line)) for line in log_lines(folder, mark)) >= n:
+        if sum(bool(ENDED.search(line)) for line in log_lines(folder, mark)) >= admitted:
             break
     usage = sampler.stop()
     lines = log_lines(folder, mark)
@@ -365,10 +376,14 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
     lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
     wire = [ms for r in results for ms in r["wire_ms"]]
     after = service_health()
+    refused = sum(r["refused"] for r in results)
     row = {
         "calls": n,
-        "failed_calls": n - min(n, completed),
-        "unresolved_calls": n - min(n, resolved),
+        "admitted": admitted,
+        "refused": refused,
+        "failed_admitted_calls": admitted - min(admitted, completed),
+        "failed_calls": n - refused - min(n - refused, completed),
+        "unresolved_calls": n - refused - min(n - refused, resolved),
         "not_answered": sum(not r["answered"] for r in results),
         "turns": len(lat),
         "latency_ms_p50": pct(lat, 50),
@@ -402,6 +417,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=0, help="default: ceil(max N / 4)")
     ap.add_argument("--mode", choices=("shared", "inprocess"), default="shared")
     ap.add_argument("--spread", type=float, default=10.0, help="calls start within this, s")
+    ap.add_argument(
+        "--max-calls",
+        type=int,
+        default=0,
+        help="the host's capacity (sip.max_calls); 0 = the workers' slots, no admission limit",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice_load.json")
     ap.add_argument(
         "--settings",
@@ -417,6 +438,7 @@ def main() -> int:
     port = free_port()
     cfg.write_text(
         f"sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  worker_start_s: 900\n"
+        f"  max_calls: {args.max_calls}\n"
         f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
         f"services:\n  mode: {args.mode}\n" + (args.settings.read_text() if args.settings else "")
     )
@@ -467,6 +489,7 @@ def main() -> int:
         "settings": args.settings.read_text() if args.settings else "",
         "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "2 (voicebot serve's default)"),
         "workers": workers,
+        "max_calls": args.max_calls,
         "start_to_answering_s": round(load_s, 1),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_start": load_at_start,

@@ -136,7 +136,7 @@ def main() -> int:
     cfg = folder / "settings.yml"
     port = free_port()
     cfg.write_text(
-        f"sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  worker_start_s: 900\n"
+        f"sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  worker_start_s: 900\n  max_calls: 0\n"
         f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
         f"services:\n  mode: shared\n"
     )

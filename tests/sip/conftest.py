@@ -13,6 +13,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -182,6 +183,27 @@ def sipp_wait(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> SippRes
         return p.read_text(errors="replace") if p.exists() else ""
 
     return SippResult(rc, ok, failed, read("msg"), read("log") + read("err"))
+
+
+def invite_outcomes(res: SippResult) -> tuple[int, int, list[str]]:
+    """(INVITEs answered 200, INVITEs refused with "503 Host Full" by admission control,
+    the refusals' Retry-After values) from SIPp's message trace."""
+    ok: set[str] = set()
+    refused: dict[str, str] = {}
+    for msg in re.split(r"-{10,}", res.messages):
+        status = re.search(r"^SIP/2\.0 (\d+) (.*)$", msg, re.M)
+        call_id = re.search(r"^Call-ID:\s*(\S+)", msg, re.M | re.I)
+        if "message received" not in msg or status is None or call_id is None:
+            continue
+        if not re.search(r"^CSeq:\s*1 INVITE", msg, re.M | re.I):
+            continue
+        if status.group(1) == "200":  # (a retransmitted 200 counts once)
+            ok.add(call_id.group(1))
+        elif status.group(1) == "503":
+            assert status.group(2).strip() == "Host Full", msg
+            found = re.search(r"^Retry-After:\s*(\S+)", msg, re.M | re.I)
+            refused[call_id.group(1)] = found.group(1) if found else ""
+    return len(ok), len(refused), list(refused.values())
 
 
 @dataclass

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ROOT, SippResult, free_port, render, require_peers, sipp
+from conftest import PYTHON, ROOT, free_port, invite_outcomes, render, require_peers, sipp
 
 from voicebot.telephony.settings import SipSettings
 
@@ -88,27 +88,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         proc.wait(60)
 
 
-def outcomes(res: SippResult) -> tuple[int, int, list[str]]:
-    """(INVITEs answered 200, INVITEs refused 503, the refusals' Retry-After values) from
-    SIPp's message trace."""
-    ok = refused = 0
-    retry: list[str] = []
-    for msg in re.split(r"-{10,}", res.messages):
-        status = re.search(r"^SIP/2\.0 (\d+) (.*)$", msg, re.M)
-        if "message received" not in msg or status is None:
-            continue
-        if not re.search(r"^CSeq:\s*1 INVITE", msg, re.M | re.I):
-            continue
-        if status.group(1) == "200":
-            ok += 1
-        elif status.group(1) == "503":
-            refused += 1
-            assert status.group(2).strip() == "Host Full", msg
-            found = re.search(r"^Retry-After:\s*(\S+)", msg, re.M | re.I)
-            retry.append(found.group(1) if found else "")
-    return ok, refused, retry
-
-
 def test_capacity_is_printed_at_start(served: Served) -> None:
     banner = next(line for line in served.lines if "answering SIP" in line)
     assert f"capacity {CAPACITY} on 127.0.0.1 calls" in banner, banner
@@ -130,7 +109,7 @@ def test_beyond_capacity_refused_with_503_and_calls_in_progress_go_on(
     )
     took = time.monotonic() - started
     assert res.returncode == 0 and res.successful == offered, res.log[-3000:]
-    ok, refused, retry = outcomes(res)
+    ok, refused, retry = invite_outcomes(res)
     assert (ok, refused) == (CAPACITY, offered - CAPACITY), res.messages[-4000:]
     assert retry == [str(RETRY_AFTER_S)] * refused
     assert took < 40, "a call hung"
@@ -164,7 +143,7 @@ def test_after_calls_end_new_calls_are_admitted_again(served: Served, tmp_path: 
         timeout_s=30,
     )
     assert res.returncode == 0 and res.successful == CAPACITY, res.log[-3000:]
-    assert outcomes(res)[:2] == (CAPACITY, 0), res.messages[-4000:]
+    assert invite_outcomes(res)[:2] == (CAPACITY, 0), res.messages[-4000:]
     deadline = time.monotonic() + 15
     while len(served.reports()) < before + CAPACITY and time.monotonic() < deadline:
         time.sleep(0.2)

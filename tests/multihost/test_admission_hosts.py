@@ -1,0 +1,105 @@
+"""Admission control across two hosts, in network namespaces: real SIP through one Kamailio.
+
+``proxy`` runs Kamailio (``sip.role: proxy``) with ``sip.max_calls: 1``: each host carries
+one call at a time, although each has two demo workers with two slots. ``a`` and ``b`` run
+``voicebot serve --demo`` (``sip.role: host``); ``caller`` runs SIPp. Round robin alone
+would put two of three simultaneous calls on one host (its workers have room); with
+admission the call that was dispatched to a full host goes to the other host, and the one
+for which no host has room gets 503 with Retry-After. The demo handler stands in for the
+voice pipeline (no models): this test is about where Kamailio sends calls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cluster import (
+    Serve,
+    answers,
+    host_settings,
+    lab_fixture,  # noqa: F401 - the lab fixture
+    proxy_settings,
+    render,
+    serve,
+    sip_helpers,
+    sipp_in,
+    sipp_wait,
+)
+from netns import Host, Lab
+
+WORKERS_PER_HOST = 2
+RETRY_AFTER_S = 11
+invite_outcomes = sip_helpers.invite_outcomes
+
+
+@dataclass
+class Lab2:
+    serves: dict[str, Serve]
+    """``proxy``, ``a`` and ``b``."""
+    caller: Host
+
+
+@pytest.fixture(scope="module")
+def hosts(lab: Lab) -> Iterator[Lab2]:
+    proxy, a, b, caller = (lab.add_host(n) for n in ("proxy", "a", "b", "caller"))
+    net = f"{lab.prefix}.0/24"
+    out = {h.name: serve(h, host_settings(h, proxy, WORKERS_PER_HOST, net)) for h in (a, b)}
+    settings = proxy_settings(proxy, [a, b], WORKERS_PER_HOST, net)
+    settings["sip"].update({"max_calls": 1, "retry_after_s": RETRY_AFTER_S})
+    out["proxy"] = serve(proxy, settings)
+    yield Lab2(out, caller)
+    for name in ("proxy", "a", "b"):
+        assert out[name].process.stop(40) == 0, out[name].process.output()[-3000:]
+
+
+def test_a_full_host_sends_the_call_to_the_other_and_refuses_when_both_are_full(
+    hosts: Lab2, tmp_path: Path
+) -> None:
+    proxy = hosts.serves["proxy"]
+    banner = proxy.process.output()
+    a, b = hosts.serves["a"].host.address, hosts.serves["b"].host.address
+    assert f"capacity 1 on {a}, 1 on {b} calls" in banner or (
+        f"capacity 1 on {b}, 1 on {a} calls" in banner
+    ), banner[-2000:]
+    run = sipp_in(
+        hosts.caller,
+        render("uac_admission.xml", tmp_path, HOLD_MS="3000"),
+        f"{proxy.host.address}:5060",
+        tmp_path,
+        calls=3,
+        rate=500,  # all three INVITEs within 6 ms
+        background=True,
+    )
+    res = sipp_wait(run, 60)
+    assert res.returncode == 0 and res.successful == 3, res.log[-3000:]
+    ok, refused, retry = invite_outcomes(res)
+    assert (ok, refused, retry) == (2, 1, [str(RETRY_AFTER_S)]), res.messages[-4000:]
+    answered = answers(tmp_path / f"{run.tag}.msg", 2)
+    assert sorted(address for address, _, _ in answered) == sorted([a, b])
+    # both admitted calls completed on their hosts (media recorded)
+    end = time.monotonic() + 15
+    a_host, b_host = hosts.serves["a"], hosts.serves["b"]
+    while time.monotonic() < end and not (a_host.reports() and b_host.reports()):
+        time.sleep(0.2)
+    for name in ("a", "b"):
+        reports = hosts.serves[name].reports()
+        assert len(reports) == 1 and reports[0]["frames"] >= 100, (name, reports)
+
+
+def test_places_free_again_after_the_calls(hosts: Lab2, tmp_path: Path) -> None:
+    run = sipp_in(
+        hosts.caller,
+        render("uac_admission.xml", tmp_path, HOLD_MS="1000"),
+        f"{hosts.serves['proxy'].host.address}:5060",
+        tmp_path,
+        calls=2,
+        rate=500,
+        background=True,
+    )
+    res = sipp_wait(run, 60)
+    assert res.returncode == 0 and res.successful == 2, res.log[-3000:]
+    assert invite_outcomes(res)[:2] == (2, 0), res.messages[-4000:]
