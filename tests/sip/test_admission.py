@@ -162,3 +162,33 @@ def test_host_capacity_is_max_calls_capped_at_the_slots() -> None:
     assert SipSettings(workers=4, max_calls=8).host_capacity(4) == 8
     assert SipSettings(workers=1, max_calls=8).host_capacity(1) == 4
     assert SipSettings(workers=3, max_calls=0).host_capacity(3) == 12
+
+
+def test_every_worker_line_names_its_host_and_that_hosts_capacity(tmp_path: Path) -> None:
+    from voicebot.telephony.kamailio import remote_workers_of, workers_of, write_config
+
+    sip = SipSettings(
+        workers=2,
+        max_calls=6,
+        remote_workers=("10.0.0.5:5070", "10.0.0.5:5071", "10.0.0.6:5070"),
+    )
+    cfg = write_config(sip, workers_of(sip) + remote_workers_of(sip), tmp_path)
+    lines = (tmp_path / "dispatcher.list").read_text().splitlines()[1:]
+    assert lines == [
+        "1 sip:127.0.0.1:5070 0 0 name=worker-0;host=127.0.0.1;maxcalls=6",
+        "1 sip:127.0.0.1:5071 0 0 name=worker-1;host=127.0.0.1;maxcalls=6",
+        "1 sip:10.0.0.5:5070 0 0 name=remote-0;host=10.0.0.5;maxcalls=6",
+        "1 sip:10.0.0.5:5071 0 0 name=remote-1;host=10.0.0.5;maxcalls=6",
+        "1 sip:10.0.0.6:5070 0 0 name=remote-2;host=10.0.0.6;maxcalls=4",  # one worker's slots
+    ]
+    text = cfg.read_text()
+    assert "Retry-After: 30" in text and 'sl_send_reply("503", "Host Full")' in text
+    check = subprocess.run([str(KAMAILIO), "-f", str(cfg), "-c"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr[-2000:]
+
+
+def test_bad_capacity_is_a_config_error() -> None:
+    from voicebot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_calls"):
+        SipSettings(max_calls=-1)

@@ -14,6 +14,9 @@ caller (:mod:`voicebot.telephony.kamrpc`). The dispatcher probes every worker wi
 every 2 s (2 misses: inactive), which the proxy watches to end the calls of a host that
 vanished; in-dialog OPTIONS to each call's worker every ``dialog_keepalive_s`` are the last
 backstop. Other hosts' workers (``sip.remote_workers``) are in the same dispatcher set.
+Admission control (:mod:`voicebot.telephony.admission`): each host carries at most
+``sip.max_calls`` calls (dialog profile ``host``); a new INVITE for which no host has room
+gets 503 with ``Retry-After`` at once.
 
 With ``sip.acd`` on, Kamailio is also the agents' registrar: REGISTER from allowed networks
 is saved in the ``location`` table (memory only; digest auth against the agents' passwords

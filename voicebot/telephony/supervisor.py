@@ -194,7 +194,8 @@ class Supervisor:
         if s.role == "host":
             return (
                 f"voicebot: answering SIP on {s.worker_address}:{s.worker_base_port}.. "
-                f"(host behind a proxy), {len(workers)} workers x {s.calls_per_worker} calls; "
+                f"(host behind a proxy), {len(workers)} workers x {s.calls_per_worker} calls "
+                "(the proxy's sip.max_calls admits calls to this host); "
                 f"dead workers' calls ended via {s.proxy_rpc or 'nothing (no sip.proxy_rpc)'}; "
                 f"logs in {self.folder}"
             )
