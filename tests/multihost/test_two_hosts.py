@@ -277,6 +277,10 @@ def test_a_host_that_vanishes_has_its_calls_ended_by_the_proxy(
     print(f"caller released {released_s:.2f} s after its host vanished")
     assert res.returncode == 0 and res.successful == 1, res.log[-2000:]
     assert released_s < HOST_GONE_LIMIT_S, f"caller released after {released_s:.1f} s"
+    # (the proxy prints it once every call of that worker is ended, just after the BYE)
+    end = time.monotonic() + 5
+    while f"worker {address}:" not in cluster.proxy.process.output() and time.monotonic() < end:
+        time.sleep(0.1)
     assert f"worker {address}:" in cluster.proxy.process.output()
     done = sipp_wait(during, 40)
     assert done.returncode == 0 and done.successful == 1, done.log[-2000:]

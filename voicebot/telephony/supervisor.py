@@ -242,6 +242,8 @@ class Supervisor:
         self.sip = dataclasses.replace(self.sip, remote_workers=sip.remote_workers)
         remote = remote_workers_of(self.sip)
         ok = self.kamailio.reload_workers(workers + remote)
+        if self.load is not None:  # (the health line names the hosts added)
+            self.load.capacity = host_capacities(self.sip, workers + remote)
         print(
             f"voicebot: dispatching to {len(workers)} local + {len(remote)} remote workers"
             + ("" if ok else " (Kamailio did not reload its list)"),
