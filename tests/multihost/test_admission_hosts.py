@@ -11,6 +11,7 @@ voice pipeline (no models): this test is about where Kamailio sends calls.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,8 +77,8 @@ def test_a_full_host_sends_the_call_to_the_other_and_refuses_when_both_are_full(
     )
     res = sipp_wait(run, 60)
     assert res.returncode == 0 and res.successful == 3, res.log[-3000:]
-    ok, refused, retry = invite_outcomes(res)
-    assert (ok, refused, retry) == (2, 1, [str(RETRY_AFTER_S)]), res.messages[-4000:]
+    ok, refused, retry, busy = invite_outcomes(res)
+    assert (ok, refused, retry, busy) == (2, 1, [str(RETRY_AFTER_S)], 0), res.messages[-4000:]
     answered = answers(tmp_path / f"{run.tag}.msg", 2)
     assert sorted(address for address, _, _ in answered) == sorted([a, b])
     # both admitted calls completed on their hosts (media recorded)
@@ -103,3 +104,54 @@ def test_places_free_again_after_the_calls(hosts: Lab2, tmp_path: Path) -> None:
     res = sipp_wait(run, 60)
     assert res.returncode == 0 and res.successful == 2, res.log[-3000:]
     assert invite_outcomes(res)[:2] == (2, 0), res.messages[-4000:]
+
+
+def profile_size(proxy: Serve, address: str) -> int:
+    """Calls Kamailio on ``proxy`` counts for the host ``address`` (its dialog profile)."""
+    sock = proxy.var / "sip" / "kamailio" / "ctl.sock"
+    out = subprocess.run(
+        ["/usr/sbin/kamcmd", "-s", f"unix:{sock}", "dlg.profile_get_size", "host", f"s:{address}"],
+        capture_output=True, text=True, timeout=10,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    return int(out.stdout.split()[-1])
+
+
+def test_a_full_worker_gives_its_place_back(lab: Lab, hosts: Lab2, tmp_path: Path) -> None:
+    """A second proxy with ``max_calls: 0`` counts each host's slots with its own
+    ``calls_per_worker`` (4), but the hosts' workers take 2 calls each: the INVITEs beyond
+    the workers' 8 slots reach full workers (486), each counted for a host until the worker
+    refuses. Every such place must be given back: once the calls end, both hosts count 0."""
+    a, b = hosts.serves["a"], hosts.serves["b"]
+    proxy2 = lab.add_host("proxy2")
+    settings = proxy_settings(proxy2, [a.host, b.host], WORKERS_PER_HOST, f"{lab.prefix}.0/24")
+    settings["sip"].update({"max_calls": 0, "proxy_rpc": ""})
+    settings.pop("redis")
+    front = serve(proxy2, settings)
+    try:
+        run = sipp_in(
+            hosts.caller,
+            render("uac_admission.xml", tmp_path, HOLD_MS="4000"),
+            f"{proxy2.address}:5060",
+            tmp_path,
+            calls=10,
+            rate=500,
+            background=True,
+        )
+        time.sleep(2.5)
+        during = {h.host.address: profile_size(front, h.host.address) for h in (a, b)}
+        res = sipp_wait(run, 60)
+        assert res.returncode == 0 and res.successful == 10, res.log[-3000:]
+        ok, refused, _, busy = invite_outcomes(res)
+        assert (ok, refused, busy) == (8, 0, 2), res.messages[-4000:]
+        assert sorted(during.values()) == [4, 4], during
+        end = time.monotonic() + 10
+        after = {}
+        while time.monotonic() < end:
+            after = {h.host.address: profile_size(front, h.host.address) for h in (a, b)}
+            if not any(after.values()):
+                break
+            time.sleep(0.5)
+        assert sorted(after.values()) == [0, 0], after
+    finally:
+        assert front.process.stop(40) == 0, front.process.output()[-3000:]

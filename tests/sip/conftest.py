@@ -185,10 +185,12 @@ def sipp_wait(proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> SippRes
     return SippResult(rc, ok, failed, read("msg"), read("log") + read("err"))
 
 
-def invite_outcomes(res: SippResult) -> tuple[int, int, list[str]]:
+def invite_outcomes(res: SippResult) -> tuple[int, int, list[str], int]:
     """(INVITEs answered 200, INVITEs refused with "503 Host Full" by admission control,
-    the refusals' Retry-After values) from SIPp's message trace."""
+    the refusals' Retry-After values, INVITEs answered 486 by full workers) from SIPp's
+    message trace."""
     ok: set[str] = set()
+    busy: set[str] = set()
     refused: dict[str, str] = {}
     for msg in re.split(r"-{10,}", res.messages):
         status = re.search(r"^SIP/2\.0 (\d+) (.*)$", msg, re.M)
@@ -199,11 +201,13 @@ def invite_outcomes(res: SippResult) -> tuple[int, int, list[str]]:
             continue
         if status.group(1) == "200":  # (a retransmitted 200 counts once)
             ok.add(call_id.group(1))
+        elif status.group(1) == "486":
+            busy.add(call_id.group(1))
         elif status.group(1) == "503":
             assert status.group(2).strip() == "Host Full", msg
             found = re.search(r"^Retry-After:\s*(\S+)", msg, re.M | re.I)
             refused[call_id.group(1)] = found.group(1) if found else ""
-    return len(ok), len(refused), list(refused.values())
+    return len(ok), len(refused), list(refused.values()), len(busy)
 
 
 @dataclass
