@@ -185,6 +185,7 @@ log_stderror=yes
 log_prefix="kamailio: "
 children=2
 tcp_children=2
+max_while_loops=1000
 auto_aliases=no
 {listens}
 alias="{s.address}:{s.port}"
