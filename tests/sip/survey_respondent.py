@@ -22,7 +22,7 @@ and works out what was asked from the survey's own prompt texts
 user (or ``*``), ``greeting`` (a WAV, 8 kHz mono), ``answers`` (question id or ``consent`` ->
 ``{"value": what is meant, "takes": [WAV, ...]}``: recordings in other voices than the
 bot's), ``yes`` and ``no`` (WAVs) and ``hang_up``. Every INVITE answered is appended to
-``$RESPONDENTS_LOG`` (one JSON line per call: ``user``, ``sip_call_id``); with
+``$RESPONDENTS_LOG`` (one JSON line per call: ``user``, ``sip_call_id``, ``t``: Unix time); with
 ``$RESPONDENTS_TURNS`` set, every bot turn is appended there (what was heard, what it was
 taken for, the reply, the decode time in s).
 """
@@ -172,7 +172,10 @@ async def handle_call(call: CallIO) -> None:
     survey = SurveyScript.from_dict(data["survey"])
     user = re.sub(r"^sips?:([^@;]+).*$", r"\1", call.details.called_uri)
     script = data["users"].get(user, data["users"].get("*"))
-    _note(os.environ["RESPONDENTS_LOG"], {"user": user, "sip_call_id": call.details.sip_call_id})
+    _note(
+        os.environ["RESPONDENTS_LOG"],
+        {"user": user, "sip_call_id": call.details.sip_call_id, "t": round(time.time(), 3)},
+    )
     if script is None:
         return
     turns = os.environ.get("RESPONDENTS_TURNS")
