@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from tests.sip.listening import what_was_asked
 from tests.sip.survey_respondent import Respondent, _decode, _wav
 from voicebot.center.campaigns.questions import SurveyScript
 from voicebot.line import HungUp, LineInput
@@ -61,7 +60,7 @@ class ListeningLine(SimulatedLine):
                 continue  # it may have gone on meanwhile
             bot = self.bot_audio()[heard_from : self._play_end]
             text = _decode(bot.astype("<i2").tobytes())[0]
-            asked = what_was_asked(text, self.survey)
+            asked = respondent.hear(text)
             reply = respondent.reply(asked)
             self.heard.append((text, asked.question_id or asked.kind, Path(reply).stem))
             if reply == "hang_up":

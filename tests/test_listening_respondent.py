@@ -118,3 +118,19 @@ def test_respondent_answers_the_question_asked_and_repeats_itself() -> None:
     assert r.reply(Asked("unknown")) == ""
     assert r.reply(Asked("question", "recommend")) == "hang_up"  # no answer: quits
     assert r.reply(Asked("goodbye")) == "wait"
+
+
+def test_a_prompt_split_by_a_long_pause_is_heard_whole() -> None:
+    """On a loaded machine the bot pauses within a prompt: the respondent keeps a part it
+    cannot place and hears it with the next one (texts as Whisper wrote them over SIP)."""
+    from tests.sip.survey_respondent import Respondent
+
+    r = Respondent(SURVEY, {"answers": {}})
+    assert r.hear("From 0 to 10.").kind == "unknown"
+    asked = r.hear("I like to hear your bright line to a friend.")
+    assert (asked.kind, asked.question_id) == ("question", "recommend")
+    assert r.hear("Thank you.").kind == "unknown"
+    assert r.hear("Sorry, I didn't hear anything.").kind == "unknown"
+    asked = r.hear("On a scale of 1 to 5, how satisfied were you with the help you got?")
+    assert (asked.kind, asked.question_id) == ("question", "satisfaction")
+    assert r.carried == ""  # placed: nothing carried into the next turn

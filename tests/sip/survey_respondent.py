@@ -138,6 +138,16 @@ class Respondent:
         self.answers: dict[str, Any] = script.get("answers") or {}
         self.times_asked: dict[str, int] = {}
         self.last: str = ""
+        self.carried = ""
+
+    def hear(self, text: str) -> Asked:
+        """What a bot turn heard as ``text`` asked. A turn it cannot place is kept and heard
+        again with the next one: on a loaded machine the bot pauses longer than QUIET_S
+        within a prompt ("From 0 to 10." ... "how likely are you to recommend ...")."""
+        heard = f"{self.carried} {text}".strip()
+        asked = what_was_asked(heard, self.survey)
+        self.carried = heard[-400:] if asked.kind == "unknown" else ""
+        return asked
 
     def reply(self, asked: Asked) -> str:
         """A WAV to play, ``hang_up``, ``wait`` (for the bot's hang-up) or "" (say nothing)."""
@@ -185,7 +195,7 @@ async def handle_call(call: CallIO) -> None:
         heard = await bot_turn(call)
         if heard is None:
             return
-        asked = what_was_asked(heard[0], survey)
+        asked = respondent.hear(heard[0])
         reply = respondent.reply(asked)
         _note(
             turns,
