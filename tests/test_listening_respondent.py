@@ -35,12 +35,12 @@ def _prompts() -> list[tuple[str, Asked]]:
         out.append((again, Asked("question", q.id)))
     for said in ("seven", "four", "the web", "yes"):
         out.append((f"I heard {said}. Is that right?", Asked("readback", value=said)))
-    out.append(
-        (
-            "That's all my questions. Thank you very much for your time. Goodbye.",
-            Asked("goodbye"),
-        )
-    )
+    for goodbye in (
+        "That's all my questions. Thank you very much for your time. Goodbye.",
+        "No problem at all. Thank you, and goodbye.",
+        "Of course. We'll call you back then. Goodbye.",
+    ):
+        out.append((goodbye, Asked("goodbye")))
     return out
 
 

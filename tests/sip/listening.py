@@ -28,7 +28,11 @@ _NUMBERS = {
 MIN_SHARE = 0.5
 """A question is recognised when at least this share of its content words were heard."""
 _READBACK = re.compile(r"\bi heard\b(?P<value>.*?)(?:\bis that (?:right|correct)\b|$)")
-_GOODBYE = re.compile(r"\bgoodbye\b|\bgood bye\b")
+#: how the survey's goodbyes (dialogs/actions/survey.py GOODBYES) end or run, words only
+_GOODBYE = re.compile(
+    r"\bgood ?bye\b|\bthat s all my questions\b|\bfor your time\b|\bcall you back then\b"
+    r"|\bwon t call you again\b"
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ def what_was_asked(heard: str, survey: SurveyScript) -> Asked:
     readback = _READBACK.search(low)
     if readback is not None:
         return Asked("readback", value=readback.group("value").strip())
+    if _GOODBYE.search(low):  # no question says these words
+        return Asked("goodbye")
     said = content(heard)
     best = Asked("unknown")
     prompts = [("consent", survey.consent), *((q.id, q.text) for q in survey.questions)]
@@ -75,8 +81,6 @@ def what_was_asked(heard: str, survey: SurveyScript) -> Asked:
             best = Asked("question", qid, share=share)
     if best.share >= MIN_SHARE:
         return best
-    if _GOODBYE.search(low):
-        return Asked("goodbye")
     return Asked("unknown", share=best.share)
 
 
