@@ -2,6 +2,11 @@
 
     python bench/campaign_sip.py [--contacts 1000] [--concurrent 16] [--rate 4]
         [--out bench/results/campaign.json]
+    python bench/campaign_sip.py --spoken [--contacts 48] [--concurrent 4] [--rate 0.5]
+        [--profiles 24] [--out bench/results/campaign_spoken.json]
+
+``--spoken``: people who answer the spoken survey by voice, listening to each question
+(bench/campaign_spoken.py); the rest of this docstring is the keypad run.
 
 Imports a campaign of ``--contacts`` contacts and runs ``voicebot campaign start`` (dialer
 processes with pjsua2, at most 4 calls each) against SIPp UAS callees: 70% people (eight
@@ -73,11 +78,25 @@ def campaign_pids(store: Path, root_pid: int) -> set[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contacts", type=int, default=1000)
-    parser.add_argument("--concurrent", type=int, default=16)
-    parser.add_argument("--rate", type=float, default=4.0, help="new calls per second")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "campaign.json")
+    parser.add_argument("--contacts", type=int, help="1000 (--spoken: 48)")
+    parser.add_argument("--concurrent", type=int, help="16 (--spoken: 4)")
+    parser.add_argument("--rate", type=float, help="new calls per second: 4 (--spoken: 0.5)")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--spoken", action="store_true", help="spoken respondents (see above)")
+    parser.add_argument("--profiles", type=int, default=24, help="spoken respondent profiles")
     args = parser.parse_args()
+    if args.spoken:
+        from bench.campaign_spoken import run_spoken
+
+        out = args.out or ROOT / "bench" / "results" / "campaign_spoken.json"
+        result = run_spoken(
+            args.contacts or 48, args.concurrent or 4, args.rate or 0.5, args.profiles, out
+        )
+        print(json.dumps(result, indent=1))
+        return 0
+    args.out = args.out or ROOT / "bench" / "results" / "campaign.json"
+    args.contacts, args.concurrent = args.contacts or 1000, args.concurrent or 16
+    args.rate = args.rate or 4.0
     work = Path(tempfile.mkdtemp(prefix="campaign-sip-"))
     profiles = [
         Profile(str(1 + i % 5), str((3 * i + 4) % 11), "12"[i % 2], "123"[i % 3]) for i in range(8)
