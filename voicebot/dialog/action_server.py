@@ -42,11 +42,26 @@ def server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
+KEEP_ALIVE_TIMEOUT_S = 75
+"""How long (s) the action server keeps an idle HTTP connection open. Sanic's default is 5 s,
+shorter than the 15 s for which Rasa's aiohttp client keeps a connection for reuse: a
+custom action called 5-15 s after the last one on that connection could be written to a
+socket the server was closing ("Cannot write to closing transport"), and the turn failed
+(the caller was handed over). A server that keeps connections longer than the client
+leaves the closing to the client (rasa-sdk itself later raised it, to 120 s)."""
+
+
 def server_env(endpoint: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The action server's environment; Sanic reads ``SANIC_*`` variables as its settings."""
     host = urlsplit(endpoint).hostname or "127.0.0.1"
     env = dict(os.environ)
     env.update(
-        {"SANIC_HOST": host, "RASA_TELEMETRY_ENABLED": "false", "ACTION_SERVER_SANIC_WORKERS": "1"}
+        {
+            "SANIC_HOST": host,
+            "SANIC_KEEP_ALIVE_TIMEOUT": str(KEEP_ALIVE_TIMEOUT_S),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "ACTION_SERVER_SANIC_WORKERS": "1",
+        }
     )
     env.update(extra or {})
     return env
