@@ -146,6 +146,8 @@ async def _person(
         from voicebot.callhandler import CallIOLine
 
         end = await voice.survey(CallIOLine(io), voice.pipeline, spec, contact, answer)
+        if end.completed:  # as the keypad survey records it: the report's funnel counts it
+            answer("completed", "yes")
         return _survey_outcome(end, f"{note}; spoken survey")
     try:
         end = await keypad_survey(io, voice.pcm, answer, cfg.keypad_answer_s)
