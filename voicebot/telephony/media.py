@@ -39,6 +39,8 @@ def _fast_fill(vec: pj.ByteVector, data: bytes) -> pj.ByteVector:
     """Write ``data`` over the bytes of ``vec`` (same length) in ~1 us, and return ``vec``
     (``pj.ByteVector(data)`` takes ~16 us). Same vector layout as :func:`_fast_bytes`."""
     begin = ctypes.c_void_p.from_address(int(vec.this)).value
+    if not begin:
+        return pj.ByteVector(data)
     ctypes.memmove(begin, data, len(data))
     return vec
 
