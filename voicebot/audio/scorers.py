@@ -175,6 +175,11 @@ class SileroScorer:
     speech still go through the model. Off unless ``quiet_dbfs`` is given (``QUIET_DBFS``):
     the VAD evaluation keeps its accuracy, but the replay suite loses 3 of 41 cases with it
     (speech starts move by a 32 ms frame, and Whisper tiny.en hears some turns differently).
+    Why no gate can be exact: the model's state does not forget. Fed the same 400 frames
+    (12.8 s) of silence, a state left by speech and a fresh one still differ by up to 30
+    (``bench/silero_state_memory.py``), so every skipped frame changes the scores of the
+    next utterance's first frames; catching up on the last few skipped frames would not
+    restore them. The exact saving is batching (:meth:`score_async`).
     """
 
     def __init__(
