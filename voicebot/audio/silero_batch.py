@@ -16,6 +16,7 @@ tick, add theirs first. Every request is answered by the run, or with its error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,10 @@ import numpy as np
 if TYPE_CHECKING:
     from voicebot.audio.scorers import SileroScorer
 
+log = logging.getLogger(__name__)
+
+LOG_EVERY_FRAMES = 5_000
+"""The batcher logs its mean batch size once per this many frames (about 2.7 call-minutes)."""
 GATHER_TURNS = 3
 """Event-loop turns a batch stays open after its first request (a call's frame reaches its
 detector one to three turns after the poll that took it from the line)."""
@@ -78,6 +83,13 @@ class SileroBatcher:
             return
         self.runs += 1
         self.frames += len(batch)
+        if self.frames // LOG_EVERY_FRAMES != (self.frames - len(batch)) // LOG_EVERY_FRAMES:
+            log.info(
+                "Silero: %d frames in %d runs (%.2f frames a run)",
+                self.frames,
+                self.runs,
+                self.frames / self.runs,
+            )
         for row, (scorer, inp, _, future) in enumerate(batch):
             scorer.took(state[:, row : row + 1, :].copy(), inp)
             future.set_result(float(out[row, 0]))
