@@ -73,22 +73,21 @@ def run_batched(frames: list[np.ndarray], calls: int) -> tuple[float, list[list[
     dets = [vad.SpeechDetector(vad.VadConfig(), 8000, scorer=SileroScorer(8000)) for _ in streams]
     events: list[list[Any]] = [[] for _ in streams]
 
-    async def call(i: int, tick: asyncio.Event) -> None:
+    clock = [0]  # media clock ticks so far (one 20 ms frame per call each)
+
+    async def call(i: int) -> None:
         for f in streams[i]:
             outs = await dets[i].feed_async(f)
             events[i] += [e for e in outs if type(e).__name__ != "SpeechChunk"]
-            await tick.wait()
+            tick = clock[0]
+            while clock[0] == tick:  # the next tick, as the line gives frames
+                await asyncio.sleep(0)
 
     async def worker() -> None:
-        ticks = [asyncio.Event() for _ in streams]
-        tasks = [asyncio.create_task(call(i, t)) for i, t in enumerate(ticks)]
+        tasks = [asyncio.create_task(call(i)) for i in range(len(streams))]
         while not all(t.done() for t in tasks):
-            for t in ticks:
-                t.set()
-            await asyncio.sleep(0)
-            for t in ticks:
-                t.clear()
-            for _ in range(4):
+            clock[0] += 1
+            for _ in range(12):
                 await asyncio.sleep(0)
 
     batcher = batcher_for(dets[0].scorer._session)  # type: ignore[union-attr]

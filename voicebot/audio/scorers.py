@@ -242,13 +242,15 @@ class SileroScorer:
     async def score_async(self, frame: Int16Array) -> float:
         """:meth:`score`, the model run batched with the other calls' frames due on this
         event loop (:mod:`voicebot.audio.silero_batch`): the same score and state."""
-        inp = self._model_input(frame)
-        if inp is None:
-            return 0.0
         if self._batcher is None:
             from voicebot.audio.silero_batch import batcher_for
 
             self._batcher = batcher_for(self._session)
+        if self._batcher.alone(self):
+            return self.score(frame)
+        inp = self._model_input(frame)
+        if inp is None:
+            return 0.0
         return await self._batcher.score(self, inp, self._state)
 
     def took(self, state: np.ndarray, inp: np.ndarray) -> None:
