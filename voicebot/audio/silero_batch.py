@@ -2,10 +2,12 @@
 
 A call worker carries several calls; the line hands every call its 20 ms frame on the same
 media clock tick, so their 32 ms Silero frames fall due together. One onnxruntime run on a
-batch of B frames costs about what one run on a single frame costs for B = 2 (measured with
-``bench/vad_feed_cpu.py``: 176 us for 1 frame, 185 us for 2, 311 us for 4, on one core), and
-gives bit for bit the same scores and states as B single runs (the model is per-row:
-checked by ``tests/test_silero_batch.py`` on recordings, over random batch sizes).
+batch of B frames costs less than B runs (``bench/vad_feed_cpu.py``, one core: 88, 145, 231,
+346 us for B = 1, 2, 4, 8 on a quiet machine; 176 us for 1 and 185 for 2 under load, when
+the per-run overhead dominates), and gives bit for bit the same scores and states as B
+single runs (the model is per-row: checked by ``tests/test_silero_batch.py``). The batching
+itself (a future and a few loop turns per frame) takes back part of that: four calls' VAD
+feed cost 84-101 us per 20 ms frame batched against 86-118 us one by one.
 
 :meth:`SileroBatcher.score` is awaited by a call's :class:`~voicebot.audio.vad.SpeechDetector`
 (through ``feed_async``). The first request of a batch schedules the run; it runs once the
