@@ -88,6 +88,31 @@ def call_seconds(folder: Path, n: int) -> float:
     return round(total, 1)
 
 
+def thread_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of every thread of ``pids``, keyed ``pid/tid name`` ("main" for
+    the thread whose id is the process id)."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                comm = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError, ValueError):
+                continue
+            name = "main" if task.name == str(pid) else comm
+            out[f"{pid}/{task.name} {name}"] = (int(fields[11]) + int(fields[12])) / vl.TICK
+    return out
+
+
+def thread_summary(a: dict[str, float], b: dict[str, float], call_s: float) -> dict[str, float]:
+    """CPU ms per call-second by thread name over all workers (between two snapshots)."""
+    out: dict[str, float] = {}
+    for key, cpu in b.items():
+        name = key.split(" ", 1)[1]
+        out[name] = out.get(name, 0.0) + 1000 * (cpu - a.get(key, 0.0))
+    return {k: round(v / max(call_s, 1e-9), 2) for k, v in sorted(out.items()) if v > 0}
+
+
 def worker_pids(root: int) -> list[int]:
     pids = []
     for pid in children(root):
@@ -186,10 +211,12 @@ def main() -> int:
                     spy = profile(pids[0], args.profile, args.profile_out)
             load = round(os.getloadavg()[0], 2)
             a = cpu_by_kind(serve.pid)
+            ta = thread_cpu(worker_pids(serve.pid))
             t0 = time.monotonic()
             row = vl.run_level(n, f"sip:bot@127.0.0.1:{port}", folder, serve.pid, args.spread)
             wall = time.monotonic() - t0
             b = cpu_by_kind(serve.pid)
+            tb = thread_cpu(worker_pids(serve.pid))
             used = cpu_delta(a, b)
             call_s = call_seconds(folder, n)
             above = {
@@ -210,6 +237,7 @@ def main() -> int:
                 },
                 "cpu_ms_per_call_s_above_idle": above,
                 "cpu_ms_per_call_s_above_idle_total": round(sum(above.values()), 2),
+                "worker_threads_cpu_ms_per_call_s": thread_summary(ta, tb, call_s),
                 "loadavg_1m_at_start": load,
                 "service_ms": row["service_ms"],
             }

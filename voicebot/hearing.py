@@ -145,7 +145,7 @@ class Hearing:
         """Take line audio; yield the events it completes, in order (decodes run in the
         default executor, so the event loop never blocks on the ASR)."""
         ended_early = False
-        for out in self.detector.feed(samples):
+        for out in await self.detector.feed_async(samples):
             if isinstance(out, SpeechStarted):
                 # mid-number, a question that takes words too is decoded as digits now
                 expect = "digits" if self._held is not None else self.expect

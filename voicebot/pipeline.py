@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from voicebot.audio.vad import SpeechDetector, VadConfig
+from voicebot.audio.vad import SpeechDetector, VadConfig, make_scorer
 from voicebot.audio.wavio import AudioConfig
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.dialog.bridge import DialogBridge
@@ -122,12 +122,14 @@ class Pipeline:
         # when the speech service fails mid-call (voicebot.fallback)
         fallback = FallbackPrompts(rate, speaker)
         fallback.prepare()
+        vad = section_to(VadConfig, settings, "vad")
+        make_scorer(vad, rate)  # loads the VAD model now (Silero: ~1 s of CPU), not in a call
         return cls(
             settings=settings,
             bridge=cast(DialogBridge, dialog),  # the same surface (start/handle/conversation)
             recognizer=RemoteRecognizer(speech),
             speaker=speaker,
-            vad=section_to(VadConfig, settings, "vad"),
+            vad=vad,
             turns=section_to(TurnConfig, settings, "turns"),
             session_cfg=section_to(SessionConfig, settings, "session"),
             rate=rate,

