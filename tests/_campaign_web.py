@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from voicebot.center.campaigns.contacts import read_contacts
 from voicebot.center.campaigns.dialer import Dialer
@@ -27,9 +28,13 @@ max_attempts: 3
 """
 
 
-def make_campaign(folder: Path, contacts: int = 24, *, dial: bool = True) -> CampaignStore:
+def make_campaign(
+    folder: Path, contacts: int = 24, *, dial: bool = True, stop_after: int | None = None
+) -> CampaignStore:
     """Import campaign ``webcsat`` with ``contacts`` contacts from files written to
-    ``folder`` into ``folder/campaigns.sqlite3``; ``dial``: run it to the end (seed 7)."""
+    ``folder`` into ``folder/campaigns.sqlite3``; ``dial``: run it (seed 7) to the end, or
+    stop the dialer once it has placed ``stop_after`` calls (the campaign is left
+    ``ready`` with contacts still to call, as a campaign in progress is)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "webcsat.yml").write_text(CAMPAIGN_YAML)
     lines = ["phone,name,timezone,language,plan"]
@@ -44,8 +49,15 @@ def make_campaign(folder: Path, contacts: int = 24, *, dial: bool = True) -> Cam
     if dial:
         respondents = Respondents(seed=7, epoch=epoch)
 
+        async def callee(contact: Any, spec: Any, answer: Any) -> Any:
+            if stop_after is not None and sum(respondents.calls.values()) + 1 >= stop_after:
+                dialer.stop()
+            return await respondents(contact, spec, answer)
+
+        dialer = Dialer(store, "webcsat", callee, epoch=epoch)
+
         async def go() -> object:
-            return await Dialer(store, "webcsat", respondents, epoch=epoch).run()
+            return await dialer.run()
 
         run_virtual(go())
     return store
