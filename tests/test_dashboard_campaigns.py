@@ -158,3 +158,22 @@ def test_supervisor_sees_the_funnel_pauses_resumes_and_exports(tmp_path: Path) -
             await client.close()
 
     asyncio.run(go())
+
+
+def test_a_broken_store_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "campaigns.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+
+    async def go() -> tuple[int, str, int]:
+        app = _app(tmp_path, path)
+        client, _ = await _client(app, "supervisor")
+        try:
+            resp = await client.get("/campaigns")
+            again = await client.get("/login")  # the dashboard still answers
+            return resp.status, await resp.text(), again.status
+        finally:
+            await client.close()
+
+    status, text, after = asyncio.run(go())
+    assert status == 503 and "error[store-failed]" in text and str(path) in text
+    assert "Traceback" not in text and after == 200
