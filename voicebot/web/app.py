@@ -13,6 +13,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,7 +25,7 @@ from voicebot.messages import MessageStore
 from voicebot.records.retention import run_retention
 from voicebot.records.stats import warm_rollups
 from voicebot.records.store import RecordsConfig, RecordStore, records_config
-from voicebot.web import views_agent_state, views_calls, views_work
+from voicebot.web import views_agent_state, views_calls, views_campaigns, views_work
 from voicebot.web.assets import CSS, JS
 from voicebot.web.auth import Sessions, UserDirectory, same_token
 from voicebot.web.common import (
@@ -169,15 +170,17 @@ def make_app(
     *,
     housekeeping: bool = True,
     board: Any = None,
+    campaigns_path: Path | None = None,
 ) -> web.Application:
     """The dashboard app over these stores (``housekeeping``: run retention hourly;
-    ``board``: the ACD agent board, for the agents' pause button)."""
+    ``board``: the ACD agent board, for the agents' pause button; ``campaigns_path``: the
+    campaign store, default ``var/campaigns.sqlite3``)."""
     cfg = cfg or DashboardConfig()
     records_cfg = records_cfg or RecordsConfig()
     app = web.Application(middlewares=[security_headers], client_max_size=1024**2)
     app["dash"] = Dashboard(
         store, messages, users, Sessions(cfg.session_idle_s), cfg, records_cfg,
-        department_names or {}, board,
+        department_names or {}, board, campaigns_path,
     )  # fmt: skip
     app.add_routes(
         [
@@ -204,8 +207,14 @@ def make_app(
             web.get("/agent/call/{ref}", views_work.agent_call),
             web.post("/agent/state", views_agent_state.set_state),
             web.get("/metrics", views_work.metrics),
+            web.get("/campaigns", views_campaigns.campaigns_page),
+            web.get("/campaigns/{name}", views_campaigns.campaign_page),
+            web.post("/campaigns/{name}/{action:pause|resume}", views_campaigns.campaign_control),
+            web.get("/campaigns/{name}/results.csv", views_campaigns.campaign_csv),
+            web.get("/campaigns/{name}/report.png", views_campaigns.campaign_plot),
         ]
     )
+    app.on_cleanup.append(views_campaigns.close_store)  # type: ignore[arg-type]
     if housekeeping:
         app.cleanup_ctx.append(_housekeeping)
     return app

@@ -61,6 +61,10 @@ class Dashboard:
     board: Any = None
     """The host's ACD agent board (:class:`voicebot.center.board.AgentBoard`) with
     ``sip.acd``, for the agents' pause / resume button; None otherwise."""
+    campaigns_path: Path | None = None
+    """The campaign store (default ``var/campaigns.sqlite3``) for the Campaigns page."""
+    campaign_store: Any = None
+    """That store once opened (:class:`voicebot.center.campaigns.store.CampaignStore`)."""
 
 
 def dash(request: web.Request) -> Dashboard:

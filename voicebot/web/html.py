@@ -64,6 +64,7 @@ NAV_SUPERVISOR = (
     ("/messages", "Messages"),
     ("/review", "Review"),
     ("/agent", "Agent view"),
+    ("/campaigns", "Campaigns"),
 )
 NAV_AGENT = (("/agent", "Screen-pop"), ("/messages", "Messages"))
 
