@@ -308,6 +308,20 @@ def test_export_and_report(tmp_path: Path) -> None:
     assert sum(result["answers"]["satisfaction"].values()) == given
 
 
+def test_export_cells_cannot_become_spreadsheet_formulas(tmp_path: Path) -> None:
+    store = CampaignStore(tmp_path / "campaigns.sqlite3")
+    hostile = Contact(2, "+441632960001", '=HYPERLINK("http://x","y")', "Europe/London", "en")
+    hostile.fields["note"] = "@SUM(A1)"
+    store.import_campaign(spec(), [hostile], MONDAY_9_UTC)
+    out = tmp_path / "results.csv"
+    assert export_csv(store, "csat", out) == 1
+    with open(out, newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["name"] == '\'=HYPERLINK("http://x","y")'
+    assert row["note"] == "'@SUM(A1)"
+    assert row["phone"] == "+441632960001"  # a phone number stays a number
+
+
 def test_the_command_line_imports_refuses_bad_rows_and_exports(tmp_path: Path) -> None:
     camp = tmp_path / "c.yml"
     camp.write_text("name: cli\ndialog: survey_csat\nwindow: {days: daily, hours: '00:00-24:00'}\n")

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from voicebot.errors import ConfigError
+from voicebot.spreadsheet import safe_cell
 from voicebot.web.app import _safe_next
 from voicebot.web.auth import Sessions, UserDirectory, hash_password, verify_password
 from voicebot.web.charts import bar_chart, hbar_chart
-from voicebot.web.views_calls import _csv_cell
 from voicebot.web.views_work import nlu_yaml
 
 
@@ -70,12 +70,12 @@ def test_only_local_paths_are_followed_after_login() -> None:
         assert _safe_next(bad) == "/"
 
 
-def test_csv_cells_cannot_become_spreadsheet_formulas() -> None:
-    assert _csv_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
-    assert _csv_cell("@SUM(A1)") == "'@SUM(A1)"
-    assert _csv_cell("-2+3") == "'-2+3"
-    assert _csv_cell("+441632960001") == "+441632960001"  # a phone number stays a number
-    assert _csv_cell(12.5) == 12.5
+def testsafe_cells_cannot_become_spreadsheet_formulas() -> None:
+    assert safe_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
+    assert safe_cell("@SUM(A1)") == "'@SUM(A1)"
+    assert safe_cell("-2+3") == "'-2+3"
+    assert safe_cell("+441632960001") == "+441632960001"  # a phone number stays a number
+    assert safe_cell(12.5) == 12.5
 
 
 def test_nlu_export_is_rasa_yaml_grouped_by_guessed_intent() -> None:

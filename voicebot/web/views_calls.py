@@ -16,6 +16,7 @@ from voicebot.paths import var_dir
 from voicebot.records.acd import AcdFigures, acd_figures
 from voicebot.records.stats import Stats, compute_stats
 from voicebot.records.store import utcnow
+from voicebot.spreadsheet import safe_cell
 from voicebot.web.charts import bar_chart, hbar_chart
 from voicebot.web.common import blocking, dash, parse_range, range_form, require
 from voicebot.web.html import fmt_ms, fmt_pct, fmt_s, fmt_time, h, layout, q, table
@@ -248,14 +249,6 @@ async def calls_page(request: web.Request) -> web.Response:
     )
 
 
-def _csv_cell(value: Any) -> Any:
-    """Spreadsheet-safe: text that a spreadsheet would run as a formula gets a ' first."""
-    if isinstance(value, str) and value[:1] in ("=", "@", "\t", "\r", "+", "-"):
-        if not (value[:1] in "+-" and value[1:].replace(" ", "").isdigit()):
-            return "'" + value
-    return value
-
-
 async def calls_csv(request: web.Request) -> web.Response:
     require(request, supervisor=True)
     first, last, start, end = parse_range(request)
@@ -264,7 +257,7 @@ async def calls_csv(request: web.Request) -> web.Response:
     writer = csv.writer(buf)
     writer.writerow(CALL_COLUMNS)
     for r in rows:
-        writer.writerow([_csv_cell(r[c]) for c in CALL_COLUMNS])
+        writer.writerow([safe_cell(r[c]) for c in CALL_COLUMNS])
     name = f"calls-{first.isoformat()}-{last.isoformat()}.csv"
     return web.Response(
         text=buf.getvalue(),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.center.campaigns.store import CampaignStore
+from voicebot.spreadsheet import safe_cell
 
 FUNNEL = ("contacts", "dialled", "answered", "machine", "consented", "completed", "opted_out")
 
@@ -43,7 +44,8 @@ def export_csv(store: CampaignStore, name: str, path: Path) -> int:
         )
         for r in rows:
             writer.writerow(
-                [
+                safe_cell(cell)
+                for cell in [
                     r["row"],
                     r["phone"],
                     r["name"],
