@@ -90,7 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def test_capacity_is_printed_at_start(served: Served) -> None:
     banner = next(line for line in served.lines if "answering SIP" in line)
-    assert f"capacity {CAPACITY} on 127.0.0.1 calls" in banner, banner
+    assert f"capacity {CAPACITY} calls on 127.0.0.1" in banner, banner
     assert f"Retry-After {RETRY_AFTER_S} s" in banner, banner
 
 

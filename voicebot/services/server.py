@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.errors import VoicebotError
+from voicebot.orphan import stop_when_orphaned
 from voicebot.services.protocol import (
     Address,
     ServiceError,
@@ -108,12 +109,14 @@ class Service:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        watch = asyncio.ensure_future(stop_when_orphaned(stop, f"{type(self).__name__}"))
         await self.prepare()
         server = await start_server(address, self._serve_connection)
         write_status(status, "ready", address=str(address))
         self.after_ready()
         async with server:
             await stop.wait()
+        watch.cancel()
         write_status(status, "stopped")
 
 

@@ -30,6 +30,7 @@ named in a header; every other INVITE is dispatched to the workers as before.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import shutil
@@ -51,6 +52,7 @@ from voicebot.telephony.admission import (
 )
 from voicebot.telephony.agentauth import AgentAccess
 from voicebot.telephony.settings import SipSettings, split_host_port
+from voicebot.telephony.stale import record_pid, stop_stale
 
 MODULES_DIRS = (
     "/usr/lib/x86_64-linux-gnu/kamailio/modules/",
@@ -80,6 +82,8 @@ MODULES = (
 )
 AUTH_MODULES = ("htable", "auth")
 """Loaded as well when the agents' phones must authenticate (``sip.agent_auth``)."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -427,6 +431,9 @@ class KamailioProcess:
                 f"Kamailio not found at {self.settings.kamailio}",
                 hint="apt-get install kamailio, or set sip.workers: 0 for one process",
             )
+        stale = stop_stale(self.folder / "kamailio.pid", str(self.folder))
+        if stale is not None:
+            log.warning("stopped Kamailio pid %d, left running by an earlier serve", stale)
         cfg = write_config(self.settings, self.workers, self.folder, self.access)
         cmd = [binary, "-f", str(cfg), "-m", "64", "-M", "8", "-w", str(self.folder)]
         check = subprocess.run([*cmd, "-c"], capture_output=True, text=True)
@@ -443,6 +450,7 @@ class KamailioProcess:
             start_new_session=True,
         )
         log_file.close()
+        record_pid(self.folder / "kamailio.pid", self.proc.pid)
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             if self.proc.poll() is not None:

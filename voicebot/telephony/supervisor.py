@@ -201,11 +201,11 @@ class Supervisor:
             )
         remote = f" + {len(s.remote_workers)} on other hosts" if s.remote_workers else ""
         caps = self.load.capacity if self.load is not None else {}
-        capacity = ", ".join(f"{c} on {h}" for h, c in sorted(caps.items()))
+        capacity = ", ".join(f"{c} calls on {h}" for h, c in sorted(caps.items()))
         return (
             f"voicebot: answering SIP on {s.address}:{s.port} ({'+'.join(s.transports)}), "
             f"{len(workers)} workers x {s.calls_per_worker} calls{remote}; capacity "
-            f"{capacity} calls (sip.max_calls {s.max_calls}; beyond it 503, Retry-After "
+            f"{capacity} (sip.max_calls {s.max_calls}; beyond it 503, Retry-After "
             f"{s.retry_after_s} s); logs in {self.folder}"
         )
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from voicebot.config import load_settings, section_to
 from voicebot.errors import ConfigError, VoicebotError
+from voicebot.orphan import stop_when_orphaned
 from voicebot.telephony.callio import Handler
 from voicebot.telephony.settings import SipSettings
 
@@ -80,7 +81,9 @@ async def serve_line(
         tmp = ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"pid": os.getpid(), "port": sip_port, "name": name}))
         tmp.replace(ready_file)
+    watch = asyncio.ensure_future(stop_when_orphaned(stop, name))
     await line.serve(stop)
+    watch.cancel()
     log.info(
         "%s: stopped; answered %d, rejected %s, transfers %s",
         name,
