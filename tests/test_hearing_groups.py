@@ -68,6 +68,24 @@ def test_a_pin_read_two_and_two_with_a_2s_pause_is_one_turn(engine: AsrEngine) -
     assert got.turns[0].groups == 2 and got.no_inputs == []
 
 
+@pytest.mark.parametrize(("digits", "speaker"), [("4 3 2 1", "yweweler"), ("5 8 6 3", "jackson")])
+def test_a_pin_read_one_digit_at_a_time_with_2s_pauses_is_one_turn(
+    engine: AsrEngine, digits: str, speaker: str
+) -> None:
+    # told "4 digits", the decode of the first three digits may fill the fourth ("5865"):
+    # a whole number is only believed when decodes not told the length hear it too
+    got = hear(engine, digits, speaker, "free", 4, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == [digits.replace(" ", "")]
+    assert got.turns[0].groups == 4 and got.no_inputs == []
+    assert got.turns[0].early and got.turns[0].endpoint_ms < 500  # complete: at once
+
+
+def test_a_pin_said_in_one_go_still_ends_at_once(engine: AsrEngine) -> None:
+    got = hear(engine, "4321", "jackson", "free", 4, gap_s=0.2)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["4321"]
+    assert got.turns[0].early and got.turns[0].endpoint_ms < 500
+
+
 def test_a_pin_read_two_and_two_is_not_looped_to_its_length(engine: AsrEngine) -> None:
     # Whisper's free decode of "one two" on its own loops ("1, 2, 1, 2, 1"), which the
     # length hint then cut to a wrong whole PIN; the digits decode does not loop

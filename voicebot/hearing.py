@@ -25,6 +25,12 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
   ends with it once it is complete (at a ``digits_early_end_ms`` pause, as for a number
   said in one go), when something other than digits comes, or when the incomplete timeout
   runs out. This works with every engine (Vosk too: it decides on each final transcript).
+* told the length, the decoder fills it ("586" and a pause heard as "5865"): wherever a
+  told-length decode would end the turn with a whole number (the early end, the end of a
+  group), the same audio is decoded again NOT told the length, and only when that hears
+  every digit too does the turn end at once (:func:`voicebot.digit_hold.confirms`);
+  otherwise the number is held as unsure: a following group joins it, and silence until the
+  incomplete timeout ends the turn with the told-length text.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import numpy as np
 from voicebot.audio.vad import SpeechChunk, SpeechDetector
 from voicebot.digit_hold import (
     HeldNumber,
+    confirms,
     in_progress,
     join_groups,
     start_hold,
@@ -111,6 +118,13 @@ class Hearing:
         self._held_groups: list[tuple[Int16Array, float]] = []
         self._segment_start_s = 0.0
         self._release_held = False
+        self._prefix: Int16Array = np.zeros(0, np.int16)
+        """The held groups' audio the open stream started with (empty for a first group)."""
+        self._group_texts: list[str] = []
+        """The held groups' own decodes not told the length, once made (for :meth:`_confirm`)."""
+        self._unconfirmed: tuple[float, float] | None = None
+        """(segment start, speech end), s, of the audio last found not confirmed by a decode
+        not told the length (so the segment's end does not decode it again)."""
 
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
@@ -148,14 +162,15 @@ class Hearing:
                 )
                 self._segment = []
                 self._segment_start_s = out.audio_start_s
+                self._prefix = np.zeros(0, np.int16)
                 ended_early = False
                 if self._held is not None:
                     # the next group: the turn stays open, and the stream hears the number
                     # from its first group on
                     self._held.speaking = True
-                    held_audio = join_groups(self._held_groups, self.rate)
+                    self._prefix = join_groups(self._held_groups, self.rate)
                     await asyncio.get_running_loop().run_in_executor(
-                        None, self._stream.accept, held_audio
+                        None, self._stream.accept, self._prefix
                     )
                 else:
                     yield out
@@ -199,6 +214,11 @@ class Hearing:
         open), else end the turn with everything heard."""
         stream, self._stream = self._stream, None
         asr_ms, text, confidence = await self._decode(stream)
+        unsure = False
+        if not ended.forced and not self._release_held and self._claims_complete(text):
+            sure, confirm_ms = await self._confirm(text, ended.end_s)
+            asr_ms += confirm_ms
+            unsure = not sure
         self._keep_group(ended)
         held = self._held
         if held is None:
@@ -209,6 +229,7 @@ class Hearing:
                 ended.end_s,
                 self.max_digits or 0,
                 self.cfg.digits_incomplete_timeout_ms / 1000.0,
+                unsure=unsure,
             )
             if held is None and self.expect == "free":
                 held = await self._tentative(ended, text, confidence)
@@ -216,8 +237,9 @@ class Hearing:
                 self._held = held
                 return []
             self._held_groups = []
+            self._group_texts = []
             return list(self._ended(ended, text, confidence, asr_ms))
-        held.add(text, confidence, ended.end_s)
+        held.add(text, confidence, ended.end_s, unsure=unsure)
         if held.incomplete() and not ended.forced and not self._release_held:
             return []  # still mid-number: wait for the next group
         return list(self._release(ended.time_s, ended, asr_ms))
@@ -236,6 +258,7 @@ class Hearing:
             ended = replace(ended, start_s=held.start_s)
         self._segment = [audio for audio, _ in self._held_groups]
         self._held_groups = []
+        self._group_texts = []
         text, confidence = held.answer()
         return self._ended(ended, text, confidence, asr_ms, groups=held.groups)
 
@@ -277,6 +300,62 @@ class Hearing:
             self.cfg.digits_incomplete_timeout_ms / 1000.0,
             TENTATIVE_MIN_CONFIDENCE,
         )
+
+    def _claims_complete(self, text: str) -> bool:
+        """Whether ``text``, decoded told the length, would end the turn as a whole number
+        that may be held: then a decode not told the length must confirm it first."""
+        length = self.max_digits or 0
+        return (
+            self._may_hold()
+            and complete_digit_answer(text, length) is not None
+            and not in_progress(text, length)
+        )
+
+    async def _confirm(self, told: str, speech_end_s: float) -> tuple[bool, float]:
+        """Confirm ``told``, a whole number decoded told the length: decode the open
+        segment's audio (held groups and all, speech up to ``speech_end_s``) as digits NOT
+        told the length, the whole number and each group
+        on its own: (whether they hear the whole number too, :func:`~voicebot.digit_hold.
+        confirms`; ms the decodes took). An ASR failure confirms (the told decode stands,
+        as without this check)."""
+        key = (self._segment_start_s, speech_end_s)
+        if self._unconfirmed == key:
+            return False, 0.0  # decoded at the pause already: the same speech
+        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
+        whole_audio = np.concatenate([self._prefix, segment])
+        uncounted = [
+            join_groups([group], self.rate) for group in self._held_groups[len(self._group_texts) :]
+        ]
+
+        def untold(audio: Int16Array) -> str:
+            stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
+            stream.accept(audio)
+            return stream.finish().text
+
+        def decode_all() -> tuple[str, list[str], str]:
+            whole = untold(whole_audio)
+            held = [untold(audio) for audio in uncounted]
+            last = untold(segment) if self._held_groups else whole
+            return whole, held, last
+
+        started = time.perf_counter()
+        try:
+            whole, held, last = await asyncio.get_running_loop().run_in_executor(None, decode_all)
+        except VoicebotError as exc:
+            log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
+            return True, (time.perf_counter() - started) * 1000
+        self._group_texts += held
+        groups = [*self._group_texts, last]
+        sure = confirms(told, whole, groups, self.max_digits or 0)
+        self._unconfirmed = None if sure else key
+        if not sure:
+            log.info(
+                "call %s: told-length digits not confirmed by %r (groups %r)",
+                self.call_id,
+                whole,
+                groups,
+            )
+        return sure, (time.perf_counter() - started) * 1000
 
     def _keep_group(self, ended: SpeechEnded) -> None:
         """Keep the audio of the segment that just ended, for joining with the next group."""
@@ -321,6 +400,11 @@ class Hearing:
             or (self._may_hold() and in_progress(heard.text, self.max_digits or 0))
         ):
             return None
+        if (
+            self._claims_complete(heard.text)
+            and not (await self._confirm(heard.text, paused.end_s))[0]
+        ):
+            return None  # told the length, the decode may have filled it: keep listening
         ended = self.detector.end_early(paused)
         if ended is None:  # speech resumed while decoding
             return None
