@@ -141,6 +141,7 @@ def test_a_whole_number_that_is_one_group_said_twice_waits_for_more() -> None:
         ("1199", "19", ["19"], 4, True),
         ("3620", "620", ["620"], 4, False),  # a digit missing: wait for more
         ("5865", "58655", ["58655"], 4, True),  # ran on: nothing is missing
+        ("4065", "40654", ["40654"], 4, True),
         ("1234", "1212", ["1212"], 4, False),  # "1 2" and a pause, looped both ways
         ("no thanks", "no thanks", ["no thanks"], 4, False),
         # groups: the whole decode may fill too; the groups decoded on their own do not

@@ -70,8 +70,8 @@ def confirms(told: str, whole: str, groups: list[str], length: int) -> bool:
     group (speech segment) decoded untold on its own, the one just spoken last (for a
     number in one segment, ``[whole]``). Confirmed when
 
-    * the group just spoken ends with the digit ``told`` ends with (a fill adds a digit
-      the caller did not say last), and
+    * the group just spoken holds the digit ``told`` ends with (a fill adds a digit the
+      caller did not say last; untold, Whisper may run on after it: "4065" as "40654"), and
     * the untold decodes hold every digit: ``whole`` holds at least ``length`` digits and
       is not plainly the start of the number (:func:`in_progress`; more digits than asked
       for count: Whisper runs on after the last digit), or the groups hold ``length``
@@ -81,7 +81,7 @@ def confirms(told: str, whole: str, groups: list[str], length: int) -> bool:
     """
     told_digits = spoken_digits(told)
     last = spoken_digits(groups[-1]) if groups else spoken_digits(whole)
-    if not told_digits or not last or last[-1] != told_digits[-1]:
+    if not told_digits or told_digits[-1] not in last:
         return False
     heard = spoken_digits(whole)
     if len(heard) >= length and not in_progress(whole, length):

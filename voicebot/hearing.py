@@ -235,12 +235,14 @@ class Hearing:
                 held = await self._tentative(ended, text, confidence)
             if held is not None and not ended.forced and not self._release_held:
                 self._held = held
+                await self._count_groups()
                 return []
             self._held_groups = []
             self._group_texts = []
             return list(self._ended(ended, text, confidence, asr_ms))
         held.add(text, confidence, ended.end_s, unsure=unsure)
         if held.incomplete() and not ended.forced and not self._release_held:
+            await self._count_groups()
             return []  # still mid-number: wait for the next group
         return list(self._release(ended.time_s, ended, asr_ms))
 
@@ -311,47 +313,58 @@ class Hearing:
             and not in_progress(text, length)
         )
 
+    def _untold(self, audio: Int16Array) -> str:
+        """``audio`` decoded as digits NOT told the length (blocking: run in the executor)."""
+        stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
+        stream.accept(audio)
+        return stream.finish().text
+
+    async def _count_groups(self) -> None:
+        """Decode each held group not yet decoded on its own, untold (for :meth:`_confirm`;
+        done while the caller pauses, so a complete number waits for one group less)."""
+        for group in self._held_groups[len(self._group_texts) :]:
+            audio = join_groups([group], self.rate)
+            try:
+                text = await asyncio.get_running_loop().run_in_executor(None, self._untold, audio)
+            except VoicebotError as exc:
+                log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
+                return
+            self._group_texts.append(text)
+
     async def _confirm(self, told: str, speech_end_s: float) -> tuple[bool, float]:
         """Confirm ``told``, a whole number decoded told the length: decode the open
         segment's audio (held groups and all, speech up to ``speech_end_s``) as digits NOT
-        told the length, the whole number and each group
-        on its own: (whether they hear the whole number too, :func:`~voicebot.digit_hold.
-        confirms`; ms the decodes took). An ASR failure confirms (the told decode stands,
-        as without this check)."""
+        told the length, the whole number and the group just spoken on its own (the held
+        groups were decoded on their own when they ended: :meth:`_count_groups`): (whether
+        they hear the whole number too, :func:`~voicebot.digit_hold.confirms`; ms the
+        decodes took). An ASR failure confirms (the told decode stands, as without this
+        check)."""
         key = (self._segment_start_s, speech_end_s)
         if self._unconfirmed == key:
             return False, 0.0  # decoded at the pause already: the same speech
+        started = time.perf_counter()
+        await self._count_groups()  # normally done already
         segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
         whole_audio = np.concatenate([self._prefix, segment])
-        uncounted = [
-            join_groups([group], self.rate) for group in self._held_groups[len(self._group_texts) :]
-        ]
+        several = bool(self._held_groups)
 
-        def untold(audio: Int16Array) -> str:
-            stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
-            stream.accept(audio)
-            return stream.finish().text
+        def decode() -> tuple[str, str]:
+            whole = self._untold(whole_audio)
+            return whole, self._untold(segment) if several else whole
 
-        def decode_all() -> tuple[str, list[str], str]:
-            whole = untold(whole_audio)
-            held = [untold(audio) for audio in uncounted]
-            last = untold(segment) if self._held_groups else whole
-            return whole, held, last
-
-        started = time.perf_counter()
         try:
-            whole, held, last = await asyncio.get_running_loop().run_in_executor(None, decode_all)
+            whole, last = await asyncio.get_running_loop().run_in_executor(None, decode)
         except VoicebotError as exc:
             log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
             return True, (time.perf_counter() - started) * 1000
-        self._group_texts += held
         groups = [*self._group_texts, last]
         sure = confirms(told, whole, groups, self.max_digits or 0)
         self._unconfirmed = None if sure else key
         if not sure:
             log.info(
-                "call %s: told-length digits not confirmed by %r (groups %r)",
+                "call %s: told-length digits %r not confirmed by %r (groups %r)",
                 self.call_id,
+                told,
                 whole,
                 groups,
             )
