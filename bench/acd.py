@@ -1,7 +1,10 @@
 """ACD: 20 agents, 40 callers arriving at random within a minute; service level and waits.
 
     python bench/acd.py [--agents 20] [--callers 40] [--window-s 60] [--seeds 20]
-        [--out bench/results/acd.json]
+        [--out bench/results/acd_simulation.json]
+
+The simulation on a virtual clock (no SIP). ``bench/acd_sip.py`` runs the same load over real
+SIP and writes ``bench/results/acd.json``; this one's result moved to acd_simulation.json.
 
 What runs: the real agent board (SQLite, as every host process shares it) and the real
 distributor (queue order, longest-idle agent, missed and refused offers, announcements,
@@ -9,7 +12,7 @@ message offer), with simulated callers and agents' phones on a virtual clock
 (:mod:`voicebot.center.simulation`): agents pick up in 2-6 s, let 5% of calls ring out
 (15 s; they come back 30 s later), refuse 2% after the 3 s whisper, talk 150 s on average
 (lognormal); callers hang up after 60-400 s of waiting. No SIP: ringing real phones over
-SIP is not built yet (see the README), so this measures the distribution logic and its
+SIP is in bench/acd_sip.py, so this measures the distribution logic and its
 throughput, not telephony. Each seed is one independent day; the JSON has every seed and
 the mean, and a PNG the wait-time distribution.
 """
@@ -90,7 +93,7 @@ def main() -> int:
     parser.add_argument("--callers", type=int, default=40)
     parser.add_argument("--window-s", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/acd.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/acd_simulation.json")
     args = parser.parse_args()
     days = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,8 +9,7 @@ four time zones with simulated respondents (:mod:`voicebot.center.campaigns.simu
 "call me later", 4% "don't call me again", 3% refuse) on a virtual clock. It measures what
 the dialer itself costs — wall-clock CPU per call placed, the store's size — and the
 campaign's course in simulated time (calls per minute at the pacing limits, days needed,
-the funnel). It is NOT the issue's SIP benchmark: placing calls over SIP with the survey
-dialog is not built yet.
+the funnel). It is NOT the issue's SIP benchmark: that is bench/campaign_sip.py.
 """
 
 from __future__ import annotations

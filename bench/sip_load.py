@@ -340,5 +340,11 @@ def main() -> int:
     return 0 if all(r["failed"] == 0 for r in results) else 1
 
 
+def _exit_on_term(signum: int, _frame: object) -> None:
+    """SIGTERM (``kill``, a CI timeout) stops the run through ``finally``: no orphaned servers."""
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_term)
     sys.exit(main())

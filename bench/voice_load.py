@@ -56,6 +56,13 @@ GREETING_S = 9.0
 """The caller speaks this long after the answer (the greeting lasts about 7 s)."""
 PAUSE_S = 10.0
 """Pause after each caller utterance for the bot's answer, s."""
+LEAD_S = 0.2
+"""Recording kept before the first loud frame, s: speech_bounds' -40 dBFS cut the quiet
+"h" of "hi what time...", and Whisper then heard "I will sign up for the next one"
+(sales_inquiry) in about one call in four."""
+TARGETS = {"failed_calls": 0, "latency_ms_p95": 1500.0, "latency_ms_p50": 600.0}
+"""Issue 11's targets per level (and rss_mb_total_peak <= RSS_TARGET_MB)."""
+RSS_TARGET_MB = 3000.0
 RATE = 8000
 TURN = re.compile(
     r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), "
@@ -94,7 +101,7 @@ def caller_wav(folder: Path, index: int) -> tuple[Path, list[float], float]:
         audio, rate = sf.read(str(AUDIO / names[index % len(names)]), dtype="int16")
         assert rate == RATE
         start, end = speech_bounds(audio)
-        parts.append(audio[start:end])
+        parts.append(audio[max(0, start - int(LEAD_S * RATE)) : end])
         ends.append(sum(len(p) for p in parts) / RATE)
         parts.append(np.zeros(int(PAUSE_S * RATE), np.int16))
     path = folder / f"caller-{index % 3}.wav"
@@ -152,8 +159,17 @@ def call(
     )
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size (MB): shared pages (libpython, NumPy, onnxruntime and pjsua2
+    libraries mapped by every worker) counted once across processes, unlike RSS."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1000
+    return 0.0
+
+
 class Sampler(threading.Thread):
-    """CPU (% of one core) and RSS (MB) of every process under ``voicebot serve``."""
+    """CPU (% of one core), RSS and PSS (MB) of every process under ``voicebot serve``."""
 
     def __init__(self, root: int, every_s: float = 0.5) -> None:
         super().__init__(daemon=True)
@@ -172,6 +188,7 @@ class Sampler(threading.Thread):
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                     rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 1e6
+                    pss = pss_mb(pid)
                 except (OSError, IndexError, ValueError):
                     continue
                 kind = next((k for k, key in KINDS if key in cmd), "other")
@@ -183,6 +200,8 @@ class Sampler(threading.Thread):
                 last[pid] = cpu
                 row[f"{kind}_rss"] = row.get(f"{kind}_rss", 0.0) + rss
                 row["total_rss"] = row.get("total_rss", 0.0) + rss
+                row[f"{kind}_pss"] = row.get(f"{kind}_pss", 0.0) + pss
+                row["total_pss"] = row.get("total_pss", 0.0) + pss
                 if kind == "worker":
                     row["worker_max_rss"] = max(row.get("worker_max_rss", 0.0), rss)
             last_t = now
@@ -206,6 +225,8 @@ class Sampler(threading.Thread):
             "rss_mb_total_peak": peak("total_rss"),
             "rss_mb_peak": {k: peak(f"{k}_rss") for k in kinds if peak(f"{k}_rss")},
             "worker_rss_mb_peak": peak("worker_max_rss"),
+            "pss_mb_total_peak": peak("total_pss"),
+            "pss_mb_peak": {k: peak(f"{k}_pss") for k in kinds if peak(f"{k}_pss")},
             "cpu_pct_mean": {k: mean(f"{k}_cpu") for k in kinds if mean(f"{k}_cpu")},
             "cpu_pct_total_mean": round(sum(mean(f"{k}_cpu") for k in kinds), 1),
         }
@@ -235,6 +256,76 @@ def service_health() -> dict[str, object]:
     except json.JSONDecodeError:
         return {}
     return {name: info.get("ops", {}) for name, info in data.items() if info.get("ok")}
+
+
+def service_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
+    """Per service operation, the requests of this level only: count and mean queue/run
+    times (ms), from the running means before and after the level."""
+    out: dict[str, dict[str, float]] = {}
+    for service, ops in after.items():
+        for op, a in (ops or {}).items():
+            b = (before.get(service) or {}).get(op) or {}
+            n = a.get("count", 0) - b.get("count", 0)
+            if n <= 0:
+                continue
+
+            def mean(key: str, a: dict = a, b: dict = b, n: int = n) -> float:
+                total = a.get(key, 0.0) * a.get("count", 0) - b.get(key, 0.0) * b.get("count", 0)
+                return round(total / n, 1)
+
+            out[f"{service}.{op}"] = {
+                "count": n,
+                "queue_ms_mean": mean("queue_ms_mean"),
+                "run_ms_mean": mean("run_ms_mean"),
+            }
+    return out
+
+
+def meets_targets(row: dict) -> bool:
+    """Issue 11's targets: no failed call, p95 and p50 within bounds, memory within 3 GB."""
+    return (
+        row["failed_calls"] <= TARGETS["failed_calls"]
+        and row["latency_ms_p95"] is not None
+        and row["latency_ms_p95"] <= TARGETS["latency_ms_p95"]
+        and row["latency_ms_p50"] is not None
+        and row["latency_ms_p50"] <= TARGETS["latency_ms_p50"]
+        and row.get("rss_mb_total_peak", 0.0) <= RSS_TARGET_MB
+    )
+
+
+def summary(rows: list[dict]) -> dict[str, object]:
+    """The largest level that meets the targets, and what limits the next one: the stage
+    whose mean grew most over the smallest level, and the service queue at that level."""
+    ok = [r["calls"] for r in rows if r["meets_targets"]]
+    largest = max(ok) if ok else None
+    nxt = next((r for r in rows if largest is None or r["calls"] > largest), None)
+    if nxt is None:
+        return {"largest_level_meeting_targets": largest, "next_level": None}
+    means = nxt.get("stage_mean_ms") or {}
+    # against the smallest level; when that is the level that misses, the largest stage
+    base = (rows[0].get("stage_mean_ms") or {}) if nxt is not rows[0] else {}
+    growth = {k: round(v - base.get(k, 0.0), 1) for k, v in means.items()}
+    queues = {k: v["queue_ms_mean"] for k, v in (nxt.get("service_ms") or {}).items()}
+    missed = [
+        name
+        for name, bad in (
+            ("failed_calls", nxt["failed_calls"] > TARGETS["failed_calls"]),
+            ("latency_ms_p95", (nxt["latency_ms_p95"] or 1e9) > TARGETS["latency_ms_p95"]),
+            ("latency_ms_p50", (nxt["latency_ms_p50"] or 1e9) > TARGETS["latency_ms_p50"]),
+            ("rss_mb_total_peak", nxt.get("rss_mb_total_peak", 0.0) > RSS_TARGET_MB),
+        )
+        if bad
+    ]
+    return {
+        "largest_level_meeting_targets": largest,
+        "next_level": nxt["calls"],
+        "next_level_misses": missed,
+        "next_level_stage_mean_ms": means,
+        "next_level_stage_growth_ms": growth if base else None,
+        "next_level_queueing_stage": max(growth, key=lambda k: growth[k]) if growth else None,
+        "next_level_service_queue_ms": queues,
+        "next_level_cpu_pct_mean": nxt.get("cpu_pct_mean"),
+    }
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -274,7 +365,7 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
     lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
     wire = [ms for r in results for ms in r["wire_ms"]]
     after = service_health()
-    return {
+    row = {
         "calls": n,
         "failed_calls": n - min(n, completed),
         "unresolved_calls": n - min(n, resolved),
@@ -299,7 +390,10 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
         "wall_s": round(time.monotonic() - started, 1),
         **usage,
         "loadavg_1m_end": round(os.getloadavg()[0], 2),
+        "service_ms": service_delta(before, after),
     }
+    row["meets_targets"] = meets_targets(row)
+    return row
 
 
 def main() -> int:
@@ -309,6 +403,12 @@ def main() -> int:
     ap.add_argument("--mode", choices=("shared", "inprocess"), default="shared")
     ap.add_argument("--spread", type=float, default=10.0, help="calls start within this, s")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice_load.json")
+    ap.add_argument(
+        "--settings",
+        type=Path,
+        help="YAML of further settings sections (not sip/dialog/services), e.g. a before/after "
+        "comparison with session: {speculative_decode_ms: 0}",
+    )
     args = ap.parse_args()
     levels = [int(x) for x in args.calls.split(",")]
     workers = args.workers or math.ceil(max(levels) / 4)
@@ -318,7 +418,7 @@ def main() -> int:
     cfg.write_text(
         f"sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  worker_start_s: 900\n"
         f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
-        f"services:\n  mode: {args.mode}\n"
+        f"services:\n  mode: {args.mode}\n" + (args.settings.read_text() if args.settings else "")
     )
     var = folder / "var"
     var.mkdir()
@@ -364,10 +464,14 @@ def main() -> int:
         "what": "simultaneous three-turn calls (hours, outage at a spelled postcode, goodbye) "
         "from espeak-ng/flite recordings through voicebot serve, real SIP on 127.0.0.1",
         "mode": args.mode,
+        "settings": args.settings.read_text() if args.settings else "",
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "2 (voicebot serve's default)"),
         "workers": workers,
         "start_to_answering_s": round(load_s, 1),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_start": load_at_start,
+        "targets": {**TARGETS, "rss_mb_total_peak": RSS_TARGET_MB},
+        "summary": summary(rows) if rows else {},
         "levels": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -376,5 +480,11 @@ def main() -> int:
     return 0
 
 
+def _exit_on_term(signum: int, _frame: object) -> None:
+    """SIGTERM (``kill``, a CI timeout) stops the run through ``finally``: no orphaned servers."""
+    raise SystemExit(128 + signum)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _exit_on_term)
     sys.exit(main())

@@ -103,6 +103,23 @@ def test_answer_state_of_a_spelled_postcode() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "state"),
+    [
+        ("No thanks goodbye.", "not_postcode"),  # ends the turn at the early pause
+        ("no goodbye", "not_postcode"),
+        ("I don't know", "open"),  # "I" may be the first letter of a postcode
+        ("my postcode is", "open"),  # a lead-in: the postcode is to come
+        ("it is postcode", "open"),
+        ("M11A", "open"),  # a postcode misheard: the long endpoint still applies
+        ("Thank you.", "open"),  # "you" is the letter U
+        ("", "open"),
+    ],
+)
+def test_answer_state_of_words_that_are_no_postcode(text: str, state: str) -> None:
+    assert answer_state(text, "spelled", None) == state
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("12 march 1980", date(1980, 3, 12)),

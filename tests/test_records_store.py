@@ -89,11 +89,18 @@ def _turn(i: int, latency: float | None, intent: str | None, conf: float = 0.9, 
 
 
 def test_schema_is_migrated_to_head_and_reopening_is_harmless(store: RecordStore) -> None:
-    assert schema_revision(store.engine) == "0002"
+    assert schema_revision(store.engine) == "0003"
     again = RecordStore(store.url)  # a second process opening the same database
-    assert schema_revision(again.engine) == "0002"
+    assert schema_revision(again.engine) == "0003"
     names = set(sa.inspect(store.engine).get_table_names())
-    assert {"calls", "turns", "message_marks", "stats_days", "alembic_version"} <= names
+    assert {
+        "calls",
+        "turns",
+        "message_marks",
+        "stats_days",
+        "queue_stays",
+        "alembic_version",
+    } <= names
     again.close()
 
 
@@ -106,7 +113,7 @@ def test_an_old_schema_is_upgraded_in_place_keeping_its_records(tmp_path: Path) 
     assert "stats_days" not in sa.inspect(old.engine).get_table_names()
     old.close()
     new = RecordStore(url)
-    assert schema_revision(new.engine) == "0002"
+    assert schema_revision(new.engine) == "0003"
     assert new.get_call("kept") is not None and len(new.call_turns("kept")) == 1
     new.close()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from voicebot.center.redis_server import RedisServer, RedisSettings, ping
+from voicebot.center.redis_server import RedisServer, RedisSettings, ping, server_for_url
 from voicebot.errors import ConfigError, StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,3 +127,19 @@ def test_voicebot_serve_starts_and_stops_redis(tmp_path: Path) -> None:
     while ping("127.0.0.1", rport) and time.monotonic() < end:
         time.sleep(0.1)
     assert not ping("127.0.0.1", rport)
+
+
+def test_a_tracker_store_url_on_this_host_gets_one_started_once(tmp_path: Path) -> None:
+    """``dialog.tracker_store: redis://...`` on this host: voicebot serve's services start
+    the same RedisServer (password from the URL) unless one answers there already."""
+    need_redis()
+    url = f"redis://:url-pw@127.0.0.1:{free_tcp_port()}/0"
+    server = server_for_url(url, RedisSettings(), tmp_path)
+    assert server is not None
+    try:
+        assert redis.Redis.from_url(url).ping()
+        assert server_for_url(url, RedisSettings(), tmp_path / "again") is None  # answers
+    finally:
+        server.stop()
+    with pytest.raises(StoreError, match="no Redis server answers at 192.0.2.1"):
+        server_for_url("redis://192.0.2.1:6379/0", RedisSettings(), tmp_path)

@@ -1,13 +1,13 @@
 """Rasa's RedisTrackerStore and RedisLockStore behind the redacting wrapper, on a real
-redis-server (Debian's, started here on a free port with no persistence)."""
+redis-server (Debian's, started by voicebot's RedisServer on a free port with a password and
+no persistence)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,29 +24,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """voicebot's one redis-server starter, with a password the stores must send."""
+    from voicebot.center.redis_server import RedisServer, RedisSettings
+
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server (Debian package) not installed: scripts/bootstrap.sh dev")
         pytest.skip("redis-server (Debian package redis-server) not installed")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    settings = RedisSettings(port=_free_port(), password="store-test-pw")
+    with RedisServer(settings, tmp_path_factory.mktemp("redis")):
+        yield settings.url
 
 
 def test_redis_store_saves_without_secrets_locks_and_deletes(redis_url: str) -> None:

@@ -10,13 +10,14 @@ at start-up, and runs one :class:`~voicebot.session.CallSession` per call throug
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 
-from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook
+from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook, voice
 from voicebot.errors import VoicebotError
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
@@ -39,27 +40,31 @@ class CallIOLine:
         self._frames = 0
         self._queue: asyncio.Queue[Int16Array | None] = asyncio.Queue()
         self._player: asyncio.Task[PlayResult] | None = None
+        self._audio_get: asyncio.Task[bytes | None] | None = None
+        self._dtmf_get: asyncio.Task[Dtmf] | None = None
 
     def now(self) -> float:
         """Position in the caller's audio stream, s."""
         return self._frames * FRAME_MS / 1000
 
     async def inputs(self) -> AsyncIterator[LineInput]:
-        audio_get: asyncio.Task[bytes | None] | None = None
-        dtmf_get: asyncio.Task[Dtmf] | None = None
         try:
             while True:
-                audio_get = audio_get or asyncio.ensure_future(self.call.audio.get())
-                dtmf_get = dtmf_get or asyncio.ensure_future(self.call.dtmf.get())
+                audio_get = self._audio_get = self._audio_get or asyncio.ensure_future(
+                    self.call.audio.get()
+                )
+                dtmf_get = self._dtmf_get = self._dtmf_get or asyncio.ensure_future(
+                    self.call.dtmf.get()
+                )
                 done, _ = await asyncio.wait(
                     {audio_get, dtmf_get}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if dtmf_get in done:
+                    self._dtmf_get = None
                     yield DtmfDigit(self.now(), dtmf_get.result().digit)
-                    dtmf_get = None
                 if audio_get in done:
                     frame = audio_get.result()
-                    audio_get = None
+                    self._audio_get = None
                     if frame is None:
                         yield HungUp(self.now())
                         return
@@ -68,9 +73,21 @@ class CallIOLine:
                     self._frames += 1
                     yield AudioIn(t, samples)
         finally:
-            for task in (audio_get, dtmf_get):
-                if task is not None:
-                    task.cancel()
+            self._release_reads()
+
+    def _release_reads(self) -> None:
+        """Cancel the reads :meth:`inputs` holds open, so whoever reads the call next (the
+        queue, while the session awaits a hand-off) gets every key and frame: a pending
+        ``Queue.get`` would take the first key the caller presses. Cancelling a pending get
+        loses no item (asyncio.Queue leaves it queued)."""
+        for task in (self._audio_get, self._dtmf_get):
+            if task is not None and not task.done():
+                task.cancel()
+        key = self._dtmf_get
+        if key is not None and key.done() and not key.cancelled() and key.exception() is None:
+            with contextlib.suppress(asyncio.QueueFull):  # a key taken but not yet read
+                self.call.dtmf.put_nowait(key.result())
+        self._audio_get = self._dtmf_get = None
 
     async def _chunks(self, queue: asyncio.Queue[Int16Array | None]) -> AsyncIterator[bytes]:
         while (chunk := await queue.get()) is not None:
@@ -97,6 +114,8 @@ class CallIOLine:
         return float(played)
 
     async def transfer(self, uri: str, headers: dict[str, str]) -> TransferResult:
+        if self.acd is not None:
+            self._release_reads()  # the queue reads the caller's keys and audio itself
         if self.acd is not None and (queued := await self.acd(uri, headers)) is not None:
             return queued  # type: ignore[return-value]
         result = await self.call.transfer(uri, headers)
@@ -162,7 +181,13 @@ async def handle_call(call: CallIO) -> None:
             if _pipeline is None:
                 await asyncio.get_running_loop().run_in_executor(None, prepare)
     assert _pipeline is not None
-    acd = transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker) if _acd else None
+    if _acd is not None and await _acd.feature_call(call, voice(_pipeline.speaker)):
+        return  # an agent's keypad code (pause, resume), not a customer's call
+    acd = (
+        transfer_hook(_acd, call, _pipeline.bridge, _pipeline.speaker, _pipeline.recognizer)
+        if _acd
+        else None
+    )
     line = CallIOLine(call, acd)
     session = _pipeline.session(line)
     try:

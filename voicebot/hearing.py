@@ -57,6 +57,7 @@ from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStar
 from voicebot.line import Int16Array
 from voicebot.numbers import answer_state, complete_digit_answer
 from voicebot.session_config import SessionConfig
+from voicebot.speculation import Speculation
 from voicebot.stages import Recognizer, SpeechStream
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,8 @@ class Hearing:
         self._held_groups: list[tuple[Int16Array, float]] = []
         self._segment_start_s = 0.0
         self._release_held = False
+        self._speculation: Speculation | None = None
+        self._stream_expect: ExpectedInput = "free"
         self._prefix: Int16Array = np.zeros(0, np.int16)
         """The held groups' audio the open stream started with (empty for a first group)."""
         self._group_texts: list[str] = []
@@ -140,7 +143,10 @@ class Hearing:
         early = self.cfg.digits_early_end_ms
         knows_complete = bool(max_digits) or expect == "spelled"
         can_end_early = spelled and knows_complete and 0 < early < segmenter.end_silence_ms
-        segmenter.pause_ms = early if can_end_early else self._pause_ms
+        # voicebot.speculation: a pause hint for the early decode, not for digit questions
+        pause = self._pause_ms or (0.0 if spelled else self.cfg.speculative_decode_ms)
+        pause = pause if pause < segmenter.end_silence_ms else 0.0
+        segmenter.pause_ms = early if can_end_early else pause
         if self._held is not None:  # a new question: end the held number's turn as it is
             self._release_held = True
 
@@ -157,11 +163,13 @@ class Hearing:
             if isinstance(out, SpeechStarted):
                 # mid-number, a question that takes words too is decoded as digits now
                 expect = "digits" if self._held is not None else self.expect
+                self._stream_expect = expect
                 self._stream = self.recognizer.open_stream(
                     expect, sample_rate=self.rate, length=self.max_digits
                 )
                 self._segment = []
                 self._segment_start_s = out.audio_start_s
+                self._speculation = None
                 self._prefix = np.zeros(0, np.int16)
                 ended_early = False
                 if self._held is not None:
@@ -182,6 +190,8 @@ class Hearing:
                     ended_early = True
                     yield early[0]
                     yield early[1]
+                else:
+                    self._speculate(out)
             elif isinstance(out, SpeechChunk):
                 self._segment.append(out.samples)
                 if self._stream is not None:
@@ -447,10 +457,43 @@ class Hearing:
         final = await asyncio.get_running_loop().run_in_executor(None, stream.finish)
         return (time.perf_counter() - started) * 1000, final.text, float(final.confidence)
 
+    def _speculate(self, paused: SpeechPaused) -> None:
+        """A pause in a turn that is not a digit question: decode the audio so far now
+        (:mod:`voicebot.speculation`); the endpoint uses it if no speech comes first."""
+        if (
+            self._stream is None
+            or self._held is not None
+            or self.max_digits  # digits and postcodes: the early end decodes at its pause
+            or self.expect in ("digits", "spelled")
+            or self.cfg.speculative_decode_ms <= 0
+            or not self._segment
+        ):
+            return
+        # the endpoint's decode would also hear the rest of the endpoint silence: stand in
+        # zeros for it, so both decodes hear audio of the same length
+        segmenter = self.detector.segmenter
+        frames = round(segmenter.end_silence_ms / segmenter.frame_ms) - 1
+        frames -= max(1, round(segmenter.pause_ms / segmenter.frame_ms))
+        rest = np.zeros(max(0, frames) * self.detector.frame_samples, np.int16)
+        self._speculation = Speculation.start(
+            paused,
+            self.recognizer,
+            np.concatenate([*self._segment, rest]),
+            self._stream_expect,
+            self.rate,
+            self.max_digits,
+        )
+
     async def _finish(self, ended: SpeechEnded) -> Transcript | None:
         stream, self._stream = self._stream, None
+        speculation, self._speculation = self._speculation, None
         if stream is None:
             self.last_segment = np.concatenate(self._segment) if self._segment else None
             return None
-        asr_ms, text, confidence = await self._decode(stream)
+        early = await speculation.result() if speculation and speculation.matches(ended) else None
+        if early is not None:
+            asr_ms, final = early
+            text, confidence = final.text, float(final.confidence)
+        else:
+            asr_ms, text, confidence = await self._decode(stream)
         return self._ended(ended, text, confidence, asr_ms)[1]

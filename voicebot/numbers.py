@@ -275,11 +275,21 @@ def digit_answer_state(text: str, length: int) -> str:
 def answer_state(text: str, expect: str, length: int | None) -> str:
     """:func:`digit_answer_state` for a digit question (``length`` digits asked for);
     for a postcode (``expect`` ``spelled``): ``complete`` once ``text`` holds a whole UK
-    postcode, else ``open``."""
+    postcode, ``not_postcode`` when no word of it can be part of one and it does not end on
+    a lead-in ("no thanks goodbye"; but "I don't know" holds the letter I: ``open``), else
+    ``open``."""
     if length:
         return digit_answer_state(text, length)
-    if expect == "spelled" and parse_postcode(text) is not None:
-        return "complete"
+    if expect == "spelled":
+        if parse_postcode(text) is not None:
+            return "complete"
+        tokens = re.findall(r"[a-z0-9]+", text.lower())
+        if (
+            tokens
+            and tokens[-1] not in _LEAD_INS | {"postcode", "post"}
+            and not any(_postcode_options(tok) for tok in tokens)
+        ):
+            return "not_postcode"
     return "open"
 
 

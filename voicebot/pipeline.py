@@ -112,8 +112,9 @@ class Pipeline:
             svc.speech(), reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
         )
         speech.request({"op": "health"}, "speech service health")
+        local, *peers = svc.dialogs()  # this host's dialog service, then the other hosts'
         dialog = RemoteDialog(
-            svc.dialog(), reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
+            local, peers=peers, reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
         )
         speaker = RemoteSpeaker(speech, tts_config(settings).sample_rate)
         # the apology and hand-off prompts, synthesized now and kept here: they still play

@@ -175,12 +175,17 @@ class CallSession:
         if self.recorder is not None:
             self.recorder.update(self)
 
+    async def _open(self) -> DialogReply:
+        """Start the dialog: its first reply is the bot's first turn (the inbound greeting;
+        an outbound survey overrides this with its opening)."""
+        return await self.bridge.start(
+            self.call_id, self.line.caller_id, getattr(self.line, "sip_call_id", None)
+        )
+
     async def _converse(self) -> None:
         """The conversation proper; raises on a failure (see :meth:`SessionExits.recover`)."""
         self._inputs = LineInputs(aiter(self.line.inputs()))
-        reply = await self.bridge.start(
-            self.call_id, self.line.caller_id, getattr(self.line, "sip_call_id", None)
-        )
+        reply = await self._open()
         self.greeting = list(reply.texts)
         self._after_reply(reply, None)
         failed = asyncio.ensure_future(self._failed_event.wait())

@@ -37,12 +37,21 @@ class SessionConfig:
     groups and pauses), the turn stays open this long after the caller's last speech;
     the next group is joined to the digits already heard, ms; 0 = off (a pause of
     ``digits_end_silence_ms`` ends the turn with a partial number)."""
+    speculative_decode_ms: float = 0.0
+    """Outside digit questions: after this much silence the audio so far is decoded while
+    the endpoint silence (``vad.end_silence_ms``) goes on, and the endpoint uses that
+    decode when the caller said nothing more (:mod:`voicebot.speculation`), ms; 0 = off
+    (the default: on 3 of the first 23 replay recordings checked, Whisper tiny.en heard the
+    early decode's audio differently, see bench/speculation.py). 64 is the value measured.
+    Only worth it with engines that decode at the end (Whisper), not Vosk's streaming."""
 
     def __post_init__(self) -> None:
         if self.digits_incomplete_timeout_ms < 0:
             raise ConfigError(
                 "settings section 'session': digits_incomplete_timeout_ms must be >= 0"
             )
+        if self.speculative_decode_ms < 0:
+            raise ConfigError("settings section 'session': speculative_decode_ms must be >= 0")
 
 
 def session_config(settings: Settings) -> SessionConfig:

@@ -141,10 +141,14 @@ def host_settings(
 
 
 def serve(
-    host: Host, settings: dict, args: list[str] | None = None, timeout_s: float = 90.0
+    host: Host,
+    settings: dict,
+    args: list[str] | None = None,
+    timeout_s: float = 90.0,
+    env: dict[str, str] | None = None,
 ) -> Serve:
     """Start ``voicebot serve ARGS`` on ``host`` with ``settings`` (``args`` None: the demo
-    handler, recording each call's report); wait until it answers."""
+    handler, recording each call's report) and ``env`` added; wait until it answers."""
     cfg = host.folder / "settings.yml"
     cfg.write_text(yaml.safe_dump(settings, sort_keys=False))
     var, record = host.folder / "var", host.folder / "calls"
@@ -153,6 +157,7 @@ def serve(
         "VOICEBOT_VAR": str(var),
         "PYTHONPATH": str(ROOT),
         "PYTHONUNBUFFERED": "1",
+        **(env or {}),
     }
     if args is None:
         args = ["--demo", "--demo-record-dir", str(record)]

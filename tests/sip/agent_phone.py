@@ -1,11 +1,16 @@
 """A test agent's phone: a real pjsua2 user agent in its own process (one Endpoint per process).
 
-It registers ``sip:<user>@<registrar>`` (SIP REGISTER, like any desk phone), then takes the
-calls it gets: answers after ``--answer-after`` seconds (or never, ``--no-answer``),
+It registers ``sip:<user>@<registrar>`` (SIP REGISTER, like any desk phone; digest auth with
+``--password``; a refresh every ``--reregister-every`` s), then takes the calls it gets (up to
+``--max-calls``, one after another): answers after ``--answer-after`` seconds (or never,
+``--no-answer``),
 records what it hears into ``--record``, presses ``--digits`` ``--digits-at`` seconds after
 answering, and hangs up after ``--talk`` seconds unless the other side does first. It writes
 a JSON report (registration status, calls, events) when ``--duration`` is over or after the
-first call ended. Touch ``--ready`` is written once the registration is confirmed.
+last call ended. Touch ``--ready`` is written once the registration is confirmed. With
+``--dial URI`` it instead calls ``URI`` once registered (e.g. a keypad feature code), records
+what it hears and ends when the other side hangs up (or after ``--talk``).
+The report's ``reg_codes`` lists every REGISTER outcome (200, 401, 403...).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -48,10 +54,12 @@ class Account(pj.Account):
     def __init__(self) -> None:
         super().__init__()
         self.reg_code = 0
+        self.codes: list[int] = []
         self.incoming: list[Call] = []
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:  # noqa: N802
         self.reg_code = prm.code
+        self.codes.append(prm.code)
         note("register", code=prm.code, expiration=prm.expiration)
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
@@ -90,6 +98,12 @@ def main() -> int:
     ap.add_argument("--talk", type=float, default=8.0, help="hang up after this long, s")
     ap.add_argument("--duration", type=float, default=60.0, help="give up after, s")
     ap.add_argument("--unregister", action="store_true", help="REGISTER expires 0 at exit")
+    ap.add_argument("--max-calls", type=int, default=1, help="stop after this many calls")
+    ap.add_argument("--reregister-every", type=float, default=0.0, help="refresh REGISTER, s")
+    ap.add_argument("--password", default="", help="digest password (agents.yml)")
+    ap.add_argument("--auth-user", default="", help="digest user name (default: --user)")
+    ap.add_argument("--dial", default="", help="call this URI once registered (a feature code)")
+    ap.add_argument("--dial-at", type=float, default=0.5, help="seconds after the start")
     ap.add_argument("--ready", required=True, help="file touched once registered")
     ap.add_argument("--report", required=True, help="JSON report file")
     args = ap.parse_args()
@@ -121,35 +135,64 @@ def main() -> int:
     ac.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
     if args.rtp_port:
         ac.mediaConfig.transportConfig.port = args.rtp_port
+    if args.password:
+        cred = pj.AuthCredInfo("digest", "*", args.auth_user or args.user, 0, args.password)
+        ac.sipConfig.authCreds.append(cred)
     acc = Account()
     acc.create(ac)
 
-    report: dict[str, Any] = {"registered": False, "calls": 0, "answered": 0}
+    report: dict[str, Any] = {"registered": False, "calls": 0, "answered": 0, "rang": []}
     end = time.monotonic() + args.duration
     call: Call | None = None
     rang_at = answered_at = None
     recorder = player = None
     linked = False
     pressed = False
-    while time.monotonic() < end:
+    done: list[Call] = []
+    next_refresh = time.monotonic() + args.reregister_every if args.reregister_every else 0.0
+    dial_at = time.monotonic() + args.dial_at if args.dial else 0.0
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))  # end now, with the report
+    while time.monotonic() < end and not stopping:
         ep.libHandleEvents(10)
         now = time.monotonic()
         if acc.reg_code == 200 and not report["registered"]:
             report["registered"] = True
             Path(args.ready).touch()
+        if next_refresh and now >= next_refresh and report["registered"]:
+            next_refresh = now + args.reregister_every
+            acc.setRegistration(True)  # a refresh REGISTER, as phones send before expiry
+            note("refresh")
+        if dial_at and now >= dial_at and report["registered"] and call is None:
+            dial_at = 0.0
+            call = Call(acc, pj.PJSUA_INVALID_ID)
+            call.makeCall(args.dial, pj.CallOpParam(True))
+            rang_at = answered_at = now  # our own call: "answered" once it is up
+            report["dialled"] = args.dial
+            note("dial", uri=args.dial)
         if call is None and acc.incoming:
-            call, rang_at = acc.incoming[0], now
-            report["calls"] = 1
+            call, rang_at = acc.incoming.pop(0), now
+            report["calls"] += 1
+            report["rang"].append(round(now - T0, 3))
         if call is None:
             continue
         if call.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            break
+            report["last_code"] = call.code
+            done.append(call)
+            if recorder is not None:
+                recorder = None
+            call, player, linked, pressed, answered_at = None, None, False, False, None
+            if report["calls"] >= args.max_calls and not args.dial:
+                break
+            if args.dial and "dialled" in report:
+                break
+            continue
         if answered_at is None and not args.no_answer and now - rang_at >= args.answer_after:
             answered_at = now
             op = pj.CallOpParam()
             op.statusCode = 200
             call.answer(op)
-            report["answered"] = 1
+            report["answered"] += 1
         if answered_at and call.media_up and not linked:
             linked = True
             ci = call.getInfo()  # noqa: F841 - bind before reading media (pjsua2 pitfall)
@@ -184,13 +227,15 @@ def main() -> int:
         stop = time.monotonic() + 2
         while time.monotonic() < stop and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             ep.libHandleEvents(10)
-    if args.unregister:
+    if args.unregister and acc.reg_code == 200:
         acc.setRegistration(False)
         stop = time.monotonic() + 1.5
         while time.monotonic() < stop:
             ep.libHandleEvents(10)
     report["events"] = events
+    report["reg_codes"] = acc.codes
     recorder = player = call = None
+    done.clear()
     acc.incoming.clear()
     gc.collect()
     acc.shutdown()

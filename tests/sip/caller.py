@@ -66,6 +66,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--target", required=True, help="sip:bot@127.0.0.1:5060")
     ap.add_argument("--port", type=int, required=True, help="local SIP port (UDP)")
+    ap.add_argument("--address", default="127.0.0.1", help="local SIP/RTP address")
     ap.add_argument("--rtp-port", type=int, default=0, help="first local RTP port")
     ap.add_argument("--play", help="WAV played into the call once connected")
     ap.add_argument("--record", help="WAV file for what the caller hears")
@@ -94,12 +95,12 @@ def main() -> int:
     ep.audDevManager().setNullDev()
     tc = pj.TransportConfig()
     tc.port = args.port
-    tc.boundAddress = "127.0.0.1"
+    tc.boundAddress = args.address
     ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
     ep.libStart()
     ac = pj.AccountConfig()
-    ac.idUri = f'"Test Caller" <sip:{args.user}@127.0.0.1:{args.port}>'
-    ac.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
+    ac.idUri = f'"Test Caller" <sip:{args.user}@{args.address}:{args.port}>'
+    ac.mediaConfig.transportConfig.boundAddress = args.address
     if args.rtp_port:
         ac.mediaConfig.transportConfig.port = args.rtp_port
     ACC = pj.Account()
@@ -114,7 +115,10 @@ def main() -> int:
     aud = c = None
     pressed = False
     end = time.monotonic() + args.duration + 10
-    report: dict[str, Any] = {"connected": False}
+    report: dict[str, Any] = {
+        "connected": False,
+        "started_at": time.time() - (time.monotonic() - T0),
+    }
     while time.monotonic() < end:
         ep.libHandleEvents(10)
         if call.state == pj.PJSIP_INV_STATE_DISCONNECTED and all(

@@ -4,7 +4,9 @@
 Kamailio), without the Rasa dialog before it: the dialog bridge is a stand-in that knows no
 hand-off record, so the whisper is built from the SIP context headers, as for a real call
 whose hand-off came from the dialog. Writes ``{transfer, closed}`` to
-``$VOICEBOT_TEST_RESULTS/<caller id>.json``."""
+``$VOICEBOT_TEST_RESULTS/<caller id>.json``. An agent's keypad code (pause, resume) is served
+first, as in voicebot.callhandler. With ``$VOICEBOT_TEST_LISTEN`` set, the real ASR listens to
+the waiting caller (saying "message" works like the key)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from voicebot.center.callqueue import AcdLine, transfer_hook
+from voicebot.center.callqueue import AcdLine, transfer_hook, voice
 from voicebot.config import load_settings
 from voicebot.departments import load_departments
 from voicebot.telephony.callio import CallIO
@@ -43,6 +45,10 @@ def prepare() -> None:
     departments = load_departments()
     _state["acd"] = AcdLine.load(settings, departments)
     _state["speaker"] = load_speaker(settings)
+    if os.environ.get("VOICEBOT_TEST_LISTEN"):  # the waiting caller may say "message"
+        from voicebot.asr import load_engine
+
+        _state["recognizer"] = load_engine(settings)
     _state["uri"] = departments.get("billing").transfer_uri
 
 
@@ -50,7 +56,9 @@ async def handle_call(call: CallIO) -> None:
     if not _state:
         prepare()
     acd: AcdLine = _state["acd"]
-    hook = transfer_hook(acd, call, _NoRecords(), _state["speaker"])
+    if await acd.feature_call(call, voice(_state["speaker"])):
+        return  # an agent dialled a keypad code (pause, resume)
+    hook = transfer_hook(acd, call, _NoRecords(), _state["speaker"], _state.get("recognizer"))
     result = await hook(_state["uri"], dict(HEADERS))
     out = Path(os.environ["VOICEBOT_TEST_RESULTS"])
     out.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,10 @@ def test_agent_phone_registers_and_the_board_marks_the_agent_available(tmp_path:
             pytest.fail("kamailio (Debian package) not installed")
         pytest.skip("kamailio (Debian package) not installed")
     cfg = tmp_path / "settings.yml"
-    cfg.write_text("sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  acd: true\n")
+    # the phone has no password here (sip.agent_auth: tests/sip/test_agent_auth.py)
+    cfg.write_text(
+        "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  acd: true\n  agent_auth: false\n"
+    )
     var = tmp_path / "var"
     port, workers, rtp = free_port(), free_port(), free_port(40)
     env = {**os.environ, "VOICEBOT_CONFIG": str(cfg), "VOICEBOT_VAR": str(var)}

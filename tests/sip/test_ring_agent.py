@@ -70,6 +70,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     cfg = folder / "settings.yml"
     cfg.write_text(
         "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  media_timeout_s: 20\n  acd: true\n"
+        "  agent_auth: false\n"  # phones without passwords (auth: tests/sip/test_agent_auth.py)
         "  handler: ring_handler:handle_call\n"
     )
     port, workers, rtp = free_port(), free_port(), free_port(40)

@@ -48,6 +48,8 @@ class AsrConfig:
             letter by letter).
         whisper_date_prompt: previous context for a second decode of an answer to the
             PIN-or-date-of-birth question that was heard as neither.
+        whisper_answer_prompt: previous context for a survey answer (``answer`` mode): numbers
+            on a scale, yes or no, short phrases.
         whisper_digits_window_s: shortest encoder window in ``digits`` mode, seconds
             (shorter than ``whisper_window_s``: one spoken digit or a PIN is short).
         whisper_digit_recheck_below: a one-digit answer whose digit probability (summed
@@ -86,6 +88,9 @@ class AsrConfig:
     whisper_prompt: str = ""
     whisper_digits_prompt: str = "Zero, one, two, three, four, five, six, seven, eight, nine."
     whisper_date_prompt: str = "Date of birth: the 3rd of May 1975. 21st of October 1962."
+    whisper_answer_prompt: str = (
+        "One, two, three, four, five, six, seven, eight, nine, ten. Yes. No. Very satisfied."
+    )
     whisper_digits_window_s: float = 4.0
     whisper_spelled_prompt: str = "Postcode: S W 1 A 1 A A. M 1 1 A A. E C 1 A 1 B B."
     whisper_digit_recheck_below: float = 0.8

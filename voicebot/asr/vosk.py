@@ -65,6 +65,7 @@ class VoskEngine(AsrEngine):
             "digits": self._grammar(list(cfg.digit_words)),
             "yes_no": self._grammar([*cfg.yes_words, *cfg.no_words]),
             "spelled": None,  # letters, digits and NATO words: the free model does better
+            "answer": None,  # a survey answer may be any phrase: free recognition
         }
 
     def knows(self, word: str) -> bool:

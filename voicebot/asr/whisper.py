@@ -144,6 +144,7 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             "spelled": self._prompt(cfg.whisper_spelled_prompt),
             "yes_no": self._prompt(YES_NO_PROMPT),
             "date": self._prompt(cfg.whisper_date_prompt),
+            "answer": self._prompt(cfg.whisper_answer_prompt),
         }
 
     # ------------------------------------------------------------------ set-up helpers

@@ -8,11 +8,10 @@ abandons*, reported apart and left out of the service level). Times in seconds.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from voicebot.center.board import AgentBoard
+from voicebot.center.board_api import Board
 
 SHORT_ABANDON_S = 5.0
 
@@ -74,25 +73,10 @@ class QueueFigures:
         return asdict(self)
 
 
-def queue_figures(
-    board: AgentBoard, since: float = 0.0, until: float = float("inf")
-) -> QueueFigures:
+def queue_figures(board: Board, since: float = 0.0, until: float = float("inf")) -> QueueFigures:
     """Figures of the calls that joined a queue in [since, until)."""
     sl = board.acd.service_level_s
-    db = sqlite3.connect(board.path, timeout=10.0)
-    db.row_factory = sqlite3.Row
-    try:
-        rows = db.execute(
-            "SELECT * FROM queue WHERE joined_at >= ? AND joined_at < ?", (since, until)
-        ).fetchall()
-        offers = db.execute(
-            "SELECT o.agent, o.result, o.answered_at, o.ended_at FROM offers o"
-            " JOIN queue q ON q.call_ref = o.call_ref"
-            " WHERE q.joined_at >= ? AND q.joined_at < ?",
-            (since, until),
-        ).fetchall()
-    finally:
-        db.close()
+    rows, offers = board.history(since, until)
     waits = [r["answered_at"] - r["joined_at"] for r in rows if r["state"] == "answered"]
     abandoned = [r for r in rows if r["state"] == "abandoned"]
     abandon_waits = [(r["ended_at"] or r["joined_at"]) - r["joined_at"] for r in abandoned]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ from voicebot.paths import DEFAULTS_DIR
 DEFAULT_FILE = DEFAULTS_DIR / "agents.yml"
 ENV_VAR = "VOICEBOT_AGENTS"
 
-_AGENT_FIELDS = {"name", "sip_user", "departments", "level"}
+_AGENT_FIELDS = {"name", "sip_user", "departments", "level", "password"}
 _SIP_USER = re.compile(r"^[A-Za-z0-9._~-]{1,64}$")
 _KEY = re.compile(r"^[a-z0-9_][a-z0-9_.-]{0,63}$")
+_FEATURE_CODE = re.compile(r"^[*#][0-9]{1,4}$")
+_TEXT_KEYS = {"pause_code", "resume_code"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class AcdSettings:
         announce_every_s: a waiting caller hears their position and wait this often, s.
         max_wait_s: after this long in the queue the caller is offered a message instead, s.
         default_handle_s: expected handle time before any call was measured, s.
+        pause_code: what an agent dials from their registered phone to pause (``*41``).
+        resume_code: what they dial to be available again (``*42``).
     """
 
     ring_timeout_s: float = 15.0
@@ -56,6 +60,8 @@ class AcdSettings:
     announce_every_s: float = 30.0
     max_wait_s: float = 180.0
     default_handle_s: float = 240.0
+    pause_code: str = "*41"
+    resume_code: str = "*42"
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,9 @@ class AgentSpec:
         sip_user: the user part the agent's phone registers as.
         departments: department keys the agent takes calls for.
         level: highest support level handled (1..3).
+        password: the digest password of their phone's REGISTER (a secret: never shown in
+            a repr or a log); "" = this agent's phone cannot register while ``sip.agent_auth``
+            is on.
     """
 
     key: str
@@ -75,6 +84,7 @@ class AgentSpec:
     sip_user: str
     departments: tuple[str, ...]
     level: int = 1
+    password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,14 @@ def _parse_acd(raw: Any, path: Path) -> AcdSettings:
     for key, value in raw.items():
         if key not in known:
             raise ConfigError(f"{where}: unknown key '{key}' (keys: {', '.join(sorted(known))})")
+        if key in _TEXT_KEYS:
+            if not isinstance(value, str) or not _FEATURE_CODE.match(value):
+                raise ConfigError(
+                    f"{where}, key '{key}': a keypad code is '*' or '#' and 1-4 digits"
+                    f' (like "*41"), got {value!r}'
+                )
+            values[key] = value
+            continue
         if key == "missed_pauses":
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}, key '{key}': must be true or false")
@@ -121,6 +139,8 @@ def _parse_acd(raw: Any, path: Path) -> AcdSettings:
     settings = AcdSettings(**values)
     if not 0 < settings.service_level_target <= 1:
         raise ConfigError(f"{where}, key 'service_level_target': must be in (0, 1]")
+    if settings.pause_code == settings.resume_code:
+        raise ConfigError(f"{where}: pause_code and resume_code must differ")
     if settings.ring_timeout_s <= 0:
         raise ConfigError(f"{where}, key 'ring_timeout_s': must be above 0")
     return settings
@@ -163,7 +183,13 @@ def _parse_agent(key: str, raw: Any, path: Path, departments: set[str] | None) -
     level = raw.get("level", 1)
     if isinstance(level, bool) or level not in (1, 2, 3):
         raise ConfigError(f"{where}, field 'level': must be 1, 2 or 3, got {level!r}")
-    return AgentSpec(key, raw["name"], user, tuple(depts), int(level))
+    password = raw.get("password", "")
+    if not isinstance(password, str) or not all(" " <= c <= "~" for c in password):
+        # the value itself is never echoed: it is a secret
+        raise ConfigError(f"{where}, field 'password': must be printable ASCII text")
+    if password and len(password) < 8:
+        raise ConfigError(f"{where}, field 'password': must be at least 8 characters")
+    return AgentSpec(key, raw["name"], user, tuple(depts), int(level), password)
 
 
 def load_agents(

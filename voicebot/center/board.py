@@ -14,10 +14,13 @@ Agent states::
                          paused <--pause / resume--> available
 
 An agent is offered a call only when available (or past the end of wrap-up) and registered
-(their phone's registration has not expired). Among those, the one idle longest goes first:
-``idle_since`` is when they last became free (end of wrap-up, resume, a refused or missed
-offer). Queued calls are served oldest first, per department. Times are seconds since the
-epoch (or any monotonic clock the caller passes consistently).
+(their phone's registration has not expired). Registration is apart from the state: a lapsed
+registration makes only an available agent offline, and a refresh changes nothing; paused,
+missed and wrap-up are kept through both (an offline agent may pause, too). Among those,
+the one idle longest goes first: ``idle_since`` is when they last became free (end of
+wrap-up, resume, a refused or missed offer). Queued calls are served oldest first, per
+department. Times are seconds since the epoch (or any monotonic clock the caller passes
+consistently).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from voicebot.center.agents import AcdSettings, AgentRoster
 from voicebot.errors import StoreError
@@ -118,6 +121,8 @@ class Offer:
 class AgentBoard:
     """Agent states and the department queues, shared by every process of a host."""
 
+    multi_host = False  # one host: monotonic times (see voicebot.center.board_api)
+
     def __init__(self, path: Path | str, roster: AgentRoster) -> None:
         self.path = Path(path)
         self.roster = roster
@@ -164,17 +169,24 @@ class AgentBoard:
     def register(self, key: str, contact: str, expires_s: float, now: float) -> None:
         """The agent's phone registered at ``contact`` for ``expires_s`` seconds (0 = gone).
 
-        A newly registered agent who was offline becomes available (idle from ``now``).
+        A newly registered agent who was offline becomes available (idle from ``now``). A
+        refresh (re-REGISTER) changes nothing but the expiry: a paused, missed, ringing,
+        busy or wrap-up agent stays so, an available one keeps their idle time.
         """
         self.roster.get(key)
         with self._tx() as db:
             row = db.execute("SELECT state FROM agents WHERE key = ?", (key,)).fetchone()
             if expires_s <= 0:
-                # a busy or ringing agent keeps their call; they are offline after it
-                db.execute("UPDATE agents SET registered_until = 0 WHERE key = ?", (key,))
+                # A busy or ringing agent keeps their call. Only an available agent goes
+                # offline: paused, missed and wrap-up are the agent's own state and survive
+                # a lapsed or renewed registration (an unregistered agent gets no call).
                 db.execute(
-                    "UPDATE agents SET contact = NULL, state = 'offline', state_since = ?"
-                    " WHERE key = ? AND state IN ('available', 'paused', 'missed', 'wrap_up')",
+                    "UPDATE agents SET registered_until = 0, contact = NULL WHERE key = ?",
+                    (key,),
+                )
+                db.execute(
+                    "UPDATE agents SET state = 'offline', state_since = ?"
+                    " WHERE key = ? AND state = 'available'",
                     (now, key),
                 )
                 return
@@ -190,12 +202,13 @@ class AgentBoard:
                 )
 
     def pause(self, key: str, now: float) -> None:
-        """The agent takes no calls (set from the dashboard or a keypad code)."""
+        """The agent takes no calls (set from the dashboard or a keypad code). An offline
+        agent may pause too: they stay paused when their phone registers."""
         self.roster.get(key)
         with self._tx() as db:
             db.execute(
                 "UPDATE agents SET state = 'paused', state_since = ? WHERE key = ?"
-                " AND state IN ('available', 'wrap_up', 'missed')",
+                " AND state IN ('available', 'wrap_up', 'missed', 'offline')",
                 (now, key),
             )
 
@@ -406,3 +419,18 @@ class AgentBoard:
             (float(talk) + self.acd.wrap_up_s) if talk is not None else self.acd.default_handle_s
         )
         return position * handle / max(1, int(staffed))
+
+    def history(
+        self, since: float, until: float
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Queue entries that joined in [since, until) and their offers, as dicts."""
+        with self._tx() as db:
+            calls = db.execute(
+                "SELECT * FROM queue WHERE joined_at >= ? AND joined_at < ?", (since, until)
+            ).fetchall()
+            offers = db.execute(
+                "SELECT o.* FROM offers o JOIN queue q ON q.call_ref = o.call_ref"
+                " WHERE q.joined_at >= ? AND q.joined_at < ?",
+                (since, until),
+            ).fetchall()
+        return [dict(r) for r in calls], [dict(r) for r in offers]

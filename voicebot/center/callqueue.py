@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -34,10 +36,15 @@ from voicebot.center.announce import (
     queue_announcement,
     whisper_text,
 )
-from voicebot.center.board import AgentBoard, Offer, OfferResult
+from voicebot.center.board import Offer, OfferResult
+from voicebot.center.board_api import Board, board_epoch, open_board
 from voicebot.center.distributor import Distributor, QueueStay
 from voicebot.config import Settings
+from voicebot.errors import VoicebotError
+from voicebot.records.store import RecordStore, utcnow
 from voicebot.telephony.callio import SAMPLE_RATE, CallIO
+
+log = logging.getLogger(__name__)
 
 Speak = Callable[[str], Awaitable[bytes]]
 """Text to PCM16 mono 8 kHz bytes, the bot's voice."""
@@ -103,9 +110,13 @@ class CallQueueLine:
     def key(self, digit: str) -> None:
         """A key the caller pressed while waiting."""
         if digit == MESSAGE_KEY:
-            self._message = True
-            self._stop_comfort()
-            self.call.stop_playback()  # the announcement too: the distributor moves on
+            self.message_asked()
+
+    def message_asked(self) -> None:
+        """The caller asked for a message (the key, or said so)."""
+        self._message = True
+        self._stop_comfort()
+        self.call.stop_playback()  # the announcement too: the distributor moves on
 
     async def announce(self, position: int, wait_s: float, first: bool) -> None:
         await self._say(queue_announcement(position, wait_s, first=first))
@@ -185,28 +196,32 @@ class AcdLine:
 
     Args:
         roster: the agents.
-        board: the host's agent board (``var/acd.sqlite3``, shared with the supervisor).
+        board: the agent board (``sip.acd_board``: SQLite on this host or Redis shared by
+            hosts), shared with the supervisor.
         proxy: ``address:port`` of the Kamailio the phones registered to.
         departments: department key by ``transfer_uri``.
+        records: the call records, where each queued call's stay is written (ACD
+            statistics, :mod:`voicebot.records.acd`); None: not written.
     """
 
     def __init__(
         self,
         roster: AgentRoster,
-        board: AgentBoard,
+        board: Board,
         proxy: str,
         departments: Mapping[str, str],
+        records: RecordStore | None = None,
     ) -> None:
         self.roster = roster
         self.board = board
         self.proxy = proxy
         self.departments = dict(departments)
+        self.records = records
 
     @classmethod
     def load(cls, settings: Settings, departments: Any) -> AcdLine | None:
         """From the settings and the departments (None when ``sip.acd`` is off)."""
         from voicebot.config import section_to
-        from voicebot.paths import var_dir
         from voicebot.telephony.settings import SipSettings
 
         sip = section_to(SipSettings, settings, "sip")
@@ -216,8 +231,14 @@ class AcdLine:
         by_uri = {}
         for key, dept in (getattr(departments, "departments", None) or {}).items():
             by_uri[str(dept.transfer_uri)] = str(key)
-        board = AgentBoard(var_dir() / "acd.sqlite3", roster)
-        return cls(roster, board, f"{sip.address}:{sip.port}", by_uri)
+        board = open_board(settings, roster)
+        return cls(roster, board, f"{sip.address}:{sip.port}", by_uri, _open_records(settings))
+
+    async def feature_call(self, call: CallIO, speak: Speak) -> bool:
+        """An agent dialling a keypad code (pause, resume) from their phone: served, True."""
+        from voicebot.center.featurecodes import feature_call
+
+        return await feature_call(call, self.roster, self.board, speak)
 
     def department_for(self, uri: str) -> str | None:
         """The department a hand-off to ``uri`` goes to, if it has agents of its own."""
@@ -231,16 +252,61 @@ class AcdLine:
         headers: Mapping[str, str],
         whisper: str,
         speak: Speak,
+        recognizer: Any = None,
     ) -> QueueStay:
         """Queue the caller for ``department`` until an agent took the call and it ended,
-        the caller asked to leave a message, or hung up."""
+        the caller asked to leave a message (key, or said so when ``recognizer`` is given:
+        the bot's ASR), or hung up."""
+        from voicebot.center.queuespeech import SpokenRequest
+
         line = CallQueueLine(call, speak, self.roster, self.proxy, whisper, headers)
-        keys = asyncio.ensure_future(_read_keys(call, line))
+        tasks = [asyncio.ensure_future(_read_keys(call, line))]
+        if recognizer is not None:
+            words = SpokenRequest(recognizer, line.message_asked)
+            tasks.append(asyncio.ensure_future(words.run(call)))
+        loop = asyncio.get_running_loop()
+        joined, started = utcnow(), loop.time()
+        call_ref = call.details.call_id
+        stay: QueueStay | None = None
         try:
-            return await Distributor(self.board).serve(call.details.call_id, department, line)
+            distributor = Distributor(self.board, epoch=board_epoch(self.board, loop.time()))
+            stay = await distributor.serve(call_ref, department, line)
+            return stay
         finally:
-            keys.cancel()
+            # written once, here (a few ms): an await could be cancelled with the call;
+            # no stay = the call ended under the queue (cancelled): abandoned
+            gone = QueueStay("abandoned", None, loop.time() - started, (), 0)
+            self._record(call_ref, department, joined, stay or gone)
+            for task in tasks:
+                task.cancel()
             await line.close()
+
+    def _record(self, call_ref: str, department: str, joined: datetime, stay: QueueStay) -> None:
+        """Write the stay to the call records; a failing database is logged, not fatal."""
+        if self.records is None:
+            return
+        from voicebot.records.acd import record_stay
+
+        try:
+            record_stay(
+                self.records, call_ref, department, joined, stay, self.roster.acd.service_level_s
+            )
+        except VoicebotError as exc:
+            log.error("ACD statistics of %s not recorded: %s (%s)", call_ref, exc, exc.code)
+
+
+def _open_records(settings: Settings) -> RecordStore | None:
+    """The call records the ACD writes its statistics to (``records.enabled``), or None."""
+    from voicebot.records.store import records_config
+
+    cfg = records_config(settings)
+    if not cfg.enabled:
+        return None
+    try:
+        return RecordStore(cfg.url or None)
+    except VoicebotError as exc:
+        log.error("ACD statistics are not recorded: %s (%s)", exc, exc.code)
+        return None
 
 
 async def _read_keys(call: CallIO, line: CallQueueLine) -> None:
@@ -278,17 +344,11 @@ TransferHook = Callable[[str, dict[str, str]], Awaitable[str | None]]
 a hand-off the ACD served, or None when ``uri`` is not a department with agents."""
 
 
-def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> TransferHook:
-    """The hand-off of one call through the ACD, for the call handler's line.
-
-    ``bridge``: the dialog bridge (the hand-off record for the whisper); ``speaker``: the
-    bot's TTS (:class:`voicebot.stages.Speaker`, blocking: run in an executor).
-    An agent took the call -> ``accepted``; the caller chose a message -> ``no_answer`` (the
-    session then takes the message); the caller hung up -> ``failed``.
-    """
+def voice(speaker: Any) -> Speak:
+    """The bot's TTS (:class:`voicebot.stages.Speaker`: in-process Piper or the speech
+    service; blocking, so run in an executor) as a :data:`Speak`."""
 
     def synthesize(text: str) -> Any:
-        # the Speaker protocol (voicebot.stages): in-process Piper or the speech service
         parts = list(speaker.sentences(text))
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
 
@@ -296,6 +356,23 @@ def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> Tran
         loop = asyncio.get_running_loop()
         pcm = await loop.run_in_executor(None, synthesize, text)
         return np.asarray(pcm, dtype="<i2").tobytes()
+
+    return speak
+
+
+def transfer_hook(
+    acd: AcdLine, call: CallIO, bridge: Any, speaker: Any, recognizer: Any = None
+) -> TransferHook:
+    """The hand-off of one call through the ACD, for the call handler's line.
+
+    ``bridge``: the dialog bridge (the hand-off record for the whisper); ``speaker``: the
+    bot's TTS (:class:`voicebot.stages.Speaker`, blocking: run in an executor);
+    ``recognizer``: the bot's ASR, so a waiting caller may *say* they want a message.
+    An agent took the call -> ``accepted``; the caller chose a message -> ``no_answer`` (the
+    session then takes the message); the caller hung up -> ``failed``.
+    """
+
+    speak = voice(speaker)
 
     async def hook(uri: str, headers: dict[str, str]) -> str | None:
         department = acd.department_for(uri)
@@ -308,7 +385,7 @@ def transfer_hook(acd: AcdLine, call: CallIO, bridge: Any, speaker: Any) -> Tran
         else:
             fields = header_fields(headers)
         whisper = whisper_text(department, fields)
-        stay = await acd.hand_off(call, department, headers, whisper, speak)
+        stay = await acd.hand_off(call, department, headers, whisper, speak, recognizer)
         return {"answered": "accepted", "message": "no_answer"}.get(stay.result, "failed")
 
     return hook

@@ -27,7 +27,8 @@ import logging
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from voicebot.center.board import AgentBoard, Offer, OfferResult
+from voicebot.center.board import Offer, OfferResult
+from voicebot.center.board_api import Board
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class QueueStay:
         wait_s: seconds from joining the queue to the agent's answer (or to leaving).
         offers: agents rung, in order, with what each did.
         announcements: how many position announcements the caller heard.
+        talk_s: seconds the caller and the agent were joined (0 unless answered).
     """
 
     result: QueueResult
@@ -82,10 +84,12 @@ class QueueStay:
     wait_s: float
     offers: tuple[tuple[str, OfferResult], ...]
     announcements: int
+    talk_s: float = 0.0
 
 
 class Distributor:
-    """The per-call queue logic over a shared :class:`AgentBoard` (see the module doc).
+    """The per-call queue logic over a shared :class:`~voicebot.center.board_api.Board`
+    (see the module doc).
 
     Args:
         board: the host's agent board.
@@ -93,7 +97,7 @@ class Distributor:
         epoch: added to the event loop's clock to give board times, s.
     """
 
-    def __init__(self, board: AgentBoard, *, poll_s: float = 0.5, epoch: float = 0.0) -> None:
+    def __init__(self, board: Board, *, poll_s: float = 0.5, epoch: float = 0.0) -> None:
         self.board = board
         self.acd = board.acd
         self.poll_s = poll_s
@@ -121,11 +125,17 @@ class Distributor:
                     result = await self._ring(line, offer)
                     offers.append((offer.agent, result))
                     if result == "answered":
-                        wait = self.now() - joined
+                        answered = self.now()
                         await line.connected(offer)
-                        self.board.call_ended(offer, self.now())
+                        ended = self.now()
+                        self.board.call_ended(offer, ended)
                         return QueueStay(
-                            "answered", offer.agent, wait, tuple(offers), announcements
+                            "answered",
+                            offer.agent,
+                            answered - joined,
+                            tuple(offers),
+                            announcements,
+                            ended - answered,
                         )
                     continue  # try the next agent at once
                 now = self.now()

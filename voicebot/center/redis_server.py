@@ -9,6 +9,10 @@ limit, no snapshots on disk: conversation state may hold what a caller said), st
 
     with RedisServer(redis_settings(settings), var_dir() / "redis") as redis:
         print(redis.settings.url)
+
+It is the one redis-server starter: ``voicebot serve`` uses it for the ``redis`` section
+(``redis.serve: true``) and, through :func:`server_for_url`, for a ``dialog.tracker_store``
+Redis URL on this host that nothing answers yet.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from voicebot.config import Settings, section_to
 from voicebot.errors import ConfigError, StoreError
@@ -189,3 +194,39 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def server_for_url(url: str, base: RedisSettings, folder: Path) -> RedisServer | None:
+    """A started :class:`RedisServer` for ``redis://[:PASSWORD@]HOST:PORT/DB`` when that
+    address is on this host and nothing listens there yet (``base`` gives the binary and
+    memory limit); None when a server already answers. StoreError when the address is
+    another host's and nothing answers there."""
+    parts = urlsplit(url)
+    host = "127.0.0.1" if parts.hostname in (None, "localhost") else str(parts.hostname)
+    port = parts.port or 6379
+    if _listening(host, port):
+        return None
+    if not _is_local(host):
+        raise StoreError(
+            f"no Redis server answers at {host}:{port}",
+            hint="start it there (redis.serve: true on that host) or fix dialog.tracker_store",
+        )
+    settings = replace(base, serve=True, address=host, port=port, password=parts.password or "")
+    server = RedisServer(settings, folder)
+    server.start()
+    return server
+
+
+def _listening(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def _is_local(host: str) -> bool:
+    """Whether ``host`` is an address of this machine (it can be bound to)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with contextlib.suppress(OSError), socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return True
+    return False

@@ -21,7 +21,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from voicebot.center.board import AgentBoard
+from voicebot.center.board_api import Board
 from voicebot.telephony.kamrpc import KamailioRpc
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class RegistrationSync:
         every_s: seconds between two reads of the location table.
     """
 
-    def __init__(self, rpc: KamailioRpc, board: AgentBoard, every_s: float = 2.0) -> None:
+    def __init__(self, rpc: KamailioRpc, board: Board, every_s: float = 2.0) -> None:
         self.rpc = rpc
         self.board = board
         self.every_s = every_s

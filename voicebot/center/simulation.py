@@ -16,7 +16,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from voicebot.center.board import AgentBoard, Offer, OfferResult
+from voicebot.center.board import Offer, OfferResult
+from voicebot.center.board_api import Board
 from voicebot.center.distributor import Distributor, QueueStay
 
 T = TypeVar("T")
@@ -92,7 +93,7 @@ class SimulatedCaller:
 
     call_ref: str
     patience_s: float
-    board: AgentBoard
+    board: Board
     habits: AgentHabits
     rng: random.Random
     announcement_s: float = 6.0
@@ -152,7 +153,7 @@ class SimulatedCaller:
 
 
 async def simulate_day(
-    board: AgentBoard,
+    board: Board,
     departments: list[str],
     callers: int,
     arrival_window_s: float,

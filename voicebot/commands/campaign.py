@@ -1,7 +1,7 @@
 """``voicebot campaign``: outbound survey campaigns.
 
     voicebot campaign import CAMPAIGN.yml CONTACTS.csv [--skip-bad]
-    voicebot campaign start NAME --simulate SEED     (see below)
+    voicebot campaign start NAME [--simulate SEED]
     voicebot campaign pause|resume NAME
     voicebot campaign status [NAME]
     voicebot campaign export NAME [--out FOLDER]
@@ -9,9 +9,11 @@
 State lives in ``var/campaigns.sqlite3``. ``import`` refuses a contact list with bad rows
 and names every one (``--skip-bad`` imports the good rows and still lists the bad).
 ``start`` runs the dialer in the foreground until no contact is due or the campaign is
-paused from another shell. Placing the calls over SIP with the survey dialog is not built
-yet: today ``start`` needs ``--simulate SEED``, which answers with simulated respondents on
-a virtual clock (pacing, windows, retries, do-not-call, answers and the results are real).
+paused from another shell. It places the calls over SIP through dialer processes (the
+``outbound`` settings; their logs in ``var/log/campaign-NAME/``); killed and started again,
+it goes on without calling anyone twice. ``--simulate SEED`` answers with simulated
+respondents on a virtual clock instead (pacing, windows, retries, do-not-call, answers and
+the results are real).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--simulate",
         type=int,
         metavar="SEED",
-        help="simulated respondents on a virtual clock (SIP dialing is not built yet)",
+        help="simulated respondents on a virtual clock instead of SIP calls",
     )
     for action, text in (("pause", "stop placing new calls"), ("resume", "allow calls again")):
         p = sub.add_parser(action, help=text)
@@ -60,6 +62,43 @@ def _store() -> CampaignStore:
     from voicebot.center.campaigns.store import CampaignStore
 
     return CampaignStore(var_dir() / "campaigns.sqlite3")
+
+
+def _start_sip(store: CampaignStore, name: str) -> int:
+    """Dial campaign ``name`` over SIP until nothing is due (or it is paused)."""
+    import asyncio
+    import signal
+
+    from voicebot.center.campaigns import results
+    from voicebot.center.campaigns.dialer import Dialer
+    from voicebot.center.campaigns.outbound_settings import outbound_settings
+    from voicebot.center.campaigns.sipcallee import SipCallee
+    from voicebot.config import load_settings
+
+    spec = store.spec(name)
+    cfg = outbound_settings(load_settings())
+    callee = SipCallee(
+        store.path, cfg, spec.max_concurrent, log_dir=var_dir() / "log" / f"campaign-{name}"
+    )
+
+    async def dial() -> DialerStats:
+        await callee.start()
+        dialer = Dialer(store, name, callee)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, dialer.stop)
+        try:
+            return await dialer.run()
+        finally:
+            await callee.close()
+
+    stats = asyncio.run(dial())
+    print(
+        f"campaign {name}: placed {stats.placed} calls over SIP (at most "
+        f"{stats.peak_concurrent} at once), {stats.postponed} postponed to the window"
+    )
+    print(json.dumps(results.report(store, name)["funnel"]))
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,10 +124,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "start":
         if args.simulate is None:
-            raise ConfigError(
-                "placing campaign calls over SIP is not built yet",
-                hint="run with --simulate SEED to exercise the dialer with simulated callees",
-            )
+            return _start_sip(store, args.name)
         from voicebot.center.campaigns.dialer import Dialer
         from voicebot.center.campaigns.simulation import Respondents
         from voicebot.center.simulation import run_virtual

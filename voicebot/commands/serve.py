@@ -114,12 +114,19 @@ def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
         from voicebot.services.settings import services_config
 
         svc = services_config(settings)
-        with ActionServer(dialog_config(settings).action_endpoint):
-            if svc.mode != "shared" or not svc.start:
+        actions = ActionServer(dialog_config(settings).action_endpoint)
+        if svc.mode != "shared" or not svc.start:
+            with actions:
                 return Supervisor(sip, settings, var_dir() / "sip", env).run()
-            # one speech and one dialog service for the host; the workers stay thin
+        # one speech and one dialog service for the host; the workers stay thin. The action
+        # server starts alongside them (its imports take seconds the models' load covers).
+        try:
+            actions.launch()
             with HostServices(settings):
+                actions.wait(svc.start_timeout_s)
                 return Supervisor(sip, settings, var_dir() / "sip", env).run()
+        finally:
+            actions.stop()
 
 
 def _start_redis(settings: Settings, servers: contextlib.ExitStack) -> None:

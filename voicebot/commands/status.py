@@ -1,8 +1,10 @@
 """``voicebot status``: is each per-host service up, and how busy is it.
 
 Asks the speech and dialog services (``services.*_address``) for their health and prints
-one line each: state, pid, uptime, memory, requests and mean queue/run times per operation.
-``--json`` prints the raw answers. Exit status 1 when a service does not answer.
+one line each: state, pid, uptime, memory, requests and mean queue/run times per operation;
+then the other hosts' dialog services this host's workers fall back on
+(``services.dialog_peers``). ``--json`` prints the raw answers. Exit status 1 when one of
+this host's services does not answer (a peer that is down is shown, not counted).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = services_config(load_settings())
     answers = {}
-    for name, address in (("speech", cfg.speech()), ("dialog", cfg.dialog())):
+    peers = [(f"peer {address}", address) for address in cfg.dialogs()[1:]]
+    for name, address in (("speech", cfg.speech()), ("dialog", cfg.dialog()), *peers):
         try:
             answers[name] = ServiceClient(address).health(timeout_s=3.0)
         except ServiceError as exc:
@@ -46,4 +49,4 @@ def run(args: argparse.Namespace) -> int:
                 f"{name:7s} up    pid {info.get('pid')}, {info.get('uptime_s', 0):.0f} s, "
                 f"{info.get('rss_mb', 0):.0f} MB; {ops or 'no requests yet'}"
             )
-    return 0 if all(info.get("ok") for info in answers.values()) else 1
+    return 0 if all(answers[name].get("ok") for name in ("speech", "dialog")) else 1

@@ -64,6 +64,12 @@ class ActionServer:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0, reuse: bool = True) -> ActionServer:
+        """Start it (or find it running) and wait until it answers."""
+        return self.launch(reuse).wait(timeout_s)
+
+    def launch(self, reuse: bool = True) -> ActionServer:
+        """Start the process without waiting for it (``voicebot serve`` loads the models
+        meanwhile); :meth:`wait` before relying on it."""
         if reuse and is_up(self.endpoint):
             log.info("using the action server already running at %s", self.endpoint)
             return self
@@ -77,6 +83,12 @@ class ActionServer:
             stderr=subprocess.STDOUT,
         )
         logfile.close()
+        return self
+
+    def wait(self, timeout_s: float = 60.0) -> ActionServer:
+        """Return once it answers; DialogError if it exits or is not up in ``timeout_s``."""
+        if self._proc is None:
+            return self
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

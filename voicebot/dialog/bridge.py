@@ -47,6 +47,15 @@ DIGIT_SLOTS = frozenset({"account_number"})
 SPELLED_SLOTS = frozenset({"postcode"})
 #: slots a caller may key in: while one is asked, keys are data, not menu choices
 KEYED_DATA_SLOTS = frozenset({"account_number", "pin", "date_of_birth"})
+#: slots of the outbound survey form: keys answer its questions, never the menu
+SURVEY_SLOT_PREFIX = "survey_"
+
+
+def keyed_data_slot(slot: str | None) -> bool:
+    """Whether keys are data (an answer) while ``slot`` is asked, not menu choices."""
+    return slot in KEYED_DATA_SLOTS or (slot or "").startswith(SURVEY_SLOT_PREFIX)
+
+
 # Actions that answer a first-level request: a call with one of these and no hand-off
 # was resolved by the bot (an intent alone is not enough: identification may have failed).
 RESOLVING_ACTIONS = frozenset(
@@ -64,7 +73,13 @@ RESOLVING_ACTIONS = frozenset(
 )
 #: NLU intents a clear yes or no from the interpreter overrules (other intents, such as
 #: "no, put me through to billing" -> request_human, say more than yes or no)
-OVERRULABLE = frozenset({"affirm", "deny", "nlu_fallback", "out_of_scope", "inform", "thank_you"})
+#: the outbound survey's own intents: they matter only inside the survey form, so on any other
+#: yes/no question a clear yes or no overrules them ("Now." is a no, not "not now") and a
+#: hedge the NLU calls one of them ("maybe") is asked again like a doubtful affirm/deny
+SURVEY_INTENTS = frozenset({"call_later", "opt_out"})
+OVERRULABLE = frozenset(
+    {"affirm", "deny", "nlu_fallback", "out_of_scope", "inform", "thank_you", *SURVEY_INTENTS}
+)
 #: an affirm or deny with no yes or no word in it is trusted from this NLU confidence (0..1)
 YES_NO_TRUST = 0.8
 REASK = "Sorry, was that a yes or a no?"
@@ -129,6 +144,9 @@ class Conversation:
     """The bot's last turn read out the keypad menu (a spoken "one" is then a key too)."""
     reasked: bool = False
     """The last yes/no question was already asked again once."""
+    survey: list[dict[str, Any]] = field(default_factory=list)
+    """Outbound survey events in order (``survey_answer`` as each answer is taken, then
+    ``survey_end``), see :mod:`voicebot.center.campaigns.survey_call`."""
 
     def outcome(self) -> Outcome:
         """Resolved, routed (where and why), message taken, or abandoned."""
@@ -208,7 +226,7 @@ class ConversationKeeper:
         """1 when a single key is a menu choice now (keypad input can complete at once),
         None while digits are data (an account number, a PIN, a date) or there is no menu."""
         conv = self.conversation(call_id)
-        return 1 if self.departments.menu and conv.requested_slot not in KEYED_DATA_SLOTS else None
+        return 1 if self.departments.menu and not keyed_data_slot(conv.requested_slot) else None
 
 
 class DialogBridge(ConversationKeeper):
@@ -252,6 +270,12 @@ class DialogBridge(ConversationKeeper):
             raise DialogError(f"a custom action failed at the start of the call: {failed[0]}")
         return self._reply(conv, channel.messages, tracker)
 
+    async def start_survey(self, call_id: str, intent: str, script_json: str) -> DialogReply:
+        """Start the outbound survey ``intent`` with the campaign's script (JSON) in a call
+        already started with :meth:`start`; the reply is the opening and consent question."""
+        message = f"/{intent}" + json.dumps({"survey_script": script_json})
+        return await self._send(self.conversation(call_id), message, f"(survey {intent})")
+
     async def handle(self, call_id: str, text: str) -> DialogReply:
         """One caller turn (speech transcript, typed text or keyed digits)."""
         conv = self.conversation(call_id)
@@ -281,7 +305,8 @@ class DialogBridge(ConversationKeeper):
                     log.info("call %s: yes/no answer %s overrules NLU %s", call_id, answer, name)
                     return await self._send(conv, f"/{wanted}", caller_text=shown)
                 doubtful = answer == "unsure" or (answer == "none" and confidence < YES_NO_TRUST)
-                if conv.expect == "yes_no" and name in ("affirm", "deny") and doubtful:
+                yes_no_like = name in ("affirm", "deny") or name in SURVEY_INTENTS
+                if conv.expect == "yes_no" and yes_no_like and doubtful:
                     if not conv.reasked:
                         question = conv.last_bot_texts[-1:] or ("",)
                         last = re.split(r"(?<=[.!:])\s+", question[0].strip())[-1]
@@ -294,7 +319,7 @@ class DialogBridge(ConversationKeeper):
         """(entry, key) when ``text`` is one keypad key (or, right after the menu was read
         out, one spoken digit: "one", "press two") and no digits are asked for; while another
         form question is open (fault type, postcode) only a department key counts."""
-        if conv.requested_slot in KEYED_DATA_SLOTS or not self.departments.menu:
+        if keyed_data_slot(conv.requested_slot) or not self.departments.menu:
             return None, None
         bare = text.strip().strip(".!?,").strip()
         key: str | None = bare if len(bare) == 1 and bare in MENU_KEYS else None
@@ -398,6 +423,8 @@ class DialogBridge(ConversationKeeper):
                 ended = True
             elif kind == "menu":
                 menu = True
+            elif kind in ("survey_answer", "survey_end"):
+                conv.survey.append(dict(payload))
         for t in texts:
             conv.transcript.append(Turn("bot", t))
         if texts:

@@ -21,10 +21,9 @@ class DialogConfig:
     """Name the bot introduces itself with."""
     tracker_store: str = "sqlite"
     """Where the dialog service keeps conversations: ``sqlite`` (var/dialog/), ``memory``, or
-    ``redis://HOST:PORT/DB`` (shared by hosts, with a Redis lock store)."""
-    redis_server: str = "/usr/bin/redis-server"
-    """Debian's redis-server, started by ``voicebot serve`` when the tracker store is a Redis
-    URL on this host that does not answer yet."""
+    ``redis://[:PASSWORD@]HOST:PORT/DB`` (shared by hosts, with a Redis lock store;
+    ``voicebot serve`` starts redis-server, the ``redis`` section's binary, when the URL is
+    on this host and nothing answers there)."""
 
     def models_path(self) -> Path:
         path = Path(self.models_dir)

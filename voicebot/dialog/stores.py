@@ -134,7 +134,16 @@ async def delete_conversation(store: Any, sender_id: str) -> None:
         raise StoreError(f"could not delete conversation state: {exc}") from exc
 
 
-def _redis_parts(url: str) -> tuple[str, int, int]:
+def redact_url(spec: str) -> str:
+    """``spec`` with a URL's password replaced by ``***`` (for logs and health answers)."""
+    parts = urlsplit(spec)
+    if not parts.password:
+        return spec
+    return spec.replace(f":{parts.password}@", ":***@", 1)
+
+
+def _redis_parts(url: str) -> tuple[str, int, int, str | None]:
+    """Host, port, database number and password (``redis://:PASSWORD@HOST:PORT/DB``)."""
     parts = urlsplit(url)
     if parts.scheme != "redis" or not parts.hostname:
         raise ConfigError(
@@ -142,7 +151,7 @@ def _redis_parts(url: str) -> tuple[str, int, int]:
             "redis://HOST:PORT/DB"
         )
     db = parts.path.strip("/")
-    return parts.hostname, parts.port or 6379, int(db) if db.isdigit() else 0
+    return parts.hostname, parts.port or 6379, int(db) if db.isdigit() else 0, parts.password
 
 
 def create_stores(spec: str, domain: Domain | None = None) -> tuple[TrackerStore, LockStore]:
@@ -157,15 +166,16 @@ def create_stores(spec: str, domain: Domain | None = None) -> tuple[TrackerStore
         full.parent.mkdir(parents=True, exist_ok=True)
         inner = SQLTrackerStore(domain, dialect="sqlite", db=str(full))
     else:
-        host, port, db = _redis_parts(spec)
+        host, port, db, password = _redis_parts(spec)
+        where = {"host": host, "port": port, "db": db, "password": password}
         try:
-            inner = RedisTrackerStore(domain, host=host, port=port, db=db, key_prefix="voicebot")
+            inner = RedisTrackerStore(domain, key_prefix="voicebot", **where)
             inner.red.ping()
-            lock = RedisLockStore(host=host, port=port, db=db, key_prefix="voicebot")
+            lock = RedisLockStore(key_prefix="voicebot", **where)
         except Exception as exc:  # noqa: BLE001 - redis raises its own ConnectionError
             raise StoreError(
                 f"cannot reach the Redis tracker store at {spec}: {exc}",
                 hint="start redis-server, or set dialog.tracker_store: sqlite",
             ) from exc
-    log.info("dialog tracker store: %s", spec)
+    log.info("dialog tracker store: %s", redact_url(spec))
     return RedactingTrackerStore(inner), lock

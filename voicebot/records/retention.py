@@ -26,6 +26,9 @@ def run_retention(store: RecordStore, cfg: RecordsConfig) -> tuple[int, int]:
         return 0, 0
     cutoff = utcnow() - timedelta(days=cfg.retention_days)
     paths = store.delete_before(cutoff)
+    from voicebot.records.acd import delete_stays_before  # the ACD's queue stays go too
+
+    delete_stays_before(store, cutoff)
     files = 0
     for path in paths:
         if not path:

@@ -112,3 +112,23 @@ stats_days = Table(
     Column("payload", Text, nullable=False),  # JSON aggregates of the day's calls
     Column("computed_at", DateTime, nullable=False),
 )
+
+queue_stays = Table(
+    "queue_stays",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_ref", String(255), nullable=False, index=True),  # the queued call's SIP Call-ID
+    Column("department", String(64), nullable=False),
+    Column("joined_at", DateTime, nullable=False),  # when the call joined the queue (UTC)
+    Column("result", String(16), nullable=False),  # answered / abandoned / message
+    Column("wait_s", Float, nullable=False),  # joined -> agent answered (or -> left), s
+    Column("service_level_s", Float, nullable=False),  # the threshold then, s
+    Column("within_sl", Integer, nullable=False),  # 1: answered within service_level_s
+    Column("agent", String(64)),  # who took the call
+    Column("talk_s", Float, nullable=False, default=0.0),  # caller joined to agent, s
+    Column("offers", Text),  # JSON list of [agent, result] in ring order
+    Column("announcements", Integer, nullable=False, default=0),
+    Index("ix_queue_stays_joined", "joined_at", "department"),
+)
+"""One row per call that waited in an ACD queue, written when its queue time ends (the
+ACD statistics: service level, waits, abandoned, per-agent calls and talk time)."""

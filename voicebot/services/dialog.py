@@ -8,16 +8,28 @@ stopped. What the bridge remembers besides Rasa's state (transcript, intents, ha
 kept by the caller's worker and sent with every request, so the service holds no call
 state of its own. Operations (``call_id`` is the worker's key for the call):
 
-``start``   ``{call_id, caller_id, conv}`` -> ``{reply, conv}``: session start and greeting
-``handle``  ``{call_id, text, conv}`` -> ``{reply, conv}``: one caller turn
+``start``   ``{call_id, caller_id, conv, events}`` -> ``{reply, conv, events}``: session start
+            and greeting
+``handle``  ``{call_id, text, conv, events}`` -> ``{reply, conv, events}``: one caller turn
+``survey``  ``{call_id, intent, script, conv, events}`` -> ``{reply, conv, events}``: start an
+            outbound survey
 ``end``     ``{call_id}``: the call is over: its stored conversation is deleted
 ``health``  counters, memory, tracker store
+
+``events`` is the number of tracker events stored after the call's last turn. A turn
+marked ``resend`` was lost with another host's dialog service while it answered it:
+``closed`` (the process died: its lock on the conversation is broken here) or ``timeout``.
+When the shared store holds more events than the worker last saw, that service had
+already taken the turn, and this one refuses it (a :class:`DialogError`: the call's failure
+path) rather than answer it twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,10 +62,17 @@ class DialogService(Service):
         self.status_path = status
         self.bridge = bridge
         self.store = store
-        self.ops = {"start": self.start, "handle": self.handle, "end": self.end}
+        self.ops = {
+            "start": self.start,
+            "handle": self.handle,
+            "end": self.end,
+            "survey": self.survey,
+        }
 
     def health(self) -> Reply:
-        return self.stats.health(tracker_store=self.store)
+        from voicebot.dialog.stores import redact_url
+
+        return self.stats.health(tracker_store=redact_url(self.store))
 
     def _restore(self, call_id: str, request: dict[str, Any]) -> None:
         conv = request.get("conv")
@@ -65,19 +84,42 @@ class DialogService(Service):
         mark = self.stats.running(op, self.stats.queued(op))
         ok = False
         try:
+            if request.get("resend"):
+                await self._check_not_taken(call_id, request)
             self._restore(call_id, request)
             if op == "start":
                 reply = await self.bridge.start(
                     call_id, request.get("caller_id"), request.get("sip_call_id")
+                )
+            elif op == "survey":
+                reply = await self.bridge.start_survey(
+                    call_id, str(request.get("intent", "")), str(request.get("script", ""))
                 )
             else:
                 reply = await self.bridge.handle(call_id, str(request.get("text", "")))
             ok = True
             conv = self.bridge.forget(call_id)  # the worker keeps it; nothing stays here
             assert conv is not None
-            return {"reply": reply_to_wire(reply), "conv": conversation_to_wire(conv)}
+            return {
+                "reply": reply_to_wire(reply),
+                "conv": conversation_to_wire(conv),
+                "events": await self._stored_events(call_id),
+            }
         finally:
             self.stats.done(op, mark, ok)
+
+    async def _stored_events(self, call_id: str) -> int:
+        """How many events the tracker store holds for the call (0: none)."""
+        tracker = await self.bridge.agent.tracker_store.retrieve_full_tracker(call_id)
+        return len(tracker.events) if tracker is not None else 0
+
+    async def _check_not_taken(self, call_id: str, request: dict[str, Any]) -> None:
+        if request.get("resend") == "closed":  # its service died holding the lock
+            self.bridge.agent.lock_store.delete_lock(call_id)
+        stored, seen = await self._stored_events(call_id), int(request.get("events") or 0)
+        if stored > seen:
+            log.warning("call %s: a resent turn was already taken (%d > %d)", call_id, stored, seen)
+            raise DialogError("the dialog service that died during this turn had already taken it")
 
     async def start(self, request: dict[str, Any]) -> Reply:
         return await self._turn("start", request)
@@ -85,11 +127,15 @@ class DialogService(Service):
     async def handle(self, request: dict[str, Any]) -> Reply:
         return await self._turn("handle", request)
 
+    async def survey(self, request: dict[str, Any]) -> Reply:
+        return await self._turn("survey", request)
+
     async def prepare(self) -> None:
         """One throw-away conversation (the first prediction is slow), then deleted."""
         from voicebot.dialog.stores import delete_conversation
 
         write_status(self.status_path, "warming the dialog model")
+        began = time.monotonic()
         call_id = f"warm-up-{time.time_ns()}"
         try:
             await self.bridge.start(call_id)
@@ -99,6 +145,7 @@ class DialogService(Service):
         finally:
             self.bridge.forget(call_id)
             await delete_conversation(self.bridge.agent.tracker_store, call_id)
+            log.info("dialog model warmed in %.1f s", time.monotonic() - began)
 
     async def end(self, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
@@ -114,12 +161,15 @@ def build(args: argparse.Namespace, status: Path | None) -> DialogService:
     from voicebot.config import load_settings
     from voicebot.dialog.model import latest_model, load_agent
     from voicebot.dialog.settings import dialog_config
-    from voicebot.dialog.stores import create_stores
+    from voicebot.dialog.stores import create_stores, redact_url
 
     settings = load_settings()
     cfg = dialog_config(settings)
+    with contextlib.suppress(OSError):  # the process's age: its Python and Rasa imports
+        age = time.time() - os.stat(f"/proc/{os.getpid()}").st_ctime
+        log.info("imports (Rasa, TensorFlow) took %.1f s", age)
     started = time.monotonic()
-    write_status(status, f"opening the tracker store ({cfg.tracker_store})")
+    write_status(status, f"opening the tracker store ({redact_url(cfg.tracker_store)})")
     tracker_store, lock_store = create_stores(cfg.tracker_store)
     write_status(status, "loading the dialog model (Rasa, about 30 s)")
     agent = load_agent(
@@ -129,7 +179,7 @@ def build(args: argparse.Namespace, status: Path | None) -> DialogService:
         lock_store=lock_store,
     )
     bridge = DialogBridge(agent)
-    log.info("dialog model loaded in %.1f s", time.monotonic() - started)
+    log.info("dialog model loaded in %.1f s (unpack and components)", time.monotonic() - started)
     return DialogService(bridge, cfg.tracker_store, status)
 
 

@@ -64,6 +64,7 @@ def conversation_to_wire(c: Conversation) -> dict[str, Any]:
         "expect": c.expect,
         "menu_offered": c.menu_offered,
         "reasked": c.reasked,
+        "survey": list(c.survey),
     }
 
 
@@ -83,4 +84,5 @@ def conversation_from_wire(data: dict[str, Any]) -> Conversation:
         expect=data.get("expect") or "free",
         menu_offered=bool(data.get("menu_offered")),
         reasked=bool(data.get("reasked")),
+        survey=list(data.get("survey") or ()),
     )

@@ -5,8 +5,9 @@
 service's start-up stage as it loads, waits until both answer ``health``, and then watches
 them from a thread: a service that exits is started again at once (at most once every
 ``RESTART_GAP_S``). While it reloads, the workers' clients wait for it (speech requests are
-sent again; a dialog turn that was in flight fails, and only that call goes to its failure
-path). Logs and status files live in ``var/services/``.
+sent again; dialog requests go to the other hosts' dialog services of
+``services.dialog_peers`` meanwhile, or a dialog turn that was in flight fails, and only
+that call goes to its failure path). Logs and status files live in ``var/services/``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from voicebot.center.redis_server import RedisServer
 from voicebot.config import Settings
 from voicebot.dialog.settings import dialog_config
-from voicebot.errors import ConfigError
 from voicebot.paths import var_dir
 from voicebot.services.client import ServiceClient
 from voicebot.services.protocol import Address, ServiceError
@@ -123,7 +122,7 @@ class HostServices:
             ServiceProcess("speech", self.cfg.speech(), self.folder, env),
             ServiceProcess("dialog", self.cfg.dialog(), self.folder, env),
         ]
-        self.redis: subprocess.Popen[bytes] | None = None
+        self.redis: RedisServer | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -167,36 +166,17 @@ class HostServices:
         return self
 
     def _start_redis(self) -> None:
+        """redis-server for a ``dialog.tracker_store`` Redis URL on this host that nothing
+        answers yet (the one starter, :mod:`voicebot.center.redis_server`)."""
+        from voicebot.center.redis_server import redis_settings, server_for_url
+
         spec = dialog_config(self.settings).tracker_store
         if not spec.startswith("redis://"):
             return
-        parts = urlsplit(spec)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-        if _answers(host, port):
-            say(f"using the Redis server at {host}:{port}")
-            return
-        if host not in ("127.0.0.1", "localhost", "::1") and not _is_local(host):
-            raise ServiceError(f"no Redis server answers at {host}:{port}")
-        binary = dialog_config(self.settings).redis_server
-        if not shutil.which(binary):
-            raise ConfigError(
-                f"dialog.tracker_store is {spec} but {binary} is not installed",
-                hint="apt-get install redis-server, or use dialog.tracker_store: sqlite",
-            )
-        data = self.folder / "redis"
-        data.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / "redis.log", "ab") as logf:
-            self.redis = subprocess.Popen(
-                [binary, "--bind", host, "--port", str(port), "--dir", str(data),
-                 "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while not _answers(host, port):
-            if self.redis.poll() is not None or time.monotonic() > deadline:
-                raise ServiceError("redis-server did not start", hint=f"see {self.folder}")
-            time.sleep(0.1)
-        say(f"started redis-server on {host}:{port}")
+        where = urlsplit(spec)
+        address = f"{where.hostname}:{where.port or 6379}"
+        self.redis = server_for_url(spec, redis_settings(self.settings), self.folder / "redis")
+        say(f"{'started redis-server' if self.redis else 'using the Redis server'} on {address}")
 
     # ------------------------------------------------------------------ running
 
@@ -246,8 +226,9 @@ class HostServices:
 
     def pids(self) -> list[int]:
         pids = [s.proc.pid for s in self.services if s.proc is not None and s.alive()]
-        if self.redis is not None and self.redis.poll() is None:
-            pids.append(self.redis.pid)
+        if self.redis is not None and self.redis.proc is not None:
+            if self.redis.proc.poll() is None:
+                pids.append(self.redis.proc.pid)
         return pids
 
     def stop(self) -> None:
@@ -256,26 +237,11 @@ class HostServices:
             self._watcher.join(2)
         for service in self.services:
             service.stop()
-        if self.redis is not None and self.redis.poll() is None:
-            self.redis.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.redis.wait(10)
+        if self.redis is not None:
+            self.redis.stop()
 
     def __enter__(self) -> HostServices:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _answers(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
-
-
-def _is_local(host: str) -> bool:
-    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return True
-    return False

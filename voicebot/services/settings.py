@@ -32,12 +32,20 @@ class ServicesConfig:
     """Longest one request may take once sent, s."""
     start_timeout_s: float = 600.0
     """Longest a service may take to load its models and report healthy, s."""
+    dialog_peers: tuple[str, ...] = ()
+    """Other hosts' dialog services (``tcp:HOST:PORT``), tried in this order when this
+    host's own (``dialog_address``) is down or dies during a turn; they must share its
+    Redis tracker store (``dialog.tracker_store: redis://...``)."""
 
     def speech(self) -> Address:
         return parse_address(self.speech_address, var_dir())
 
     def dialog(self) -> Address:
         return parse_address(self.dialog_address, var_dir())
+
+    def dialogs(self) -> list[Address]:
+        """This host's dialog service first, then the peers, in the order tried."""
+        return [self.dialog(), *(parse_address(p, var_dir()) for p in self.dialog_peers)]
 
     def threads(self) -> int:
         return self.speech_threads or os.cpu_count() or 2

@@ -339,59 +339,32 @@ class CallIO:
         *,
         refuse_key: str = "*",
     ) -> RingResult:
-        """Ring an agent, whisper to them, then join them with the caller.
+        """Ring an agent, whisper to them, then join them with the caller: see
+        :func:`voicebot.telephony.agentring.ring_agent` (same arguments and results)."""
+        from voicebot.telephony.agentring import ring_agent
 
-        Args:
-            uri: the agent's SIP URI (``sip:alice@proxy:5060``: Kamailio finds the phone).
-            headers: context on the INVITE (``X-Voicebot-*``), free of secrets.
-            whisper: PCM16 mono 8 kHz played to the agent only once they answer; the caller
-                keeps hearing what the handler plays them (comfort audio, silence).
-            timeout_s: ring this long before giving up (CANCEL), s.
-            refuse_key: the agent pressing this during the whisper refuses the call.
+        return await ring_agent(self, uri, headers, whisper, timeout_s, refuse_key=refuse_key)
 
-        Returns ``answered`` (caller and agent joined: the bot's audio and :attr:`audio`
-        stop; :meth:`wait_closed` waits for the end of the call), ``missed`` (no answer in
-        time, 408/480/487), ``refused`` (the key, a hang-up during the whisper, 486/600/603)
-        or ``failed`` (any other failure, or the caller hung up).
-        """
+    async def start_ring(
+        self, uri: str, headers: Mapping[str, str], timeout_s: float
+    ) -> TransferResult:
+        """Call the agent ``uri`` (:meth:`CallControl.start_ring`) and wait until they
+        answer (ACCEPTED, :attr:`agent` set), fail, or ``timeout_s`` passes (CANCEL)."""
         self.transfer_mode = "bridge"
         self.agent_code = 0
-        result = await self._outcome(
-            lambda: self._control.start_ring(uri, dict(headers or {})),
+        return await self._outcome(
+            lambda: self._control.start_ring(uri, dict(headers)),
             on_timeout=self._control.cancel_bridge,
             timeout_s=timeout_s,
         )
-        agent = self.agent
-        if result is not TransferResult.ACCEPTED or agent is None:
-            self.agent = None
-            if result is TransferResult.NO_ANSWER and not self.agent_code:
-                return "missed"  # our own timeout
-            return _ring_failure(self.agent_code, self.closed.is_set())
-        outcome = await self._whisper(agent, whisper, refuse_key)
-        self.agent = None
-        if outcome == "answered" and self._control.join_agent():
-            return "answered"
-        self._control.drop_agent()
-        return "failed" if outcome == "answered" else outcome
 
-    async def _whisper(self, agent: CallIO, whisper: bytes, refuse_key: str) -> RingResult:
-        """Play ``whisper`` to the agent's leg; stop at the refuse key or a hang-up."""
-        play = agent.play(whisper)
-        try:
-            while not play.done():
-                await asyncio.wait({play}, timeout=FRAME_MS / 1000)
-                if self.closed.is_set():
-                    return "failed"
-                if agent.closed.is_set():
-                    return "refused"
-                while not agent.dtmf.empty():
-                    if agent.dtmf.get_nowait().digit == refuse_key:
-                        return "refused"
-        finally:
-            agent.stop_playback()
-        if self.closed.is_set():
-            return "failed"
-        return "refused" if agent.closed.is_set() else "answered"
+    def join_agent(self) -> bool:
+        """Join the caller and the answered agent's leg; False when either is gone."""
+        return self._control.join_agent()
+
+    def drop_agent(self) -> None:
+        """Hang up the agent's leg (CANCEL before the answer, BYE after)."""
+        self._control.drop_agent()
 
     async def wait_closed(self) -> None:
         """Wait until the call ended (after :meth:`ring_agent`: the agent or caller hung up)."""
@@ -521,17 +494,6 @@ class _Detached:
 
     def drop_agent(self) -> None:
         pass
-
-
-def _ring_failure(code: int, caller_gone: bool) -> RingResult:
-    """The ring result of an agent call that ended unanswered with SIP status ``code``."""
-    if caller_gone:
-        return "failed"
-    if code in (408, 480, 487):
-        return "missed"
-    if code in (486, 600, 603):
-        return "refused"
-    return "failed"
 
 
 async def _chunks(audio: bytes | Iterable[bytes] | AsyncIterable[bytes]) -> AsyncIterable[bytes]:

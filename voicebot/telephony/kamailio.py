@@ -16,9 +16,11 @@ vanished; in-dialog OPTIONS to each call's worker every ``dialog_keepalive_s`` a
 backstop. Other hosts' workers (``sip.remote_workers``) are in the same dispatcher set.
 
 With ``sip.acd`` on, Kamailio is also the agents' registrar: REGISTER from allowed networks
-is saved in the ``location`` table (memory only, no digest auth yet), and an INVITE *from a
-worker* to a user registered there goes to that phone (the worker ringing an agent); every
-other INVITE is dispatched to the workers as before.
+is saved in the ``location`` table (memory only; digest auth against the agents' passwords
+with ``sip.agent_auth``, see :mod:`voicebot.telephony.agentauth`), and an INVITE *from a
+worker* to a user registered there goes to that phone (the worker ringing an agent); an
+agent's INVITE to a keypad feature code (pause, resume) goes to a worker with the agent
+named in a header; every other INVITE is dispatched to the workers as before.
 :class:`KamailioProcess` runs ``kamailio -DD -E`` (foreground, log to stderr).
 """
 
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voicebot.errors import TelephonyError
+from voicebot.telephony.agentauth import AgentAccess
 from voicebot.telephony.settings import SipSettings, split_host_port
 
 MODULES_DIRS = (
@@ -64,6 +67,8 @@ MODULES = (
     "usrloc",
     "registrar",
 )
+AUTH_MODULES = ("htable", "auth")
+"""Loaded as well when the agents' phones must authenticate (``sip.agent_auth``)."""
 
 
 @dataclass(frozen=True)
@@ -106,13 +111,18 @@ def _modules_dir() -> str:
     raise TelephonyError("Kamailio modules not found", hint="apt-get install kamailio (Debian 12)")
 
 
-def _agent_routes(settings: SipSettings) -> str:
-    """The request-route part for agents' phones (``sip.acd``): REGISTER saved in the
-    location table; an INVITE from a worker to a registered user goes to that phone."""
+def _agent_routes(settings: SipSettings, access: AgentAccess | None) -> str:
+    """The request-route part for agents' phones (``sip.acd``): REGISTER (authenticated)
+    saved in the location table; an INVITE from a worker to a registered user goes to that
+    phone; an agent's feature-code INVITE is authenticated and names the agent."""
     if not settings.acd:
         return ""
-    return """
-    if (is_method("REGISTER")) {
+    access = access or AgentAccess(require_auth=False)
+    return (
+        """
+    if (is_method("REGISTER")) {"""
+        + access.register_check()
+        + """
         if (!save("location")) {
             sl_reply_error();
         }
@@ -132,15 +142,25 @@ def _agent_routes(settings: SipSettings) -> str:
         }
         exit;
     }"""
+        + access.feature_route()
+    )
 
 
 def render_config(
-    settings: SipSettings, workers: list[Worker], list_file: Path, ctl_socket: Path
+    settings: SipSettings,
+    workers: list[Worker],
+    list_file: Path,
+    ctl_socket: Path,
+    access: AgentAccess | None = None,
 ) -> str:
-    """The kamailio.cfg text for ``settings`` and ``workers``."""
+    """The kamailio.cfg text for ``settings`` and ``workers`` (``access``: the agents'
+    phones, with ``sip.acd``)."""
     s = settings
+    auth = access is not None and access.require_auth and s.acd
     listens = "\n".join(f"listen={t}:{s.address}:{s.port}" for t in s.transports)
-    loads = "\n".join(f'loadmodule "{m}.so"' for m in MODULES)
+    loads = "\n".join(f'loadmodule "{m}.so"' for m in MODULES + (AUTH_MODULES if auth else ()))
+    auth_params = access.modparams() if auth and access is not None else ""
+    auth_route = access.auth_route() if auth and access is not None else ""
     nets = ",".join(s.allowed_networks)
     rpc = f'\nmodparam("ctl", "binrpc", "{s.proxy_rpc}")' if s.proxy_rpc else ""
     ka = int(math.ceil(s.dialog_keepalive_s))
@@ -183,7 +203,7 @@ modparam("dialog", "send_bye", 1)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
 {keepalive if ka else "# dialog keepalive off (sip.dialog_keepalive_s: 0)"}
-
+{auth_params}
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
@@ -235,7 +255,7 @@ request_route {{
         xlog("L_NOTICE", "INVITE from $si not in allowed networks\\n");
         sl_send_reply("403", "Forbidden");
         exit;
-    }}{_agent_routes(s)}
+    }}{_agent_routes(s, access)}
     if ($shv(draining) == 1) {{
         sl_send_reply("503", "Shutting Down");
         exit;
@@ -257,6 +277,7 @@ request_route {{
     exit;
 }}
 
+{auth_route}
 route[WITHINDLG] {{
     if (loose_route()) {{
         if (!t_relay()) {{
@@ -310,12 +331,22 @@ def write_dispatcher_list(workers: list[Worker], folder: Path) -> Path:
     return list_file
 
 
-def write_config(settings: SipSettings, workers: list[Worker], folder: Path) -> Path:
-    """Write ``kamailio.cfg`` and ``dispatcher.list`` into ``folder``; returns the cfg path."""
+def write_config(
+    settings: SipSettings,
+    workers: list[Worker],
+    folder: Path,
+    access: AgentAccess | None = None,
+) -> Path:
+    """Write ``kamailio.cfg`` (owner-only: it may hold the agents' HA1s) and
+    ``dispatcher.list`` into ``folder``; returns the cfg path."""
     folder.mkdir(parents=True, exist_ok=True)
     list_file = write_dispatcher_list(workers, folder)
     cfg = folder / "kamailio.cfg"
-    cfg.write_text(render_config(settings, workers, list_file, folder / "ctl.sock"))
+    text = render_config(settings, workers, list_file, folder / "ctl.sock", access)
+    fd = os.open(cfg, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
     return cfg
 
 
@@ -345,10 +376,17 @@ def options_ping(address: str, port: int, timeout_s: float = 0.5) -> int:
 class KamailioProcess:
     """The Kamailio proxy as a child process (foreground, logging to ``log_file``)."""
 
-    def __init__(self, settings: SipSettings, workers: list[Worker], folder: Path) -> None:
+    def __init__(
+        self,
+        settings: SipSettings,
+        workers: list[Worker],
+        folder: Path,
+        access: AgentAccess | None = None,
+    ) -> None:
         self.settings = settings
         self.workers = workers
         self.folder = folder
+        self.access = access
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 10.0) -> None:
@@ -359,7 +397,7 @@ class KamailioProcess:
                 f"Kamailio not found at {self.settings.kamailio}",
                 hint="apt-get install kamailio, or set sip.workers: 0 for one process",
             )
-        cfg = write_config(self.settings, self.workers, self.folder)
+        cfg = write_config(self.settings, self.workers, self.folder, self.access)
         cmd = [binary, "-f", str(cfg), "-m", "64", "-M", "8", "-w", str(self.folder)]
         check = subprocess.run([*cmd, "-c"], capture_output=True, text=True)
         if check.returncode != 0:

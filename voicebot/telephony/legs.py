@@ -56,6 +56,8 @@ class CallLeg:
         self.is_agent_leg = False  # this call was placed by the bot to bridge to an agent
         self.bridged = False  # audio flows between this call and its peer
         self.whisper = False  # an agent leg that gets its own CallIO before the join
+        self.final_status = 0  # the SIP status the call ended with (outbound calls)
+        self.final_reason = ""
 
 
 class PjCall(pj.Call):

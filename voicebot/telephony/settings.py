@@ -78,6 +78,12 @@ class SipSettings:
         acd: Kamailio is the registrar of the agents' phones (``agents.yml``) and passes a
             worker's INVITE to a registered agent to their phone; the supervisor copies the
             registrations onto the agent board (the built-in ACD).
+        agent_auth: with ``acd``, agents' phones authenticate (digest, the ``password`` of
+            ``agents.yml``) to register and to dial the pause/resume codes; unknown users and
+            wrong passwords get 403. Off: any phone on ``allowed_networks`` may register.
+        acd_board: where the agent board lives: ``auto`` (Redis when the dialog state is
+            in Redis or ``redis.serve`` is on, else SQLite), ``sqlite`` (this host only) or
+            ``redis://HOST:PORT/DB`` (shared by hosts), see voicebot.center.board_api.
     """
 
     address: str = "127.0.0.1"
@@ -115,6 +121,8 @@ class SipSettings:
     proxy_rpc: str = ""
     dialog_keepalive_s: float = 30.0
     acd: bool = False
+    agent_auth: bool = True
+    acd_board: str = "auto"
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):

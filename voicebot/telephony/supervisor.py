@@ -19,7 +19,7 @@ SIGHUP re-reads ``sip.remote_workers`` from the settings file and has Kamailio d
 that list from then on (adding or removing a host without a restart).
 
 With ``sip.acd`` on, Kamailio is also the agents' registrar, and the supervisor copies the
-registrations onto the agent board (``var/acd.sqlite3``) every 2 s
+registrations onto the agent board (``var/acd.sqlite3`` or Redis, ``sip.acd_board``) every 2 s
 (:mod:`voicebot.center.registrations`).
 """
 
@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from voicebot.center.board_api import board_clock
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.errors import TelephonyError, VoicebotError
 from voicebot.telephony.kamailio import (
@@ -57,14 +58,29 @@ RESTART_GAP_S = 5.0
 """Seconds between two restarts of the same worker."""
 
 
-def _registration_sync(rpc: KamailioRpc) -> Any:
-    """The agents' registrations from Kamailio onto the agent board (``sip.acd``)."""
+def _registration_sync(rpc: KamailioRpc, settings: Settings) -> Any:
+    """The agents' registrations from Kamailio onto the agent board (``sip.acd``; SQLite or
+    Redis, ``sip.acd_board``)."""
     from voicebot.center.agents import load_agents
-    from voicebot.center.board import AgentBoard
+    from voicebot.center.board_api import open_board
     from voicebot.center.registrations import RegistrationSync
-    from voicebot.paths import var_dir
 
-    return RegistrationSync(rpc, AgentBoard(var_dir() / "acd.sqlite3", load_agents()))
+    return RegistrationSync(rpc, open_board(settings, load_agents()))
+
+
+def _agent_access(sip: SipSettings) -> Any:
+    """What Kamailio checks of the agents' phones (``sip.acd``), or None."""
+    if not sip.acd:
+        return None
+    from voicebot.center.agents import load_agents
+    from voicebot.telephony.agentauth import AgentAccess
+
+    access = AgentAccess.from_roster(load_agents(), sip.agent_auth)
+    if not sip.agent_auth:
+        log.warning("sip.agent_auth is off: any phone on allowed_networks registers as an agent")
+    elif not access.ha1:
+        log.warning("no agent in the agents file has a password: no agent phone can register")
+    return access
 
 
 class Supervisor:
@@ -112,19 +128,21 @@ class Supervisor:
                 self.rpc = KamailioRpc(self.sip.proxy_rpc) if self.sip.proxy_rpc else None
             else:
                 every = workers + remote_workers_of(self.sip)
-                self.kamailio = KamailioProcess(self.sip, every, self.folder / "kamailio")
+                self.kamailio = KamailioProcess(
+                    self.sip, every, self.folder / "kamailio", _agent_access(self.sip)
+                )
                 self.kamailio.start()
                 self.rpc = KamailioRpc(self.kamailio.rpc_socket)
                 self.watch = DownWatch(self.rpc)
                 if self.sip.acd:
-                    self.registrations = _registration_sync(self.rpc)
+                    self.registrations = _registration_sync(self.rpc, self.settings)
             print(self._banner(workers), flush=True)
             while not self._stop:
                 self._restart_dead(workers, config)
                 self._end_calls_of_unreachable()
                 if self.registrations is not None:
                     try:
-                        self.registrations.poll(time.monotonic())
+                        self.registrations.poll(board_clock(self.registrations.board))
                     except VoicebotError as exc:  # the board's store: next poll tries again
                         log.warning("agent registrations not synced: %s", exc)
                 if self._reload:

@@ -1,7 +1,7 @@
 """Handing a call to a person: blind transfer (REFER) and the bridged transfer used when a
 REFER is refused (the line calls the agent itself and joins the two legs' audio).
 
-Ringing an ACD agent (:meth:`~voicebot.telephony.callio.CallIO.ring_agent`) is a bridged
+Ringing an ACD agent (:func:`voicebot.telephony.agentring.ring_agent`) is a bridged
 transfer with a whisper: when the agent answers, their leg first gets a CallIO of its own
 (audio to and digits from the agent only), and the legs are joined only when the handler
 asks (:meth:`TransferMixin.join_agent`), after the whisper.

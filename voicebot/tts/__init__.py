@@ -7,10 +7,14 @@ for chunk in speaker.synthesize(text):     # SpeechChunk per sentence, int16, 80
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from voicebot.config import Settings
 from voicebot.tts.config import TtsConfig, tts_config
 from voicebot.tts.normalize import normalize, split_sentences
-from voicebot.tts.piper import PiperSpeaker, SpeechChunk
+
+if TYPE_CHECKING:
+    from voicebot.tts.piper import PiperSpeaker, SpeechChunk
 
 __all__ = [
     "PiperSpeaker",
@@ -23,6 +27,19 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    """``PiperSpeaker`` and ``SpeechChunk`` on first use: importing :mod:`voicebot.tts.piper`
+    pulls in SciPy and the model registry (about 40 MB), which a call worker, that only
+    reads ``tts.config``, never needs."""
+    if name in ("PiperSpeaker", "SpeechChunk"):
+        from voicebot.tts import piper
+
+        return getattr(piper, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_speaker(settings: Settings) -> PiperSpeaker:
     """The Piper voice the ``tts`` section configures (ModelError when it is unusable)."""
+    from voicebot.tts.piper import PiperSpeaker
+
     return PiperSpeaker(tts_config(settings))

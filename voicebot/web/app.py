@@ -13,17 +13,18 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from aiohttp import web
 
-from voicebot.config import Settings, load_settings
+from voicebot.config import Settings, load_settings, section_to
 from voicebot.errors import VoicebotError
 from voicebot.messages import MessageStore
 from voicebot.records.retention import run_retention
 from voicebot.records.stats import warm_rollups
 from voicebot.records.store import RecordsConfig, RecordStore, records_config
-from voicebot.web import views_calls, views_work
+from voicebot.web import views_agent_state, views_calls, views_work
 from voicebot.web.assets import CSS, JS
 from voicebot.web.auth import Sessions, UserDirectory, same_token
 from voicebot.web.common import (
@@ -167,14 +168,16 @@ def make_app(
     department_names: dict[str, str] | None = None,
     *,
     housekeeping: bool = True,
+    board: Any = None,
 ) -> web.Application:
-    """The dashboard app over these stores (``housekeeping``: run retention hourly)."""
+    """The dashboard app over these stores (``housekeeping``: run retention hourly;
+    ``board``: the ACD agent board, for the agents' pause button)."""
     cfg = cfg or DashboardConfig()
     records_cfg = records_cfg or RecordsConfig()
     app = web.Application(middlewares=[security_headers], client_max_size=1024**2)
     app["dash"] = Dashboard(
         store, messages, users, Sessions(cfg.session_idle_s), cfg, records_cfg,
-        department_names or {},
+        department_names or {}, board,
     )  # fmt: skip
     app.add_routes(
         [
@@ -199,6 +202,7 @@ def make_app(
             web.get("/agent", views_work.agent_page),
             web.get("/events/agent", views_work.agent_events),
             web.get("/agent/call/{ref}", views_work.agent_call),
+            web.post("/agent/state", views_agent_state.set_state),
             web.get("/metrics", views_work.metrics),
         ]
     )
@@ -235,6 +239,18 @@ def department_names() -> dict[str, str]:
         return {}
 
 
+def _agent_board(settings: Settings) -> Any:
+    """The host's ACD agent board when ``sip.acd`` is on (else None)."""
+    from voicebot.telephony.settings import SipSettings
+
+    if not section_to(SipSettings, settings, "sip").acd:
+        return None
+    from voicebot.center.agents import load_agents
+    from voicebot.center.board_api import open_board
+
+    return open_board(settings, load_agents())  # SQLite, or the hosts' shared Redis board
+
+
 def app_from_settings(settings: Settings | None = None) -> tuple[web.Application, DashboardConfig]:
     settings = settings or load_settings()
     cfg = dashboard_config(settings)
@@ -246,7 +262,9 @@ def app_from_settings(settings: Settings | None = None) -> tuple[web.Application
             cfg.users_path(),
         )
     store = RecordStore(rcfg.url or None)
-    app = make_app(store, MessageStore(), users, cfg, rcfg, department_names())
+    app = make_app(
+        store, MessageStore(), users, cfg, rcfg, department_names(), board=_agent_board(settings)
+    )
     return app, cfg
 
 

@@ -80,6 +80,10 @@ function agentPops(el) {
     const box = document.getElementById('pop');
     box.hidden = false;
     box.dataset.call = c.id;
+    box.dataset.ringing = c.ringing ? 'yes' : '';
+    const title = box.querySelector('h2');
+    if (title) title.textContent = c.ringing ? 'Your phone is ringing: this caller'
+                                            : 'Caller being transferred to you';
     for (const key of ['caller', 'verified', 'intent', 'reason', 'department', 'summary', 'at']) {
       const node = box.querySelector('[data-k="' + key + '"]');
       if (node) node.textContent = c[key] || '';
@@ -93,6 +97,15 @@ function agentPops(el) {
       li.className = t.speaker;
       li.textContent = t.speaker + ': ' + t.text;
       list.appendChild(li);
+    }
+    const recent = document.querySelector('table.handoffs tbody');
+    const listed = recent && [...recent.rows].some((r) => r.dataset.call === c.id);
+    if (recent && !listed) {
+      const tr = document.createElement('tr');
+      tr.dataset.call = c.id;
+      for (const key of ['at', 'caller', 'intent', 'reason', 'department']) cell(tr, c[key] || '');
+      cell(tr, 'context', '/agent/call/' + encodeURIComponent(c.ref));
+      recent.prepend(tr);
     }
   });
 }

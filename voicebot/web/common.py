@@ -58,6 +58,9 @@ class Dashboard:
     cfg: DashboardConfig
     records_cfg: RecordsConfig
     department_names: dict[str, str]
+    board: Any = None
+    """The host's ACD agent board (:class:`voicebot.center.board.AgentBoard`) with
+    ``sip.acd``, for the agents' pause / resume button; None otherwise."""
 
 
 def dash(request: web.Request) -> Dashboard:

@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from voicebot.paths import var_dir
+from voicebot.records.acd import AcdFigures, acd_figures
 from voicebot.records.stats import Stats, compute_stats
 from voicebot.records.store import utcnow
 from voicebot.web.charts import bar_chart, hbar_chart
@@ -104,10 +105,48 @@ def _cards(st: Stats) -> str:
     )
 
 
+def _acd_section(fig: AcdFigures, names: dict[str, str]) -> str:
+    """The department queues (built-in ACD): service level, waits, abandoned, per agent."""
+    if not fig.queued:
+        return '<h2>Agent queues</h2><p class="acd-none">No call waited in a queue.</p>'
+    sl = f"{fig.service_level_s:.0f} s" if fig.service_level_s is not None else "–"
+    items = [
+        ("Queued calls", str(fig.queued)),
+        (f"Service level ({sl})", fmt_pct(fig.service_level)),
+        ("Answered by agents", str(fig.answered)),
+        ("Queue wait p50", fmt_s(fig.wait_s_p50)),
+        ("Queue wait p95", fmt_s(fig.wait_s_p95)),
+        ("Abandoned in queue", str(fig.abandoned)),
+        ("Messages from queue", str(fig.messages)),
+        ("Agent talk time mean", fmt_s(fig.talk_s_mean)),
+    ]
+    cards = (
+        '<div class="cards acd">'
+        + "".join(
+            f'<div class="card" data-stat="{h(k)}"><div class="v">{h(v)}</div>'
+            f'<div class="k">{h(k)}</div></div>'
+            for k, v in items
+        )
+        + "</div>"
+    )
+    agents = table(
+        ("Agent", "Calls", "Talk time", "Missed"),
+        [(h(a.agent), str(a.calls), fmt_s(a.talk_s), str(a.missed)) for a in fig.agents],
+        cls="acd-agents",
+    )
+    queues = ", ".join(f"{h(names.get(k, k))}: {n}" for k, n in sorted(fig.by_department.items()))
+    return (
+        f"<h2>Agent queues</h2>{cards}<p>Queued by department: {queues}; "
+        f"{fig.short_abandons} short abandon(s) under 5 s are left out of the service level.</p>"
+        f"{agents}"
+    )
+
+
 async def stats_page(request: web.Request) -> web.Response:
     login = require(request, supervisor=True)
     first, last, start, end = parse_range(request)
     st = await blocking(compute_stats, dash(request).store, start, end)
+    acd = await blocking(acd_figures, dash(request).store, start, end)
     outcomes = ("resolved", "routed", "message", "abandoned", "error")
     names = dash(request).department_names
     query = f"from={first.isoformat()}&to={last.isoformat()}"
@@ -140,6 +179,7 @@ async def stats_page(request: web.Request) -> web.Response:
         + '<div class="charts">'
         + "".join(charts)
         + "</div>"
+        + _acd_section(acd, names)
     )
     return web.Response(
         text=layout("Statistics", login, body, active="/stats"), content_type="text/html"

@@ -15,6 +15,7 @@ from aiohttp import web
 from voicebot.messages import StoredMessage
 from voicebot.records.stats import compute_totals
 from voicebot.records.store import utcnow
+from voicebot.web import views_agent_state
 from voicebot.web.common import blocking, dash, parse_range, range_form, require, require_post
 from voicebot.web.html import csrf_field, fmt_time, h, layout, q, table
 from voicebot.web.views_calls import _handoff_html, safe_file
@@ -332,12 +333,13 @@ async def agent_page(request: web.Request) -> web.Response:
         )
         for c in recent
     ]
+    state = await views_agent_state.state_box(request, login)
     body = (
-        f"<p>Hand-offs to <b>{h(name)}</b>; a new one pops up here as it happens.</p>"
+        state + f"<p>Hand-offs to <b>{h(name)}</b>; a new one pops up here as it happens.</p>"
         f'<div id="agent-pops" data-events="{h(events)}"></div>'
         + pop
         + "<h2>Recent hand-offs (24 h)</h2>"
-        + table(("At (UTC)", "Caller", "Intent", "Reason", "Department", ""), rows)
+        + table(("At (UTC)", "Caller", "Intent", "Reason", "Department", ""), rows, cls="handoffs")
     )
     return web.Response(
         text=layout("Agent screen-pop", login, body, active="/agent"), content_type="text/html"
@@ -345,7 +347,9 @@ async def agent_page(request: web.Request) -> web.Response:
 
 
 async def agent_events(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: each new hand-off to the agent's department, once."""
+    """Server-sent events: each new hand-off to the agent's department, once; and for a user
+    who is an ACD agent, the call their phone rings for, once, when it starts ringing (the
+    screen-pop of the caller being put through to them)."""
     require(request)
     d = dash(request)
     department = _agent_department(request)
@@ -358,6 +362,8 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
     )
     await resp.prepare(request)
     seen: set[tuple[str, str]] = set()
+    rung: set[str] = set()
+    agent = views_agent_state.agent_key(request, d.board)
     try:
         while True:
             calls = await blocking(d.store.handoffs, department, after - timedelta(days=1), 20)
@@ -370,6 +376,15 @@ async def agent_events(request: web.Request) -> web.StreamResponse:
                 seen.add(key)
                 payload = json.dumps(pop_json(c, d.department_names), default=str)
                 await resp.write(f"event: handoff\ndata: {payload}\n\n".encode())
+            if agent is not None:  # then the call ringing this agent's phone, once
+                ringing = await blocking(views_agent_state.ringing_call, d.board, agent)
+                if ringing is not None and ringing not in rung:
+                    call = await blocking(d.store.find_call, ringing)
+                    if call is not None and call["handoff"]:  # else: the next round
+                        rung.add(ringing)
+                        pop = {**pop_json(call, d.department_names), "ringing": True}
+                        data = json.dumps(pop, default=str)
+                        await resp.write(f"event: handoff\ndata: {data}\n\n".encode())
             await resp.write(b": keep-alive\n\n")
             await asyncio.sleep(d.cfg.live_interval_s)
     except (ConnectionResetError, asyncio.CancelledError):

@@ -46,6 +46,11 @@ class CallOutcome:
     opted_out: bool = False
 
 
+class CallInterrupted(Exception):
+    """Raised by a :class:`Callee` when a call's end is unknown (the process placing it
+    died): the contact may have been reached, so it is not called again."""
+
+
 class Callee(Protocol):
     """Places one call to ``contact`` and runs the survey; answers are recorded through
     ``answer(question, value)`` as they are given."""
@@ -187,6 +192,10 @@ class Dialer:
 
         try:
             outcome = await self.callee(due, self.spec, answer)
+        except CallInterrupted as exc:
+            log.warning("campaign %s: call to contact %d cut: %s", self.name, due.contact_id, exc)
+            self.store.interrupt(due.attempt_id, self.now(), str(exc))
+            return
         except Exception as exc:  # noqa: BLE001 - one failed call never stops the campaign
             log.warning(
                 "campaign %s: call to contact %d failed: %s", self.name, due.contact_id, exc

@@ -19,6 +19,9 @@ Example (every key but ``name`` and ``dialog`` has a default)::
     machine:                       # an answering machine answered
       action: message              # message (leave ``message``) or hangup
       message: "Hello, this is Brightline Energy and Telecom ..."
+    opening: "Hello {name}, ..."    # the survey: see voicebot.center.campaigns.questions
+    consent: "Do you have two minutes?"
+    questions: [{id: satisfaction, type: scale_1_5, text: "..."}]
 
 Every mistake is a :class:`~voicebot.errors.ConfigError` naming the file and the key.
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from voicebot.center.campaigns.questions import SurveyScript, parse_script
 from voicebot.config import read_yaml
 from voicebot.departments import Interval, _parse_days, _parse_ranges
 from voicebot.errors import ConfigError
@@ -48,6 +52,9 @@ _TOP = {
     "max_attempts",
     "machine",
     "description",
+    "opening",
+    "consent",
+    "questions",
 }
 
 
@@ -74,6 +81,8 @@ class CampaignSpec:
         retries: per result kind, the retry rule.
         max_attempts: tries of one contact in all.
         machine_action: ``message`` (leave ``machine_message``) or ``hangup``.
+        survey: the opening, consent question and questions
+            (:mod:`voicebot.center.campaigns.questions`).
     """
 
     name: str
@@ -87,6 +96,7 @@ class CampaignSpec:
     max_attempts: int = 4
     machine_action: Literal["message", "hangup"] = "hangup"
     machine_message: str = ""
+    survey: SurveyScript = field(default_factory=SurveyScript)
 
     def in_window(self, when: datetime, timezone: str) -> bool:
         """Whether ``when`` (aware) falls inside the calling window in ``timezone``."""
@@ -110,6 +120,7 @@ class CampaignSpec:
             "max_attempts": self.max_attempts,
             "machine_action": self.machine_action,
             "machine_message": self.machine_message,
+            "survey": self.survey.as_dict(),
         }
 
     @classmethod
@@ -127,6 +138,7 @@ class CampaignSpec:
             max_attempts=int(raw["max_attempts"]),
             machine_action=raw["machine_action"],
             machine_message=raw.get("machine_message", ""),
+            survey=SurveyScript.from_dict(raw.get("survey") or {}),
         )
 
 
@@ -213,6 +225,7 @@ def parse_campaign(raw: Any, path: Path) -> CampaignSpec:
         max_attempts=int(attempts),
         machine_action=machine["action"],
         machine_message=message,
+        survey=parse_script(raw, where),
     )
 
 

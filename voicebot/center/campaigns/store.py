@@ -249,6 +249,22 @@ class CampaignStore:
                 )
             return len(rows)
 
+    def interrupt(self, attempt_id: int, now: float, detail: str) -> None:
+        """A call whose end is unknown (its dialer process died): like :meth:`recover`, the
+        attempt is ``interrupted`` and the contact ``done`` (never called again)."""
+        with self._tx() as db:
+            a = db.execute("SELECT contact_id FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+            if a is None:
+                raise StoreError(f"no attempt {attempt_id}")
+            db.execute(
+                "UPDATE attempts SET result = 'interrupted', ended_at = ?, detail = ? WHERE id = ?",
+                (now, detail[:200], attempt_id),
+            )
+            db.execute(
+                "UPDATE contacts SET state = 'done', last_result = 'interrupted' WHERE id = ?",
+                (a["contact_id"],),
+            )
+
     def candidates(self, name: str, now: float, limit: int = 50) -> list[sqlite3.Row]:
         """Contacts due now (pending or a booked callback), oldest due first."""
         with self._tx() as db:
