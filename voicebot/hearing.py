@@ -52,6 +52,7 @@ from voicebot.digit_hold import (
     start_hold,
     tentative_hold,
 )
+from voicebot.digit_pieces import PieceDecoder, piece_spans, pieces_confirm
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
 from voicebot.line import Int16Array
@@ -128,6 +129,10 @@ class Hearing:
         self._unconfirmed: tuple[float, float] | None = None
         """(segment start, speech end), s, of the audio last found not confirmed by a decode
         not told the length (so the segment's end does not decode it again)."""
+        self._pieces = PieceDecoder(self._untold, rate)
+        """The open segment's pieces between pauses, decoded untold (voicebot.digit_pieces)."""
+        self._paused = False
+        """The caller paused inside the open segment (a pause that did not end the turn)."""
 
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
@@ -171,6 +176,8 @@ class Hearing:
                 self._segment_start_s = out.audio_start_s
                 self._speculation = None
                 self._prefix = np.zeros(0, np.int16)
+                self._pieces.reset()
+                self._paused = False
                 ended_early = False
                 if self._held is not None:
                     # the next group: the turn stays open, and the stream hears the number
@@ -191,6 +198,7 @@ class Hearing:
                     yield early[0]
                     yield early[1]
                 else:
+                    await self._paused_mid_number()
                     self._speculate(out)
             elif isinstance(out, SpeechChunk):
                 self._segment.append(out.samples)
@@ -226,9 +234,10 @@ class Hearing:
         asr_ms, text, confidence = await self._decode(stream)
         unsure = False
         if not ended.forced and not self._release_held and self._claims_complete(text):
-            sure, confirm_ms = await self._confirm(text, ended.end_s)
+            answer, confirm_ms = await self._confirm(text, ended.end_s)
             asr_ms += confirm_ms
-            unsure = not sure
+            unsure = answer is None
+            text = answer or text
         self._keep_group(ended)
         held = self._held
         if held is None:
@@ -316,16 +325,37 @@ class Hearing:
     def _claims_complete(self, text: str) -> bool:
         """Whether ``text``, decoded told the length, would end the turn as a whole number
         joined from held groups: then decodes not told the length must confirm it first.
-        A number in one segment is not checked: untold, Whisper drops digits of numbers
-        said in one go ("0007" as "007"), which then waited the incomplete timeout
-        (bench/digit_gaps.py: accounts at 0.2 s gaps, endpoint p50 320 -> 1664 ms)."""
+        A number in one segment is checked only when the caller paused inside it (its
+        pieces, :mod:`voicebot.digit_pieces`): said in one go, untold Whisper drops digits
+        ("0007" as "007"), which then waited the incomplete timeout (bench/digit_gaps.py:
+        accounts at 0.2 s gaps, endpoint p50 320 -> 1664 ms)."""
         length = self.max_digits or 0
         return (
             self._may_hold()
-            and bool(self._held_groups)  # said in one segment: untold decodes drop digits
+            and (bool(self._held_groups) or self._paused_inside())
             and complete_digit_answer(text, length) is not None
             and not in_progress(text, length)
         )
+
+    def _paused_inside(self) -> bool:
+        """Whether the caller paused inside the open segment before (a pause that did not
+        end the turn) and the pause splits it into pieces. A number said in one go has no
+        such pause: it is not checked, and its latency stays as it was."""
+        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
+        return self._paused and len(piece_spans(segment, self.rate)) > 1
+
+    async def _paused_mid_number(self) -> None:
+        """A pause inside a one-segment number that did not end the turn: decode the pieces
+        so far now, while the caller pauses (:mod:`voicebot.digit_pieces`), so confirming
+        the number later decodes only its last piece."""
+        if not self._may_hold() or self._held_groups or self._stream is None:
+            return
+        self._paused = True
+        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self._pieces.texts, segment)
+        except VoicebotError as exc:
+            log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
 
     def _untold(self, audio: Int16Array) -> str:
         """``audio`` decoded as digits NOT told the length (blocking: run in the executor)."""
@@ -345,34 +375,44 @@ class Hearing:
                 return
             self._group_texts.append(text)
 
-    async def _confirm(self, told: str, speech_end_s: float) -> tuple[bool, float]:
+    async def _confirm(self, told: str, speech_end_s: float) -> tuple[str | None, float]:
         """Confirm ``told``, a whole number decoded told the length: decode the open
         segment's audio (held groups and all, speech up to ``speech_end_s``) as digits NOT
         told the length, the whole number and the group just spoken on its own (the held
-        groups were decoded on their own when they ended: :meth:`_count_groups`): (whether
-        they hear the whole number too, :func:`~voicebot.digit_hold.confirms`; ms the
-        decodes took). An ASR failure confirms (the told decode stands, as without this
-        check)."""
+        groups were decoded on their own when they ended: :meth:`_count_groups`); for a
+        number in one segment with pauses inside, each piece between them on its own
+        (:mod:`voicebot.digit_pieces`). Returns (the answer, ms the decodes took): the
+        answer is None when the untold decodes do not hear the whole number too
+        (:func:`~voicebot.digit_hold.confirms`, for pieces :func:`~voicebot.digit_pieces.
+        pieces_confirm`), else ``told`` (the pieces' own digits are
+        not the answer: untold, a piece of several digits drops or adds one, "7853" heard
+        as "78537"; tuning set, accounts at 0.8 s). An ASR failure confirms (the told
+        decode stands, as without this check)."""
         key = (self._segment_start_s, speech_end_s)
         if self._unconfirmed == key:
-            return False, 0.0  # decoded at the pause already: the same speech
+            return None, 0.0  # decoded at the pause already: the same speech
         started = time.perf_counter()
         await self._count_groups()  # normally done already
         segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
         whole_audio = np.concatenate([self._prefix, segment])
         several = bool(self._held_groups)
 
-        def decode() -> tuple[str, str]:
+        def decode() -> tuple[str, list[str]]:
+            if not several:  # one segment with pauses inside: its pieces, each on its own
+                return "", self._pieces.texts(segment)
             whole = self._untold(whole_audio)
-            return whole, self._untold(segment) if several else whole
+            return whole, [*self._group_texts, self._untold(segment)]
 
         try:
-            whole, last = await asyncio.get_running_loop().run_in_executor(None, decode)
+            whole, groups = await asyncio.get_running_loop().run_in_executor(None, decode)
         except VoicebotError as exc:
             log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
-            return True, (time.perf_counter() - started) * 1000
-        groups = [*self._group_texts, last]
-        sure = confirms(told, whole, groups, self.max_digits or 0)
+            return told, (time.perf_counter() - started) * 1000
+        length = self.max_digits or 0
+        if several:
+            sure = confirms(told, whole, groups, length)
+        else:
+            sure = pieces_confirm(told, groups, length)
         self._unconfirmed = None if sure else key
         if not sure:
             log.info(
@@ -382,7 +422,7 @@ class Hearing:
                 whole,
                 groups,
             )
-        return sure, (time.perf_counter() - started) * 1000
+        return (told if sure else None), (time.perf_counter() - started) * 1000
 
     def _keep_group(self, ended: SpeechEnded) -> None:
         """Keep the audio of the segment that just ended, for joining with the next group."""
@@ -427,24 +467,25 @@ class Hearing:
             or (self._may_hold() and in_progress(heard.text, self.max_digits or 0))
         ):
             return None
-        if (
-            self._claims_complete(heard.text)
-            and not (await self._confirm(heard.text, paused.end_s))[0]
-        ):
-            return None  # told the length, the decode may have filled it: keep listening
+        text = heard.text
+        if self._claims_complete(text):
+            answer = (await self._confirm(text, paused.end_s))[0]
+            if answer is None:
+                return None  # told the length, the decode may have filled it: keep listening
+            text = answer
         ended = self.detector.end_early(paused)
         if ended is None:  # speech resumed while decoding
             return None
         self._stream = None
         asr_ms = (time.perf_counter() - started) * 1000
         if held is not None:
-            held.add(heard.text, float(heard.confidence), ended.end_s)
+            held.add(text, float(heard.confidence), ended.end_s)
             self._keep_group(ended)
             events = self._release(ended.time_s, ended, asr_ms)
             assert self._turn_end is not None
             self._turn_end = replace(self._turn_end, early=True)
             return events
-        return self._ended(ended, heard.text, float(heard.confidence), asr_ms, early=True)
+        return self._ended(ended, text, float(heard.confidence), asr_ms, early=True)
 
     async def _decode(self, stream: SpeechStream | None) -> tuple[float, str, float]:
         """The final decode of a segment: (ms it took, text, confidence); an ASR failure
