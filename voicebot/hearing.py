@@ -56,7 +56,7 @@ from voicebot.digit_pieces import PieceDecoder, piece_spans, pieces_confirm
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
 from voicebot.line import Int16Array
-from voicebot.numbers import answer_state, complete_digit_answer, spoken_digits
+from voicebot.numbers import answer_state, complete_digit_answer
 from voicebot.session_config import SessionConfig
 from voicebot.speculation import Speculation
 from voicebot.stages import Recognizer, SpeechStream
@@ -133,8 +133,6 @@ class Hearing:
         """The open segment's pieces between pauses, decoded untold (voicebot.digit_pieces)."""
         self._paused = False
         """The caller paused inside the open segment (a pause that did not end the turn)."""
-        self._group_started: SpeechStarted | None = None
-        """The start of the open segment that follows held groups (not passed on yet)."""
 
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
@@ -185,7 +183,6 @@ class Hearing:
                     # the next group: the turn stays open, and the stream hears the number
                     # from its first group on
                     self._held.speaking = True
-                    self._group_started = out
                     self._prefix = join_groups(self._held_groups, self.rate)
                     await asyncio.get_running_loop().run_in_executor(
                         None, self._stream.accept, self._prefix
@@ -234,9 +231,6 @@ class Hearing:
         hold its digits when the number is still incomplete (no event: the turn stays
         open), else end the turn with everything heard."""
         stream, self._stream = self._stream, None
-        words = await self._words_after_unsure(ended)
-        if words is not None:
-            return words
         asr_ms, text, confidence = await self._decode(stream)
         unsure = False
         if not ended.forced and not self._release_held and self._claims_complete(text):
@@ -349,32 +343,6 @@ class Hearing:
         such pause: it is not checked, and its latency stays as it was."""
         segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
         return self._paused and len(piece_spans(segment, self.rate)) > 1
-
-    async def _words_after_unsure(self, ended: SpeechEnded) -> list[HeardEvent] | None:
-        """A segment after a whole number held as unsure (told-length digits not confirmed)
-        that holds words and no digit, decoded on its own ("no thank you goodbye" 1 s after
-        the PIN): the caller had finished the number. End the number's turn as it was heard,
-        then this segment is a turn of its own; None when it may be more of the number."""
-        held, started = self._held, self._group_started
-        if held is None or not held.unsure or started is None or ended.forced:
-            return None
-        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
-
-        def decode() -> tuple[str, float]:
-            stream = self.recognizer.open_stream("free", sample_rate=self.rate)
-            stream.accept(segment)
-            final = stream.finish()
-            return final.text, float(final.confidence)
-
-        began = time.perf_counter()
-        text, confidence = await asyncio.get_running_loop().run_in_executor(None, decode)
-        if not text.strip() or spoken_digits(text):
-            return None
-        asr_ms = (time.perf_counter() - began) * 1000
-        own = self._segment
-        number: list[HeardEvent] = [*self._release(started.time_s)]
-        self._segment = own
-        return [*number, started, *self._ended(ended, text, confidence, asr_ms)]
 
     async def _paused_mid_number(self) -> None:
         """A pause inside a one-segment number that did not end the turn: decode the pieces
