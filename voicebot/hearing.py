@@ -31,6 +31,9 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
   every digit too does the turn end at once (:func:`voicebot.digit_hold.confirms`);
   otherwise the number is held as unsure: a following group joins it, and silence until the
   incomplete timeout ends the turn with the told-length text.
+* a number read with pauses shorter than ``digits_end_silence_ms`` stays one segment: once
+  the caller has paused inside it, its pieces between pauses are decoded on their own
+  (:mod:`voicebot.digit_pieces`), and they confirm a told-length number instead.
 """
 
 from __future__ import annotations
