@@ -64,7 +64,7 @@ from sipfuzz import (  # noqa: E402
     alive,
     captured_messages,
     long_call_media,
-    pids_of,
+    long_lived,
     scenario_seeds,
 )
 
@@ -132,12 +132,7 @@ class Service:
         return out
 
     def processes(self) -> dict[int, str]:
-        procs = {self.proc.pid: "voicebot serve", **pids_of(self.proc.pid)}
-        return {
-            p: c
-            for p, c in procs.items()
-            if p == self.proc.pid or "kamailio" in c or "telephony.worker" in c
-        }
+        return long_lived(self.proc.pid)
 
     def restarts(self) -> int:
         return self.log.read_text().count("restarting")

@@ -276,3 +276,27 @@ def test_a_postcode_inside_a_free_sentence_is_decoded_again_as_spelled(engine: A
     audio = pcm8k(Path(__file__).parent / "audio/outage_postcode_inline_rms/01.wav")
     heard = engine.transcribe(audio, "free").text
     assert "outage" in heard.lower() and parse_postcode(heard) == "M1 1AA", heard
+
+
+def test_a_survey_number_heard_as_no_number_is_decoded_again_as_digits(
+    engine: AsrEngine, eval_dir: Path
+) -> None:
+    """``number`` mode (a survey's rating or score): a lone spoken digit the number-context
+    decode hears as a word ("Base." for FSDD's nicolas saying "eight", a take of the
+    survey bench's tuning set) comes back from the digits decode; a phrase stays words."""
+    from voicebot.asr.audio import WHISPER_RATE, to_float
+    from voicebot.asr.whisper_answers import numbers_in
+
+    assert numbers_in("Two, two, 3. Ten!", {"two": "2"}) == ["2", "2", "3", "10"]
+    clip = pcm8k(eval_dir / "audio" / "fsdd" / "recordings" / "8_nicolas_6.wav")
+    assert isinstance(engine, WhisperEngine)
+    audio = resample_float(to_float(clip), 8000, WHISPER_RATE)
+    text, words = engine._number_answer(audio, "Base.", [])
+    assert text == "8" and len(words) == 1
+    looped, _ = engine._number_answer(audio, "Eight, nine, eight, nine", [])
+    assert looped == "8"  # a loop of several numbers is decoded again too
+    for phrase in ("I was very satisfied with it.", "I will fade."):  # words, not a number
+        assert engine._number_answer(audio, phrase, [])[0] == phrase
+    assert engine._number_answer(audio, "Seven.", [])[0] == "Seven."
+    heard = engine.transcribe(clip, "number")
+    assert numbers_in(heard.text, {"eight": "8"}) == ["8"]

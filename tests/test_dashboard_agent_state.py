@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _browser import submit_login
 from conftest import free_port
 
 from voicebot.center.agents import load_agents
@@ -98,13 +99,7 @@ def browser(env: dict[str, Any]) -> Iterator[Any]:
 
 
 def login(driver: Any, base: str, user: str) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(f"{base}/login")
-    driver.find_element(By.NAME, "user").send_keys(user)
-    driver.find_element(By.NAME, "password").send_keys(PASSWORDS[user])
-    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    submit_login(driver, base, user, PASSWORDS[user])
 
 
 def _shown(driver: Any) -> str | None:

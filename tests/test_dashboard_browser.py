@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
+from _browser import submit_login
 from conftest import free_port
 
 from voicebot.records.recorder import CallRecorder
@@ -141,13 +142,7 @@ def agent(env) -> Iterator[Any]:  # type: ignore[no-untyped-def]
 
 
 def login(driver: Any, base: str, user: str, password: str | None = None) -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.delete_all_cookies()
-    driver.get(f"{base}/login")
-    driver.find_element(By.NAME, "user").send_keys(user)
-    driver.find_element(By.NAME, "password").send_keys(password or PASSWORDS[user])
-    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    submit_login(driver, base, user, password or PASSWORDS[user])
 
 
 def wait_for(driver: Any, css: str, timeout: float = 60) -> Any:
@@ -330,6 +325,7 @@ def test_messages_inbox_mark_done_and_departments_kept_apart(env, agent) -> None
     assert result.outcome.kind == "message" and result.outcome.department == "contracts"
     login(agent, base, "cora")
     agent.get(f"{base}/messages")
+    wait_for(agent, "table.messages")
     rows = agent.find_elements(By.CSS_SELECTOR, "table.messages tbody tr")
     assert len(rows) == 1 and "contracts team" in rows[0].text, [r.text for r in rows]
     assert rows[0].find_element(By.CSS_SELECTOR, ".message-text").text.strip()
@@ -343,6 +339,7 @@ def test_messages_inbox_mark_done_and_departments_kept_apart(env, agent) -> None
     # the billing agent sees neither the message nor the contracts inbox
     login(agent, base, "bea")
     agent.get(f"{base}/messages?show=all")
+    wait_for(agent, "table.messages")  # the inbox itself, not the login page
     assert not agent.find_elements(By.CSS_SELECTOR, "table.messages tbody tr")
     agent.get(f"{base}/messages?department=contracts")
     assert "only see your own department" in agent.find_element(By.TAG_NAME, "body").text

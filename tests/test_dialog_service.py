@@ -157,3 +157,23 @@ def test_secrets_are_never_stored(  # type: ignore[no-untyped-def]
     assert "[redacted]" in stored  # the answers are there, as placeholders
     asyncio.run(dialog.end_call(call))
     assert _rows(db, call) == []
+
+
+def test_an_end_during_a_running_turn_waits_for_it(dialog_service) -> None:  # type: ignore[no-untyped-def]
+    """The worker gives up on a slow turn and ends the call while the service still answers
+    it (seen at 32 calls under load: the turn then found its conversation gone). The end
+    waits for the turn: the turn is answered, and nothing of the call stays stored."""
+    service, db = dialog_service
+    caller, other = _client(service), _client(service)
+    call = f"end-race-{uuid.uuid4().hex[:8]}"
+
+    async def race() -> None:
+        await caller.start(call, None)
+        turn = asyncio.create_task(caller.handle(call, "I would like to check my balance"))
+        await asyncio.sleep(0.05)  # the turn is on its way (other connection)
+        await other.end_call(call)
+        reply = await turn
+        assert reply.texts, reply
+
+    asyncio.run(race())
+    assert _rows(db, call) == [], "the turn saved its state after the call's end"

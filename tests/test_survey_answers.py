@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from voicebot.center.campaigns.answers import end_request, parse_answer
+from voicebot.center.campaigns.answers import end_request, heard_as, parse_answer, sound_key
 from voicebot.center.campaigns.callback_time import callback_time, parse_when
 from voicebot.center.campaigns.questions import Question
 from voicebot.center.campaigns.spec import CampaignSpec, load_campaign, parse_campaign
@@ -90,6 +90,17 @@ def test_too_many_questions_and_bad_opening() -> None:
         (CHOICE, "the second one", "web", "sure"),
         (CHOICE, "in the shops", "shop", "unsure"),
         (CHOICE, "phone or web", None, "none"),
+        (CHOICE, "Bye, Fond.", "phone", "unsure"),  # heard by Whisper for "by phone"
+        (CHOICE, "Fun.", "phone", "unsure"),
+        (CHOICE, "In a sharp,", "shop", "unsure"),
+        (CHOICE, "Sun.", None, "none"),
+        (SCALE, "I want to pay for...", "4", "unsure"),  # "I would say four", last word
+        (SCALE, "a four", "4", "sure"),
+        (NPS, "eight out of ten", "8", "sure"),
+        (NPS, "nine I guess", "9", "sure"),
+        (NPS, "Eight, twelve, ten.", "8", "unsure"),  # "eight out of ten", misheard
+        (NPS, "ten, eight", None, "none"),
+        (NPS, "I guess it's good for me", None, "none"),  # "for" inside a sentence
         (COMMENT, "The engineer was very friendly.", "The engineer was very friendly.", "sure"),
         (COMMENT, "", None, "none"),
     ],
@@ -177,3 +188,20 @@ def test_callback_default_and_window() -> None:
     # a contact in New York: "tomorrow morning" is their morning
     ny = callback_time("tomorrow morning", NOW, "America/New_York", spec)
     assert datetime.fromtimestamp(ny, UTC).astimezone(ZoneInfo("America/New_York")).hour == 10
+
+
+@pytest.mark.parametrize(
+    ("word", "key"),
+    [("phone", "fn"), ("fun", "fn"), ("fond", "fnt"), ("shop", "Xp"), ("sharp", "Xrp"),
+     ("web", "wp"), ("in", "in"), ("", "")],
+)  # fmt: skip
+def test_sound_keys(word: str, key: str) -> None:
+    assert sound_key(word) == key
+
+
+def test_each_question_type_is_heard_in_its_mode() -> None:
+    """Ratings and scores in ``number`` mode (a digits decode behind it), consent, choices
+    and comments freely, yes/no with the survey-answer context."""
+    assert heard_as(None) == heard_as(COMMENT) == heard_as(CHOICE) == "free"
+    assert heard_as(SCALE) == heard_as(NPS) == "number"
+    assert heard_as(YES_NO) == "answer"

@@ -144,14 +144,18 @@ def _matches(expected: dict[str, str], got: dict[str, str]) -> dict[str, bool]:
     return {q: (v == "*" and bool(got.get(q))) or got.get(q) == v for q, v in expected.items()}
 
 
-#: Whisper tiny.en (the default engine) mishears isolated number words in these synthetic
-#: voices at 8 kHz ("seven" -> "Hammond.", "two" -> "Deal.", "I would say four" -> "I will
-#: pay for"): 5 of 16 spoken answers right in free mode, 11 of 16 with the recogniser's
-#: answer mode (numbers as context; bench/survey_asr.py); the espeak-ng en-us callee still
-#: goes out of step at its first number, so these checks are expected to fail (known).
+#: Whisper tiny.en (the default engine) mishears short answers in these synthetic voices at
+#: 8 kHz, and a scripted callee cannot answer a read-back or a reprompt, so one miss shifts
+#: its later answers. Spoken answers right: 5/16 in free mode, 11/16 with the answer mode,
+#: 9/16 on 2026-12-03 12:30 with the number mode (bench/survey_asr.py: report set 75.0% ->
+#: 91.5%): in spoken_us "I would say four" came out as satisfaction 1 (a digits decode of
+#: a 3-word phrase, "I will fade." for "I would say" when the VAD splits it; since then a
+#: phrase of 3 words is no longer decoded again as digits, not yet measured here), and
+#: spoken_slt lost "by phone" (heard out of step). Unclear-answer read-back passes (flips).
 SPOKEN_ASR_GAP = pytest.mark.xfail(
-    reason="Whisper tiny.en mishears isolated spoken numbers in espeak/flite voices "
-    "(11/16 spoken answers right with the answer mode on 2026-12-03, 5/16 without)",
+    reason="Whisper tiny.en mishears short answers in espeak/flite voices and the scripted "
+    "callee goes out of step after a miss (9/16 spoken answers right on 2026-12-03 with the "
+    "number mode, 11/16 with the answer mode, 5/16 free)",
     strict=False,
 )
 

@@ -29,9 +29,10 @@ class HandoffReason(StrEnum):
     TECHNICAL_ERROR = "technical_error"  # a component failed mid-call (ASR, dialog, TTS...)
 
 
-ExpectedInput = Literal["free", "digits", "yes_no", "spelled", "answer"]
-"""What the next caller turn should hold: ``answer`` is a survey answer (a number on a scale,
-yes or no, a short phrase), recognised with its own context; the others as the dialog asks."""
+ExpectedInput = Literal["free", "digits", "yes_no", "spelled", "answer", "number"]
+"""What the next caller turn should hold: ``answer`` is a survey answer (yes or no, a choice,
+a short phrase) and ``number`` a survey's rating or score, each recognised with its own
+context; the others as the dialog asks."""
 
 
 @dataclass(frozen=True)

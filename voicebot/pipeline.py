@@ -100,7 +100,7 @@ class Pipeline:
         them. Per-call VAD and turn-taking still run here."""
         from voicebot.departments import load_departments
         from voicebot.records.recorder import open_recorder
-        from voicebot.services.client import ServiceClient
+        from voicebot.services.client import ServiceClient, wait_healthy
         from voicebot.services.dialog_client import RemoteDialog
         from voicebot.services.speech_client import RemoteRecognizer, RemoteSpeaker
         from voicebot.tts.config import tts_config
@@ -111,7 +111,8 @@ class Pipeline:
         speech = ServiceClient(
             svc.speech(), reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s
         )
-        speech.request({"op": "health"}, "speech service health")
+        # at the host's start-up the worker starts while the speech service loads its models
+        wait_healthy(svc.speech(), max(svc.reconnect_s, svc.start_timeout_s), "speech service")
         local, *peers = svc.dialogs()  # this host's dialog service, then the other hosts'
         dialog = RemoteDialog(
             local, peers=peers, reconnect_s=svc.reconnect_s, timeout_s=svc.request_timeout_s

@@ -510,6 +510,21 @@ def pids_of(root: int) -> dict[int, str]:
     return out
 
 
+def long_lived(root: int) -> dict[int, str]:
+    """``root``, its Kamailio processes and its SIP workers: the processes that must survive.
+
+    Matched on the program (argv[0]), not on the whole command line: the supervisor runs a
+    short-lived ``kamcmd -s .../kamailio.ctl`` every 2 s (registration sync), and a snapshot
+    taken while one runs must not count it as a process that later died.
+    """
+    out = {root: "voicebot serve"}
+    for pid, cmd in pids_of(root).items():
+        program = Path(cmd.split(" ", 1)[0]).name
+        if program == "kamailio" or "telephony.worker" in cmd:
+            out[pid] = cmd
+    return out
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

@@ -161,9 +161,10 @@ def test_spoken_calls_reach_the_survey_and_answers_the_store(campaign_run: dict)
 @pytest.mark.xfail(
     strict=False,
     reason="known problem: over the G.711 SIP line Whisper mishears short synthetic answers"
-    " the simulated-line survey test gets right ('two' -> 'Deal', 'seven' -> 'Heaven',"
-    " 'I would say four' -> 'I will pay for'); the respondent then answers the reprompt"
-    " with its next answer. Not solved here (the dialer passes the audio through as is).",
+    " ('two' -> 'Deal', 'seven' -> 'Heaven', 'I would say four' -> 'I will pay for'); the"
+    " respondent then answers the reprompt with its next answer. The number mode (digits"
+    " decode of a rating/score heard as no number) is not yet measured over SIP here: on"
+    " 2026-12-03 the dialer did not start within start_timeout_s twice at load 12-21.",
 )
 def test_spoken_answers_over_sip_are_all_right(campaign_run: dict) -> None:
     rows = campaign_run["rows"]

@@ -42,7 +42,7 @@ from sipfuzz import (
     alive,
     captured_messages,
     long_call_media,
-    pids_of,
+    long_lived,
     scenario_seeds,
 )
 
@@ -68,13 +68,7 @@ class Service:
         return int(info["pid"]), int(info["port"])
 
     def processes(self) -> dict[int, str]:
-        procs = {self.proc.pid: "voicebot serve"}
-        procs.update(pids_of(self.proc.pid))
-        return {
-            p: c
-            for p, c in procs.items()
-            if p == self.proc.pid or "kamailio" in c or "telephony.worker" in c
-        }
+        return long_lived(self.proc.pid)
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,10 @@ class AsrConfig:
             PIN-or-date-of-birth question that was heard as neither.
         whisper_answer_prompt: previous context for a survey answer (``answer`` mode): numbers
             on a scale, yes or no, short phrases.
+        whisper_number_fallback_min: a survey's rating or score (``number`` mode, with
+            ``whisper_answer_prompt`` as context) heard as no number is decoded again as
+            digits; a lone digit there with at least this probability (0..1) is taken
+            (:mod:`voicebot.asr.whisper_answers`).
         whisper_digits_window_s: shortest encoder window in ``digits`` mode, seconds
             (shorter than ``whisper_window_s``: one spoken digit or a PIN is short).
         whisper_digit_recheck_below: a one-digit answer whose digit probability (summed
@@ -105,6 +109,7 @@ class AsrConfig:
     no_words: tuple[str, ...] = ("no", "nope", "wrong", "incorrect")
     min_rms_dbfs: float = -60.0
     whisper_repeat_recheck: bool = True
+    whisper_number_fallback_min: float = 0.3
 
 
 def asr_config(settings: Settings) -> AsrConfig:

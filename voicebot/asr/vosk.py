@@ -66,6 +66,7 @@ class VoskEngine(AsrEngine):
             "yes_no": self._grammar([*cfg.yes_words, *cfg.no_words]),
             "spelled": None,  # letters, digits and NATO words: the free model does better
             "answer": None,  # a survey answer may be any phrase: free recognition
+            "number": None,  # a rating may be said in words ("very satisfied")
         }
 
     def knows(self, word: str) -> bool:

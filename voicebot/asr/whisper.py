@@ -8,7 +8,9 @@ about 4x faster than 30 s at the same accuracy here), greedy decoding, no timest
 ``digits`` mode suppresses every token except single digits and digit words, with a
 prompt that lists the ten digits, a 4 s window and a repetition penalty (a short window
 makes Whisper loop: "1 1 1 1"); ``yes_no`` decodes freely with a yes/no prompt and maps
-the answer to ``yes``/``no``. Per-token probabilities give word and utterance confidences.
+the answer to ``yes``/``no``; ``answer`` (a survey's yes/no or choice) and ``number`` (its
+rating or score, :mod:`voicebot.asr.whisper_answers`) decode with their own prompts.
+Per-token probabilities give word and utterance confidences.
 
 When the dialog says how many digits it asked for (``length``: 8 for an account number,
 4 for a PIN), the engine uses it three ways, because Whisper tiny runs on after the last
@@ -68,6 +70,7 @@ from voicebot.asr.normalize import (
     word_key,
     yes_no,
 )
+from voicebot.asr.whisper_answers import NumberAnswers
 from voicebot.asr.whisper_digits import DigitDecoding
 from voicebot.errors import ModelError
 from voicebot.events import ExpectedInput
@@ -92,7 +95,7 @@ SPELLING_CUE = re.compile(r"\bpost ?codes?\b", re.IGNORECASE)
 """Words after which a caller spells something out (a free turn is decoded again as spelled)."""
 
 
-class WhisperEngine(DigitDecoding, AsrEngine):
+class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
     """A loaded Whisper model; thread-safe (CTranslate2 serialises calls internally)."""
 
     name = "whisper"
@@ -145,6 +148,7 @@ class WhisperEngine(DigitDecoding, AsrEngine):
             "yes_no": self._prompt(YES_NO_PROMPT),
             "date": self._prompt(cfg.whisper_date_prompt),
             "answer": self._prompt(cfg.whisper_answer_prompt),
+            "number": self._prompt(cfg.whisper_answer_prompt),
         }
 
     # ------------------------------------------------------------------ set-up helpers
@@ -248,6 +252,9 @@ class WhisperEngine(DigitDecoding, AsrEngine):
         text, words = self._tok.decode(ids).strip(), self._words(ids, probs)
         if length and expect == "digits" and len(ids) != length:
             text, words = self._digit_groups(audio, length) or (text, words)
+        elif expect == "number":
+            # a survey rating or score: no number heard (or a loop) is decoded again as digits
+            text, words = self._number_answer(audio, text, words)
         elif expect == "free" and SPELLING_CUE.search(text) and parse_postcode(text) is None:
             # "is there an outage at postcode m one one a a": the free decode garbles the
             # spelled part ("M1108"); the spelled decode hears letters and digits

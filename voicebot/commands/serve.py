@@ -13,9 +13,10 @@ import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.paths import var_dir
@@ -77,8 +78,17 @@ def run(args: argparse.Namespace) -> int:
             if value:
                 env[f"VOICEBOT_DEMO_{key}"] = os.path.abspath(value) if key != "TRANSFER" else value
     sip = dataclasses.replace(sip, **{k: v for k, v in overrides.items() if v is not None})
+    # Until the supervisor takes SIGTERM over (it drains calls), a SIGTERM — e.g. while the
+    # models load — unwinds through the ``finally`` blocks that stop the services, the
+    # action server and Redis; Python's default action would end this process alone and
+    # leave them running with no parent.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with _dashboard(settings):
         return _serve(sip, settings, env)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextlib.contextmanager
@@ -110,7 +120,7 @@ def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
         # The voice pipeline's dialog runs its custom actions in one shared action server.
         from voicebot.dialog.action_server import ActionServer
         from voicebot.dialog.settings import dialog_config
-        from voicebot.services.host import HostServices
+        from voicebot.services.host import HostServices, say
         from voicebot.services.settings import services_config
 
         svc = services_config(settings)
@@ -119,13 +129,21 @@ def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
             with actions:
                 return Supervisor(sip, settings, var_dir() / "sip", env).run()
         # one speech and one dialog service for the host; the workers stay thin. The action
-        # server starts alongside them (its imports take seconds the models' load covers).
+        # server and the workers start alongside them (their imports take seconds the
+        # models' load covers); Kamailio takes calls once every service answers.
+        services = HostServices(settings)
+
+        def ready(stopping: Callable[[], bool]) -> None:
+            services.wait_ready(stopping)
+            actions.wait(svc.start_timeout_s)
+            say(services.health_line())
+
         try:
             actions.launch()
-            with HostServices(settings):
-                actions.wait(svc.start_timeout_s)
-                return Supervisor(sip, settings, var_dir() / "sip", env).run()
+            services.spawn()
+            return Supervisor(sip, settings, var_dir() / "sip", env).run(ready)
         finally:
+            services.stop()
             actions.stop()
 
 

@@ -313,6 +313,8 @@ class DialogBridge(ConversationKeeper):
                         return self._local_reply(conv, shown, f"{REASK} {last}".strip(), reask=True)
                     # asked twice and still not sure: a misunderstanding, never a yes
                     return await self._send(conv, "/nlu_fallback", caller_text=shown)
+                # the NLU graph ran on this text already: Rasa takes the parse as it is
+                return await self._send(conv, clean, caller_text=shown, parse_data=parsed)
         return await self._send(conv, clean, caller_text=shown)
 
     def _menu_choice(self, conv: Conversation, text: str) -> tuple[MenuEntry | None, str | None]:
@@ -359,18 +361,38 @@ class DialogBridge(ConversationKeeper):
         conv.reasked = reask
         return DialogReply(texts=(said,), expect=conv.expect)
 
-    async def _send(self, conv: Conversation, text: str, caller_text: str) -> DialogReply:
+    async def _send(
+        self,
+        conv: Conversation,
+        text: str,
+        caller_text: str,
+        parse_data: dict[str, Any] | None = None,
+    ) -> DialogReply:
+        """One message to the agent; ``parse_data``: this ``text``'s own parse by
+        :meth:`_parse` (the NLU graph does not read the tracker, so it is the parse Rasa
+        would make again)."""
         from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+        from voicebot.dialog.stores import trace_turn, traced
 
         conv.transcript.append(Turn("caller", caller_text))
         channel = CollectingOutputChannel()
-        message = UserMessage(text, channel, sender_id=conv.call_id, input_channel="voicebot")
+        message = UserMessage(
+            text, channel, sender_id=conv.call_id, input_channel="voicebot", parse_data=parse_data
+        )
+        store = self.agent.tracker_store
         try:
-            before = await self.agent.tracker_store.retrieve(conv.call_id)
-            seen = len(before.events) if before is not None else 0
-            with watch_actions() as failed:
-                await self.agent.handle_message(message)
-            tracker = await self.agent.tracker_store.retrieve(conv.call_id)
+            if traced(store):  # the events Rasa retrieved (under the lock) and saved
+                with watch_actions() as failed, trace_turn() as trace:
+                    await self.agent.handle_message(message)
+                seen = trace.retrieved.get(conv.call_id, 0)
+                tracker = trace.saved.get(conv.call_id) or await store.retrieve(conv.call_id)
+            else:  # Rasa's own store (voicebot chat): read before and after
+                before = await store.retrieve(conv.call_id)
+                seen = len(before.events) if before is not None else 0
+                with watch_actions() as failed:
+                    await self.agent.handle_message(message)
+                tracker = await store.retrieve(conv.call_id)
         except Exception as exc:
             raise DialogError(f"the dialog model failed on a turn: {exc}") from exc
         if failed:

@@ -20,7 +20,12 @@ its call ends.
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -73,6 +78,38 @@ def redact_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass
+class TurnTrace:
+    """What the store saw during one turn of the current asyncio task (see
+    :func:`trace_turn`): the bridge needs the events before and after the turn and reads
+    them here instead of deserialising the stored conversation twice more."""
+
+    retrieved: dict[str, int] = field(default_factory=dict)
+    """Sender -> number of events of the first tracker retrieved in the turn (the one Rasa
+    handles the turn on, read under the conversation's lock; 0: none stored)."""
+    saved: dict[str, DialogueStateTracker] = field(default_factory=dict)
+    """Sender -> the tracker last saved in the turn, as written (secrets removed)."""
+
+
+_trace: ContextVar[TurnTrace | None] = ContextVar("voicebot_turn_trace", default=None)
+
+
+@contextmanager
+def trace_turn() -> Iterator[TurnTrace]:
+    """Record what :class:`RedactingTrackerStore` retrieves and saves in this task."""
+    trace = TurnTrace()
+    token = _trace.set(trace)
+    try:
+        yield trace
+    finally:
+        _trace.reset(token)
+
+
+def traced(store: Any) -> bool:
+    """Whether ``store`` (maybe inside Rasa's FailSafeTrackerStore) records turns."""
+    return isinstance(getattr(store, "_tracker_store", store), RedactingTrackerStore)
+
+
 class RedactingTrackerStore(TrackerStore):
     """A tracker store that saves trackers with secrets removed and can delete one."""
 
@@ -97,10 +134,17 @@ class RedactingTrackerStore(TrackerStore):
         )
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        await self.inner.save(self.redacted(tracker))
+        redacted = self.redacted(tracker)
+        await self.inner.save(redacted)
+        trace = _trace.get()
+        if trace is not None:
+            trace.saved[tracker.sender_id] = redacted
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         result: DialogueStateTracker | None = await self.inner.retrieve(sender_id)
+        trace = _trace.get()
+        if trace is not None and sender_id not in trace.retrieved:
+            trace.retrieved[sender_id] = len(result.events) if result is not None else 0
         return result
 
     async def retrieve_full_tracker(self, sender_id: str) -> DialogueStateTracker | None:
@@ -132,6 +176,30 @@ async def delete_conversation(store: Any, sender_id: str) -> None:
             store.store.pop(sender_id, None)
     except Exception as exc:  # noqa: BLE001 - the store's driver raises its own types
         raise StoreError(f"could not delete conversation state: {exc}") from exc
+
+
+async def stored_event_count(store: Any, sender_id: str) -> int:
+    """How many events the store holds for ``sender_id`` over all its sessions (0: none),
+    counted without deserialising them (SQL: a COUNT; Redis and memory: the JSON's list)."""
+    inner = getattr(store, "inner", None) or getattr(store, "_tracker_store", None)
+    if inner is not None and inner is not store:
+        return await stored_event_count(inner, sender_id)
+    try:
+        if hasattr(store, "session_scope"):  # SQLTrackerStore
+            with store.session_scope() as session:
+                query = session.query(store.SQLEvent)
+                return int(query.filter(store.SQLEvent.sender_id == sender_id).count())
+        raw: Any = None
+        if hasattr(store, "red"):  # RedisTrackerStore
+            raw = store.red.get(store.key_prefix + sender_id)
+        elif isinstance(getattr(store, "store", None), dict):  # InMemoryTrackerStore
+            raw = store.store.get(sender_id)
+        else:
+            tracker = await store.retrieve_full_tracker(sender_id)
+            return len(tracker.events) if tracker is not None else 0
+        return len(json.loads(raw).get("events") or []) if raw else 0
+    except Exception as exc:  # noqa: BLE001 - the store's driver raises its own types
+        raise StoreError(f"could not read conversation state: {exc}") from exc
 
 
 def redact_url(spec: str) -> str:

@@ -130,3 +130,24 @@ class ServiceClient:
             return conn.receive()
         finally:
             conn.close()
+
+
+def wait_healthy(address: Address, timeout_s: float, what: str) -> dict[str, Any]:
+    """The health answer of the service at ``address`` once it answers (it listens only
+    when its models are loaded), asking every 0.5 s; ServiceUnavailable after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    client = ServiceClient(address)
+    while True:
+        try:
+            reply = client.health(timeout_s=5.0)
+            if reply.get("ok"):
+                return reply
+            error = str(reply.get("error"))
+        except ServiceError as exc:
+            error = str(exc)
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(
+                f"{what}: the service at {address} did not answer within {timeout_s:.0f} s "
+                f"({error})"
+            )
+        time.sleep(0.5)

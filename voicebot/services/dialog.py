@@ -27,16 +27,18 @@ path) rather than answer it twice.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from voicebot.dialog.bridge import DialogBridge
-from voicebot.errors import DialogError
+from voicebot.errors import DialogError, VoicebotError
 from voicebot.services.dialog_wire import (
     conversation_from_wire,
     conversation_to_wire,
@@ -62,12 +64,30 @@ class DialogService(Service):
         self.status_path = status
         self.bridge = bridge
         self.store = store
+        self.greeting: tuple[str, ...] = ()
         self.ops = {
             "start": self.start,
             "handle": self.handle,
             "end": self.end,
             "survey": self.survey,
         }
+        # one lock per call with a request in flight: an ``end`` that arrives while the
+        # call's turn is still running (the worker gave up waiting) waits for that turn, so
+        # the turn never finds its conversation gone and never saves state after the delete
+        self._call_locks: dict[str, asyncio.Lock] = {}
+        self._call_users: dict[str, int] = {}
+
+    @contextlib.asynccontextmanager
+    async def _call_lock(self, call_id: str) -> Any:
+        lock = self._call_locks.setdefault(call_id, asyncio.Lock())
+        self._call_users[call_id] = self._call_users.get(call_id, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._call_users[call_id] -= 1
+            if not self._call_users[call_id]:
+                del self._call_users[call_id], self._call_locks[call_id]
 
     def health(self) -> Reply:
         from voicebot.dialog.stores import redact_url
@@ -81,6 +101,10 @@ class DialogService(Service):
 
     async def _turn(self, op: str, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
+        async with self._call_lock(call_id):
+            return await self._turn_locked(op, call_id, request)
+
+    async def _turn_locked(self, op: str, call_id: str, request: dict[str, Any]) -> Reply:
         mark = self.stats.running(op, self.stats.queued(op))
         ok = False
         try:
@@ -99,7 +123,8 @@ class DialogService(Service):
                 reply = await self.bridge.handle(call_id, str(request.get("text", "")))
             ok = True
             conv = self.bridge.forget(call_id)  # the worker keeps it; nothing stays here
-            assert conv is not None
+            if conv is None:  # pragma: no cover - the call lock keeps ``end`` out meanwhile
+                raise DialogError(f"call {call_id}: its conversation ended during the turn")
             return {
                 "reply": reply_to_wire(reply),
                 "conv": conversation_to_wire(conv),
@@ -110,8 +135,9 @@ class DialogService(Service):
 
     async def _stored_events(self, call_id: str) -> int:
         """How many events the tracker store holds for the call (0: none)."""
-        tracker = await self.bridge.agent.tracker_store.retrieve_full_tracker(call_id)
-        return len(tracker.events) if tracker is not None else 0
+        from voicebot.dialog.stores import stored_event_count
+
+        return await stored_event_count(self.bridge.agent.tracker_store, call_id)
 
     async def _check_not_taken(self, call_id: str, request: dict[str, Any]) -> None:
         if request.get("resend") == "closed":  # its service died holding the lock
@@ -138,7 +164,7 @@ class DialogService(Service):
         began = time.monotonic()
         call_id = f"warm-up-{time.time_ns()}"
         try:
-            await self.bridge.start(call_id)
+            self.greeting = (await self.bridge.start(call_id)).texts
             await self.bridge.handle(call_id, "hello")
         except Exception as exc:  # noqa: BLE001 - warming is best effort; calls report errors
             log.warning("dialog warm-up failed: %s", exc)
@@ -147,14 +173,39 @@ class DialogService(Service):
             await delete_conversation(self.bridge.agent.tracker_store, call_id)
             log.info("dialog model warmed in %.1f s", time.monotonic() - began)
 
+    def after_ready(self) -> None:
+        """Have the speech service cache the greeting (what the warm-up call was told), so
+        the first caller does not wait for its synthesis; in the background."""
+        if self.greeting:
+            threading.Thread(target=cache_speech, args=(self.greeting,), daemon=True).start()
+
     async def end(self, request: dict[str, Any]) -> Reply:
         call_id = _call_id(request)
-        self.bridge.forget(call_id)
-        store = self.bridge.agent.tracker_store
         from voicebot.dialog.stores import delete_conversation
 
-        await delete_conversation(store, call_id)
+        async with self._call_lock(call_id):  # after a turn still running for this call
+            self.bridge.forget(call_id)
+            await delete_conversation(self.bridge.agent.tracker_store, call_id)
         return {}
+
+
+def cache_speech(texts: tuple[str, ...]) -> None:
+    """Synthesize ``texts`` in this host's speech service (its prompt cache keeps them)."""
+    from voicebot.config import load_settings
+    from voicebot.services.client import ServiceClient, wait_healthy
+    from voicebot.services.settings import services_config
+
+    try:
+        address = services_config(load_settings()).speech()
+        wait_healthy(address, 120.0, "speech service")
+        client = ServiceClient(address, reconnect_s=10.0)
+        for text in texts:
+            for _ in client.stream({"op": "speak", "text": text}, "greeting synthesis"):
+                pass
+        client.close()
+        log.info("greeting cached in the speech service")
+    except VoicebotError as exc:  # a cache miss only costs the first caller the synthesis
+        log.warning("greeting not cached in the speech service: %s", exc)
 
 
 def build(args: argparse.Namespace, status: Path | None) -> DialogService:
@@ -184,6 +235,9 @@ def build(args: argparse.Namespace, status: Path | None) -> DialogService:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from voicebot.dialog.rasa_patches import limit_threads
+
+    limit_threads()  # before NumPy and TensorFlow are imported
     return service_main("dialog", build, argv)
 
 

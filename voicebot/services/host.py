@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -125,18 +126,35 @@ class HostServices:
         self.redis: RedisServer | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._begin = time.monotonic()
 
     # ------------------------------------------------------------------ start-up
 
     def start(self) -> HostServices:
         """Start every service, print progress, return once all are healthy."""
+        self.spawn()
+        self.wait_ready()
+        return self
+
+    def spawn(self) -> HostServices:
+        """Start every service process at once (both load their models side by side)."""
         self._start_redis()
-        begin = time.monotonic()
+        self._begin = time.monotonic()
         for service in self.services:
             service.spawn()
+        return self
+
+    def wait_ready(self, stopping: Callable[[], bool] | None = None) -> None:
+        """Print each service's start-up stages until all answer ``health`` (ServiceError
+        after ``services.start_timeout_s`` from :meth:`spawn`, or once ``stopping()``);
+        then watch them (restarts, a health line every minute)."""
+        begin = self._begin
         waiting = {s.name for s in self.services}
         deadline = begin + self.cfg.start_timeout_s
         while waiting:
+            if stopping is not None and stopping():
+                self.stop()
+                raise ServiceError("stopped while the services were loading")
             for service in self.services:
                 if service.name not in waiting:
                     continue
@@ -163,7 +181,6 @@ class HostServices:
         say(f"speech and dialog services ready in {time.monotonic() - begin:.0f} s")
         self._watcher = threading.Thread(target=self._watch, name="services", daemon=True)
         self._watcher.start()
-        return self
 
     def _start_redis(self) -> None:
         """redis-server for a ``dialog.tracker_store`` Redis URL on this host that nothing

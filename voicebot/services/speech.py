@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -79,14 +82,19 @@ class SpeechService(Service):
 
     def after_ready(self) -> None:
         """Synthesize the dialog's fixed prompts into the shared cache, in the background
-        (most come from the disk cache; the first start on a machine makes them)."""
+        (most come from the disk cache; the first start on a machine makes them) on a
+        thread of its own at the lowest CPU priority: at the host's start-up the dialog
+        service is still loading its model on the same cores, and a call's own syntheses
+        go first."""
 
         def warm() -> None:
+            with contextlib.suppress(OSError):  # Linux: the priority of this thread only
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
             started = time.monotonic()
             made = self.speaker.warm(domain_prompts())
             log.info("prompt cache warm: %d made in %.1f s", made, time.monotonic() - started)
 
-        self._tts.submit(warm)
+        threading.Thread(target=warm, name="tts-warm", daemon=True).start()
 
     def health(self) -> Reply:
         cache = self.speaker.cache

@@ -19,6 +19,7 @@ import contextlib
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
 import pjsua2 as pj
@@ -99,6 +100,7 @@ class SipLine(TransferMixin):
             settings.auth_realm,
         )
         self._pending: list[Callable[[], None]] = []
+        self._inbox: deque[tuple[CallIO, bytes]] = deque()  # caller frames from the media thread
         self._ep: pj.Endpoint | None = None
         self._acc: LineAccount | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -162,6 +164,7 @@ class SipLine(TransferMixin):
         """Let pjsua2 handle due events, then run the work its callbacks left."""
         if self._ep is None:
             return
+        self._take_frames()
         self._ep.libHandleEvents(0)
         while self._pending:
             work, self._pending = self._pending, []
@@ -170,6 +173,13 @@ class SipLine(TransferMixin):
                     item()
                 except Exception:  # keep the line alive; the traceback is in the log
                     log.exception("%s: error handling a SIP event", self.name)
+
+    def _take_frames(self) -> None:
+        """Hand the caller frames the media thread left in the inbox to their calls."""
+        inbox = self._inbox
+        while inbox:
+            io, data = inbox.popleft()
+            io.feed_audio(data)
 
     def adopt(self, call: CallLeg, pjc: PjCall) -> None:
         """Track a new leg and hold its pjsua2 Call."""
@@ -201,7 +211,7 @@ class SipLine(TransferMixin):
         if self._free_ports:
             return self._free_ports.pop()
         assert self._loop is not None
-        port = FramePort(self._loop, len(self._ports))
+        port = FramePort(self._inbox, len(self._ports))
         self._ports.append(port)
         return port
 

@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +111,16 @@ class Supervisor:
         self._reload = False
         self.registrations: Any = None
 
-    def run(self) -> int:
+    def run(self, services_ready: Callable[[Callable[[], bool]], None] | None = None) -> int:
+        """Serve until SIGTERM/SIGINT. ``services_ready(stopping)``, when given, is called
+        once the workers are spawned and returns when the host's services answer (the
+        workers start while the models load); Kamailio starts, and the service answers
+        calls, only after that."""
         load_handler(self.sip.handler)  # fail early, with the CLI's error, on a bad handler
         role = self.sip.role
         if self.sip.workers == 0 and role == "all" and not self.sip.remote_workers:
+            if services_ready is not None:
+                services_ready(lambda: False)  # (SIGINT still stops it here)
             return self._run_single()
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self._write_settings()
@@ -123,7 +130,11 @@ class Supervisor:
         try:
             for w in workers:
                 self._spawn(w, config)
+            if services_ready is not None:
+                services_ready(lambda: self._stop)
             self._wait_ready(workers)
+            if workers:  # (their own logs say when each was listening)
+                print(f"voicebot: {len(workers)} workers ready", flush=True)
             if role == "host":
                 self.rpc = KamailioRpc(self.sip.proxy_rpc) if self.sip.proxy_rpc else None
             else:

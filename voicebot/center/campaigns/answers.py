@@ -5,7 +5,8 @@
 * ``sure``: take it ("four", "I'd say a seven", "7 out of 10", "yes", "the web", key 3);
 * ``unsure``: a likely answer to read back first ("I heard seven, is that right?"): a
   homophone of a number ("for", "to", "ate"), a rating said in words ("very satisfied"),
-  an option heard only approximately ("the wet" for "web");
+  an option heard only approximately, in spelling or in sound ("the webs" for "web",
+  "fun" or "bye, fond" for "phone", "in a sharp" for "in a shop");
 * ``none``: no usable answer (silence, "hmm", two different numbers, a number out of range):
   ask again.
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voicebot.center.campaigns.questions import Question
+from voicebot.events import ExpectedInput
 from voicebot.yes_no import interpret as interpret_yes_no
 from voicebot.yes_no import tokens
 
@@ -154,8 +156,8 @@ def _numbers(words: list[str]) -> tuple[list[int], list[int]]:
             plain.append(int(w))
         elif w in _NUMBER_WORDS and not (w == "one" and i > 0 and words[i - 1] in ("the", "that")):
             plain.append(_NUMBER_WORDS[w])
-        elif w in _HOMOPHONES and len(words) <= 3:
-            homophones.append(_HOMOPHONES[w])
+        elif w in _HOMOPHONES and (len(words) <= 3 or i == len(words) - 1):
+            homophones.append(_HOMOPHONES[w])  # a short answer, or its last word ("say for")
         i += 1
     return plain, homophones
 
@@ -170,6 +172,9 @@ def _number(question: Question, text: str) -> Parsed:
     if len(found) == 1:
         n = found[0]
         return Parsed(str(n), "sure") if low <= n <= top else NONE
+    if len(found) == 2 and plain[-1] == top and plain.count(top) == 1:
+        # "eight out of ten" heard as "Eight, twelve, ten.": the scale's top said last
+        return Parsed(str(plain[0] if plain[0] != top else plain[1]), "unsure")
     if len(found) > 1:
         return NONE  # "six or seven": ask again rather than pick one
     if len(set(homophones)) == 1 and low <= homophones[0] <= top:
@@ -180,6 +185,48 @@ def _number(question: Question, text: str) -> Parsed:
             if f" {' '.join(phrase)} " in joined:
                 return Parsed(str(n), "unsure")
     return NONE
+
+
+#: spellings that sound alike, then voiced consonants as their voiceless pair: phone lines
+#: blur them ("phone" heard as "fun" or "fond", "shop" as "sharp")
+_SOUNDS = (
+    ("ph", "f"),
+    ("gh", "g"),
+    ("ck", "k"),
+    ("sh", "X"),
+    ("ch", "X"),
+    ("th", "0"),
+    ("wh", "w"),
+    ("qu", "k"),
+    ("c", "k"),
+    ("q", "k"),
+    ("z", "s"),
+    ("d", "t"),
+    ("b", "p"),
+    ("g", "k"),
+    ("v", "f"),
+)
+
+
+def sound_key(word: str) -> str:
+    """A rough phonetic key of an English word: its first letter (vowel or not), then its
+    consonants, alike-sounding spellings merged ("phone" and "fun" -> "fn", "shop" -> "Xp",
+    "sharp" -> "Xrp")."""
+    w = re.sub(r"[^a-z]", "", word.lower())
+    for spelling, sound in _SOUNDS:
+        w = w.replace(spelling, sound)
+    if not w:
+        return ""
+    rest = re.sub(r"[aeiouyhw]", "", w[1:])
+    return re.sub(r"(.)\1+", r"\1", w[0] + rest)
+
+
+def _near(heard: str, part: str) -> bool:
+    """Whether a heard word is close to a word of an option, in spelling or in sound."""
+    if difflib.SequenceMatcher(None, heard, part).ratio() >= 0.75:
+        return True
+    a, b = sound_key(heard), sound_key(part)
+    return len(a) >= 2 and len(b) >= 2 and difflib.SequenceMatcher(None, a, b).ratio() >= 0.75
 
 
 def _choice(question: Question, text: str) -> Parsed:
@@ -207,11 +254,7 @@ def _choice(question: Question, text: str) -> Parsed:
     close: set[str] = set()
     for w in words:
         for option in question.options:
-            if any(
-                difflib.SequenceMatcher(None, w, part).ratio() >= 0.75
-                for part in option.split()
-                if len(part) > 2 and len(w) > 2
-            ):
+            if any(_near(w, part) for part in option.split() if len(part) > 2 and len(w) > 2):
                 close.add(option)
     if len(close) == 1:
         return Parsed(close.pop(), "unsure")
@@ -246,6 +289,22 @@ def end_request(text: str) -> Literal["later", "opt_out"] | None:
     if _LATER.search(said):
         return "later"
     return None
+
+
+def heard_as(question: Question | None) -> ExpectedInput:
+    """The recogniser mode for an answer to ``question`` (None: the consent question).
+
+    Chosen on the tuning set of bench/survey_asr.py: consent, comments and choices are
+    heard freely (consent is as often "call me later" as yes/no; a numbers context makes
+    "phone" "Four."); a rating or score in ``number`` mode (a lone digit is decoded again
+    as digits); a yes/no with numbers and yes/no as context (``answer``; not ``yes_no``
+    mode, which would turn "no, don't call me again" into a bare "no").
+    """
+    if question is None or question.type in ("comment", "choice"):
+        return "free"
+    if question.type in ("scale_1_5", "nps_0_10"):
+        return "number"
+    return "answer"
 
 
 def spoken_value(question: Question, value: str) -> str:

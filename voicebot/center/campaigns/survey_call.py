@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from voicebot.audio.vad import SpeechDetector
+from voicebot.center.campaigns.answers import heard_as
 from voicebot.center.campaigns.callback_time import callback_time
 from voicebot.center.campaigns.questions import SurveyScript
 from voicebot.center.campaigns.spec import CampaignSpec
 from voicebot.center.campaigns.store import DueContact
-from voicebot.events import DialogReply, NoInput
+from voicebot.events import DialogReply, ExpectedInput, NoInput
 from voicebot.line import Line
 from voicebot.replay.simline import SimulatedLine
 from voicebot.session import CallSession, TurnLog
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: how the survey dialog's read-back of an unclear answer ends (dialogs/actions/survey.py)
+READ_BACK_END = "Is that right?"
 NO_INPUT_GOODBYE = "I'm having trouble hearing you, so we'll leave it there for now. Goodbye."
 
 
@@ -120,20 +123,25 @@ class SurveySession(CallSession):
         keys = self._answer_keys()
         if keys is not None:
             kwargs["keypad"] = keys
-        if kwargs.get("expect", "free") == "free" and self._answer_expected():
-            kwargs["expect"] = "answer"  # numbers and yes/no as the recogniser's context
+        if kwargs.get("expect", "free") == "free":
+            kwargs["expect"] = self._answer_mode()
         super()._say(texts, **kwargs)
 
-    def _answer_expected(self) -> bool:
-        """True while a typed question (not a free comment) is being asked. Not for consent:
-        its answers are as often "call me later" or "don't call me again" as yes or no."""
-        slot = self.bridge.conversation(self.call_id).requested_slot or ""
+    def _answer_mode(self) -> ExpectedInput:
+        """How the next answer is heard (:func:`~voicebot.center.campaigns.answers.heard_as`):
+        consent and comments freely (consent is as often "call me later" or "don't call me
+        again" as yes or no), a rating or score with numbers as context, a read-back ("I
+        heard seven. Is that right?") with numbers and yes/no as context."""
+        conv = self.bridge.conversation(self.call_id)
+        slot = conv.requested_slot or ""
         if not slot.startswith("survey_q"):
-            return False
+            return "free"
         index = int(slot.removeprefix("survey_q"))
-        return index <= len(self.script.questions) and (
-            self.script.question(index).type != "comment"
-        )
+        if index > len(self.script.questions):
+            return "free"
+        if conv.last_bot_texts and conv.last_bot_texts[-1].endswith(READ_BACK_END):
+            return "answer"
+        return heard_as(self.script.question(index))
 
     def _answer_keys(self) -> int | None:
         """Keys that complete a keypad answer to the question being asked now."""
