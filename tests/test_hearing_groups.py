@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from voicebot.asr import AsrEngine, load_engine
 from voicebot.audio.vad import VadConfig
+from voicebot.audio.wavio import load_audio
 from voicebot.config import load_settings, section_to
 from voicebot.events import ExpectedInput
 from voicebot.numbers import spoken_digits
@@ -115,3 +118,32 @@ def test_an_unfinished_number_ends_after_the_incomplete_timeout_without_a_reprom
     # the turn ends one incomplete timeout after the last digit (within a 32 ms VAD frame)
     assert timeout <= turn.endpoint_ms < timeout + 40
     assert not turn.early and got.no_inputs == []
+
+
+def test_words_soon_after_a_whole_pin_are_a_turn_of_their_own(engine: AsrEngine) -> None:
+    # a caller who has read the whole PIN says goodbye 1 s later: whether or not the PIN's
+    # digits were confirmed at once (an unconfirmed whole number waits for more), the words
+    # are not joined to the number (decoded with it as digits, the call was abandoned), and
+    # the PIN keeps its digits. The replay case balance_fsdd_grouped, at the hearing.
+    words = load_audio(
+        Path(__file__).parent / "audio" / "balance_fsdd_grouped" / "04.wav", rate=8000
+    ).samples
+    pin = fsdd_digits("12 34", "yweweler", 8000, group_gap_s=1.5)
+    audio = np.concatenate([pin, np.zeros(8000, np.int16), words])
+    settings = load_settings()
+    got = asyncio.run(
+        listen(
+            audio,
+            "free",
+            4,
+            engine,
+            vad=section_to(VadConfig, settings, "vad"),
+            turns=section_to(TurnConfig, settings, "turns"),
+            session=section_to(SessionConfig, settings, "session"),
+        )
+    )
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["1234", ""]
+    assert "goodbye" in got.turns[1].turn.text.lower()
+    assert got.turns[0].turn.time_s <= got.turns[1].turn.time_s
+    # each turn is logged with how it ended, in order: the PIN's two groups, then the words
+    assert [t.groups for t in got.turns] == [2, 1]

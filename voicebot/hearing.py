@@ -34,6 +34,13 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
 * a number read with pauses shorter than ``digits_end_silence_ms`` stays one segment: once
   the caller has paused inside it, its pieces between pauses are decoded on their own
   (:mod:`voicebot.digit_pieces`), and they confirm a told-length number instead.
+* words after a number held as unsure ("no thank you goodbye" 1 s after the PIN) are
+  decoded on their own in free mode: with no digit in them, the number's turn ends as
+  heard, and the words are a turn of their own (two turns at once: the session answers the
+  second once its reply to the first was spoken).
+
+The held groups' audio and the decodes not told the length are :class:`~voicebot.
+held_groups.HeldGroups`; what was heard and when the turn is due, :mod:`voicebot.digit_hold`.
 """
 
 from __future__ import annotations
@@ -47,19 +54,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from voicebot.audio.vad import SpeechChunk, SpeechDetector
-from voicebot.digit_hold import (
-    HeldNumber,
-    confirms,
-    in_progress,
-    join_groups,
-    start_hold,
-    tentative_hold,
-)
-from voicebot.digit_pieces import PieceDecoder, piece_spans, pieces_confirm
+from voicebot.digit_hold import in_progress, start_hold
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
+from voicebot.held_groups import HeldGroups
 from voicebot.line import Int16Array
-from voicebot.numbers import answer_state, complete_digit_answer
+from voicebot.numbers import answer_state
 from voicebot.session_config import SessionConfig
 from voicebot.speculation import Speculation
 from voicebot.stages import Recognizer, SpeechStream
@@ -67,11 +67,6 @@ from voicebot.stages import Recognizer, SpeechStream
 log = logging.getLogger(__name__)
 
 HeardEvent = SpeechStarted | SpeechEnded | Transcript
-TENTATIVE_MAX_S = 1.5
-"""A free answer to the PIN question this short (speech, s) heard as a word or two may be
-a lone digit misheard: it is decoded again as digits (:meth:`Hearing._tentative`)."""
-TENTATIVE_MIN_CONFIDENCE = 0.5
-"""... and held as the start of the number when that digits decode is at least this sure."""
 
 
 @dataclass(frozen=True)
@@ -116,26 +111,14 @@ class Hearing:
         self.max_digits: int | None = None
         self._stream: SpeechStream | None = None
         self._segment: list[Int16Array] = []
-        self._turn_end: TurnEnd | None = None
+        self._turn_ends: list[TurnEnd] = []
         self._end_silence_ms = detector.segmenter.end_silence_ms
         self._pause_ms = detector.segmenter.pause_ms
-        self._held: HeldNumber | None = None
-        self._held_groups: list[tuple[Int16Array, float]] = []
         self._segment_start_s = 0.0
-        self._release_held = False
         self._speculation: Speculation | None = None
         self._stream_expect: ExpectedInput = "free"
-        self._prefix: Int16Array = np.zeros(0, np.int16)
-        """The held groups' audio the open stream started with (empty for a first group)."""
-        self._group_texts: list[str] = []
-        """The held groups' own decodes not told the length, once made (for :meth:`_confirm`)."""
-        self._unconfirmed: tuple[float, float] | None = None
-        """(segment start, speech end), s, of the audio last found not confirmed by a decode
-        not told the length (so the segment's end does not decode it again)."""
-        self._pieces = PieceDecoder(self._untold, rate)
-        """The open segment's pieces between pauses, decoded untold (voicebot.digit_pieces)."""
-        self._paused = False
-        """The caller paused inside the open segment (a pause that did not end the turn)."""
+        self.held = HeldGroups(recognizer, rate, config, call_id)
+        """The number read in groups while the caller is mid-number (voicebot.held_groups)."""
 
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
@@ -155,13 +138,13 @@ class Hearing:
         pause = self._pause_ms or (0.0 if spelled else self.cfg.speculative_decode_ms)
         pause = pause if pause < segmenter.end_silence_ms else 0.0
         segmenter.pause_ms = early if can_end_early else pause
-        if self._held is not None:  # a new question: end the held number's turn as it is
-            self._release_held = True
+        if self.held.number is not None:  # a new question: end the held number's turn as it is
+            self.held.release = True
 
     def take_turn_end(self) -> TurnEnd | None:
-        """How the last segment ended (once: cleared by the call)."""
-        end, self._turn_end = self._turn_end, None
-        return end
+        """How the oldest turn not yet taken ended (once: cleared by the call). Two turns
+        end at once only when words follow a number held as unsure (the number first)."""
+        return self._turn_ends.pop(0) if self._turn_ends else None
 
     async def hear(self, samples: Int16Array) -> AsyncIterator[HeardEvent]:
         """Take line audio; yield the events it completes, in order (decodes run in the
@@ -170,7 +153,7 @@ class Hearing:
         for out in self.detector.feed(samples):
             if isinstance(out, SpeechStarted):
                 # mid-number, a question that takes words too is decoded as digits now
-                expect = "digits" if self._held is not None else self.expect
+                expect = "digits" if self.held.number is not None else self.expect
                 self._stream_expect = expect
                 self._stream = self.recognizer.open_stream(
                     expect, sample_rate=self.rate, length=self.max_digits
@@ -178,19 +161,10 @@ class Hearing:
                 self._segment = []
                 self._segment_start_s = out.audio_start_s
                 self._speculation = None
-                self._prefix = np.zeros(0, np.int16)
-                self._pieces.reset()
-                self._paused = False
                 ended_early = False
-                if self._held is not None:
-                    # the next group: the turn stays open, and the stream hears the number
-                    # from its first group on
-                    self._held.speaking = True
-                    self._prefix = join_groups(self._held_groups, self.rate)
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, self._stream.accept, self._prefix
-                    )
-                else:
+                # the next group of a held number: the turn stays open, and the stream
+                # hears the number from its first group on
+                if not await self.held.open_segment(self._stream, out):
                     yield out
             elif ended_early:
                 continue  # the silence after a turn that ended early
@@ -201,7 +175,8 @@ class Hearing:
                     yield early[0]
                     yield early[1]
                 else:
-                    await self._paused_mid_number()
+                    if self._stream is not None:
+                        await self.held.paused_mid_number(self._audio(), self.max_digits)
                     self._speculate(out)
             elif isinstance(out, SpeechChunk):
                 self._segment.append(out.samples)
@@ -210,7 +185,7 @@ class Hearing:
                     if partial:
                         yield Transcript(out.time_s, partial, final=False)
             elif isinstance(out, SpeechEnded):
-                if not self._may_hold() and self._held is None:
+                if not self.held.may_hold(self.max_digits) and self.held.number is None:
                     yield out
                     final = await self._finish(out)
                     if final is not None:
@@ -218,219 +193,91 @@ class Hearing:
                 else:
                     for event in await self._finish_group(out):
                         yield event
-        held = self._held
-        if held is not None and not held.speaking:
+        number = self.held.number
+        if number is not None and not number.speaking:
             now = self.detector.segmenter.time_at(self.detector.segmenter.frames)
-            if self._release_held or held.due(now):
+            if self.held.release or number.due(now):
                 for event in self._release(now):
                     yield event
 
-    def _may_hold(self) -> bool:
-        """A number of known length is asked for and the incomplete timeout is on."""
-        return bool(self.max_digits) and self.cfg.digits_incomplete_timeout_ms > 0
+    def _audio(self) -> Int16Array:
+        """The open segment's audio so far."""
+        return np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
 
     async def _finish_group(self, ended: SpeechEnded) -> list[HeardEvent]:
         """A segment ended while a number of known length is asked for: decode it, then
         hold its digits when the number is still incomplete (no event: the turn stays
-        open), else end the turn with everything heard."""
+        open), else end the turn with everything heard. Words after a number held as
+        unsure end the number's turn, then are a turn of their own."""
         stream, self._stream = self._stream, None
+        words = await self.held.words_after(self._audio(), ended)
+        if words is not None:
+            return self._words_after_number(ended, *words)
         asr_ms, text, confidence = await self._decode(stream)
         unsure = False
-        if not ended.forced and not self._release_held and self._claims_complete(text):
-            answer, confirm_ms = await self._confirm(text, ended.end_s)
+        if not ended.forced and not self.held.release and self._claims_complete(text):
+            answer, confirm_ms = await self.held.confirm(
+                text, self._audio(), self._segment_start_s, ended.end_s, self.max_digits
+            )
             asr_ms += confirm_ms
             unsure = answer is None
             text = answer or text
-        self._keep_group(ended)
-        held = self._held
-        if held is None:
-            held = start_hold(
+        self.held.keep(self._audio(), ended.end_s - self._segment_start_s)
+        number = self.held.number
+        if number is None:
+            number = start_hold(
                 text,
                 confidence,
                 ended.start_s,
                 ended.end_s,
                 self.max_digits or 0,
-                self.cfg.digits_incomplete_timeout_ms / 1000.0,
+                self.held.timeout_s,
                 unsure=unsure,
             )
-            if held is None and self.expect == "free":
-                held = await self._tentative(ended, text, confidence)
-            if held is not None and not ended.forced and not self._release_held:
-                self._held = held
-                await self._count_groups()
+            if number is None and self.expect == "free":
+                number = await self.held.tentative(ended, text, confidence, self.max_digits)
+            if number is not None and not ended.forced and not self.held.release:
+                self.held.number = number
+                await self.held.count_groups()
                 return []
-            self._held_groups = []
-            self._group_texts = []
+            self.held.take()
             return list(self._ended(ended, text, confidence, asr_ms))
-        held.add(text, confidence, ended.end_s, unsure=unsure)
-        if held.incomplete() and not ended.forced and not self._release_held:
-            await self._count_groups()
+        number.add(text, confidence, ended.end_s, unsure=unsure)
+        if number.incomplete() and not ended.forced and not self.held.release:
+            await self.held.count_groups()
             return []  # still mid-number: wait for the next group
         return list(self._release(ended.time_s, ended, asr_ms))
+
+    def _words_after_number(
+        self, ended: SpeechEnded, text: str, confidence: float, asr_ms: float
+    ) -> list[HeardEvent]:
+        """The held number's turn, ended where the words began, then the words' own turn
+        (its start, end and transcript): :meth:`HeldGroups.words_after`."""
+        started = self.held.started
+        assert started is not None
+        own = self._segment
+        number = self._release(started.time_s)
+        self._segment = own
+        return [*number, started, *self._ended(ended, text, confidence, asr_ms, queue=True)]
+
+    def _claims_complete(self, text: str) -> bool:
+        """:meth:`HeldGroups.claims_complete` for the open segment."""
+        return self.held.claims_complete(text, self._audio(), self.max_digits)
 
     def _release(
         self, when: float, ended: SpeechEnded | None = None, asr_ms: float = 0.0
     ) -> tuple[SpeechEnded, Transcript]:
         """End the held number's turn at ``when`` (s): the end of its last segment, or the
         incomplete timeout (then no decode is waiting: ``asr_ms`` 0)."""
-        held, self._held = self._held, None
-        self._release_held = False
-        assert held is not None
+        number, audio = self.held.take()
+        assert number is not None
         if ended is None:
-            ended = SpeechEnded(time_s=when, start_s=held.start_s, end_s=held.end_s)
+            ended = SpeechEnded(time_s=when, start_s=number.start_s, end_s=number.end_s)
         else:
-            ended = replace(ended, start_s=held.start_s)
-        self._segment = [audio for audio, _ in self._held_groups]
-        self._held_groups = []
-        self._group_texts = []
-        text, confidence = held.answer()
-        return self._ended(ended, text, confidence, asr_ms, groups=held.groups)
-
-    async def _tentative(
-        self, ended: SpeechEnded, text: str, confidence: float
-    ) -> HeldNumber | None:
-        """A short answer to the PIN question that the free decode heard as a word or two:
-        when a digits decode hears it as the start of the number (a lone digit: "three"
-        heard as "Please."), hold it like digits (:func:`~voicebot.digit_hold.
-        tentative_hold`); None otherwise."""
-        if (
-            not text.strip()
-            or len(text.split()) > 2
-            or ended.end_s - ended.start_s > TENTATIVE_MAX_S
-            or complete_digit_answer(text, self.max_digits or 0) is not None
-        ):
-            return None
-        audio = self._held_groups[-1][0] if self._held_groups else np.zeros(0, np.int16)
-
-        def digits() -> tuple[str, float]:
-            stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
-            stream.accept(audio)
-            final = stream.finish()
-            return final.text, float(final.confidence)
-
-        try:
-            heard, sure = await asyncio.get_running_loop().run_in_executor(None, digits)
-        except VoicebotError as exc:
-            log.warning("call %s: digits re-decode failed: %s", self.call_id, exc)
-            return None
-        return tentative_hold(
-            text,
-            confidence,
-            heard,
-            sure,
-            ended.start_s,
-            ended.end_s,
-            self.max_digits or 0,
-            self.cfg.digits_incomplete_timeout_ms / 1000.0,
-            TENTATIVE_MIN_CONFIDENCE,
-        )
-
-    def _claims_complete(self, text: str) -> bool:
-        """Whether ``text``, decoded told the length, would end the turn as a whole number
-        joined from held groups: then decodes not told the length must confirm it first.
-        A number in one segment is checked only when the caller paused inside it (its
-        pieces, :mod:`voicebot.digit_pieces`): said in one go, untold Whisper drops digits
-        ("0007" as "007"), which then waited the incomplete timeout (bench/digit_gaps.py:
-        accounts at 0.2 s gaps, endpoint p50 320 -> 1664 ms)."""
-        length = self.max_digits or 0
-        return (
-            self._may_hold()
-            and (bool(self._held_groups) or self._paused_inside())
-            and complete_digit_answer(text, length) is not None
-            and not in_progress(text, length)
-        )
-
-    def _paused_inside(self) -> bool:
-        """Whether the caller paused inside the open segment before (a pause that did not
-        end the turn) and the pause splits it into pieces. A number said in one go has no
-        such pause: it is not checked, and its latency stays as it was."""
-        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
-        return self._paused and len(piece_spans(segment, self.rate)) > 1
-
-    async def _paused_mid_number(self) -> None:
-        """A pause inside a one-segment number that did not end the turn: decode the pieces
-        so far now, while the caller pauses (:mod:`voicebot.digit_pieces`), so confirming
-        the number later decodes only its last piece."""
-        if not self._may_hold() or self._held_groups or self._stream is None:
-            return
-        self._paused = True
-        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, self._pieces.texts, segment)
-        except VoicebotError as exc:
-            log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
-
-    def _untold(self, audio: Int16Array) -> str:
-        """``audio`` decoded as digits NOT told the length (blocking: run in the executor)."""
-        stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
-        stream.accept(audio)
-        return stream.finish().text
-
-    async def _count_groups(self) -> None:
-        """Decode each held group not yet decoded on its own, untold (for :meth:`_confirm`;
-        done while the caller pauses, so a complete number waits for one group less)."""
-        for group in self._held_groups[len(self._group_texts) :]:
-            audio = join_groups([group], self.rate)
-            try:
-                text = await asyncio.get_running_loop().run_in_executor(None, self._untold, audio)
-            except VoicebotError as exc:
-                log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
-                return
-            self._group_texts.append(text)
-
-    async def _confirm(self, told: str, speech_end_s: float) -> tuple[str | None, float]:
-        """Confirm ``told``, a whole number decoded told the length: decode the open
-        segment's audio (held groups and all, speech up to ``speech_end_s``) as digits NOT
-        told the length, the whole number and the group just spoken on its own (the held
-        groups were decoded on their own when they ended: :meth:`_count_groups`); for a
-        number in one segment with pauses inside, each piece between them on its own
-        (:mod:`voicebot.digit_pieces`). Returns (the answer, ms the decodes took): the
-        answer is None when the untold decodes do not hear the whole number too
-        (:func:`~voicebot.digit_hold.confirms`, for pieces :func:`~voicebot.digit_pieces.
-        pieces_confirm`), else ``told`` (the pieces' own digits are
-        not the answer: untold, a piece of several digits drops or adds one, "7853" heard
-        as "78537"; tuning set, accounts at 0.8 s). An ASR failure confirms (the told
-        decode stands, as without this check)."""
-        key = (self._segment_start_s, speech_end_s)
-        if self._unconfirmed == key:
-            return None, 0.0  # decoded at the pause already: the same speech
-        started = time.perf_counter()
-        await self._count_groups()  # normally done already
-        segment = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
-        whole_audio = np.concatenate([self._prefix, segment])
-        several = bool(self._held_groups)
-
-        def decode() -> tuple[str, list[str]]:
-            if not several:  # one segment with pauses inside: its pieces, each on its own
-                return "", self._pieces.texts(segment)
-            whole = self._untold(whole_audio)
-            return whole, [*self._group_texts, self._untold(segment)]
-
-        try:
-            whole, groups = await asyncio.get_running_loop().run_in_executor(None, decode)
-        except VoicebotError as exc:
-            log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
-            return told, (time.perf_counter() - started) * 1000
-        length = self.max_digits or 0
-        if several:
-            sure = confirms(told, whole, groups, length)
-        else:
-            sure = pieces_confirm(told, groups, length)
-        self._unconfirmed = None if sure else key
-        if not sure:
-            log.info(
-                "call %s: told-length digits %r not confirmed by %r (groups %r)",
-                self.call_id,
-                told,
-                whole,
-                groups,
-            )
-        return (told if sure else None), (time.perf_counter() - started) * 1000
-
-    def _keep_group(self, ended: SpeechEnded) -> None:
-        """Keep the audio of the segment that just ended, for joining with the next group."""
-        audio = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
-        self._held_groups.append((audio, ended.end_s - self._segment_start_s))
+            ended = replace(ended, start_s=number.start_s)
+        self._segment = audio
+        text, confidence = number.answer()
+        return self._ended(ended, text, confidence, asr_ms, groups=number.groups)
 
     def _ended(
         self,
@@ -441,10 +288,13 @@ class Hearing:
         *,
         early: bool = False,
         groups: int = 1,
+        queue: bool = False,
     ) -> tuple[SpeechEnded, Transcript]:
-        """The events that end a turn: the endpoint, then its final transcript."""
+        """The events that end a turn: the endpoint, then its final transcript (``queue``:
+        a second turn ended at once, taken after the first)."""
         self.last_segment = np.concatenate(self._segment) if self._segment else None
-        self._turn_end = TurnEnd(ended, asr_ms, early=early, groups=groups)
+        end = TurnEnd(ended, asr_ms, early=early, groups=groups)
+        self._turn_ends = [*self._turn_ends, end] if queue else [end]
         return ended, Transcript(ended.time_s, text, confidence, final=True)
 
     async def _end_early(self, paused: SpeechPaused) -> tuple[SpeechEnded, Transcript] | None:
@@ -462,17 +312,24 @@ class Hearing:
         except VoicebotError as exc:
             log.warning("call %s: preview failed: %s", self.call_id, exc)
             return None
-        held = self._held
+        number = self.held.number
         if (
             heard is None
             or float(heard.confidence) < self.cfg.confirm_below
             or answer_state(heard.text, self.expect, self.max_digits) == "open"
-            or (self._may_hold() and in_progress(heard.text, self.max_digits or 0))
+            or (
+                self.held.may_hold(self.max_digits)
+                and in_progress(heard.text, self.max_digits or 0)
+            )
         ):
             return None
         text = heard.text
         if self._claims_complete(text):
-            answer = (await self._confirm(text, paused.end_s))[0]
+            answer = (
+                await self.held.confirm(
+                    text, self._audio(), self._segment_start_s, paused.end_s, self.max_digits
+                )
+            )[0]
             if answer is None:
                 return None  # told the length, the decode may have filled it: keep listening
             text = answer
@@ -481,12 +338,11 @@ class Hearing:
             return None
         self._stream = None
         asr_ms = (time.perf_counter() - started) * 1000
-        if held is not None:
-            held.add(text, float(heard.confidence), ended.end_s)
-            self._keep_group(ended)
+        if number is not None:
+            number.add(text, float(heard.confidence), ended.end_s)
+            self.held.keep(self._audio(), ended.end_s - self._segment_start_s)
             events = self._release(ended.time_s, ended, asr_ms)
-            assert self._turn_end is not None
-            self._turn_end = replace(self._turn_end, early=True)
+            self._turn_ends = [replace(end, early=True) for end in self._turn_ends]
             return events
         return self._ended(ended, text, float(heard.confidence), asr_ms, early=True)
 
@@ -506,7 +362,7 @@ class Hearing:
         (:mod:`voicebot.speculation`); the endpoint uses it if no speech comes first."""
         if (
             self._stream is None
-            or self._held is not None
+            or self.held.number is not None
             or self.max_digits  # digits and postcodes: the early end decodes at its pause
             or self.expect in ("digits", "spelled")
             or self.cfg.speculative_decode_ms <= 0

@@ -246,11 +246,23 @@ class CallSession:
 
     async def _serve_turns(self) -> None:
         while self._pending_turns and not self._done:
+            if self._still_answering():
+                return  # served on a later input, once the reply before it was spoken
             turn = self._pending_turns.pop(0)
             if not turn.text.strip() or (turn.source == "dtmf" and turn.text.strip() == "#"):
                 continue  # nothing said, or the # after digits that were already complete
             self.idle.clear()
             await self._respond(turn)
+
+    def _still_answering(self) -> bool:
+        """The reply to the last turn is still being spoken (not interrupted). A turn heard
+        before that reply played (the words said just after a number: voicebot.held_groups)
+        waits for it: answered at once, its reply queued behind the first, and the simulated
+        line, whose clock stands still until the session is idle, never played the first
+        (the replay hung whenever the first reply's TTS finished before the second turn's
+        dialog answered)."""
+        task = self._speaking
+        return task is not None and not task.done() and not self._stop_speaking
 
     async def _respond(self, turn: UserTurn) -> None:
         end = self.hearing.take_turn_end() if turn.source != "dtmf" else None
