@@ -39,6 +39,10 @@ TENTATIVE_MAX_S = 1.5
 a lone digit misheard: it is decoded again as digits (:meth:`HeldGroups.tentative`)."""
 TENTATIVE_MIN_CONFIDENCE = 0.5
 """... and held as the start of the number when that digits decode is at least this sure."""
+WORDS_MIN = 3
+"""Words after a number held as unsure end it only when the free decode heard at least this
+many words and no digit: a lone digit said alone is heard as a word or two ("Please." for
+"three", "This is" for "six eight"), and is more of the number."""
 
 
 def _empty() -> Int16Array:
@@ -267,11 +271,11 @@ class HeldGroups:
     ) -> tuple[str, float, float] | None:
         """The segment after a whole number held as unsure (told-length digits not
         confirmed), decoded on its own in free mode: (text, confidence, ms it took) when it
-        holds words and no digit ("no thank you goodbye" 1 s after the PIN "12 34"): the
-        caller had finished the number, and the words are a turn of their own. None when
-        no such number is held or the segment may be more of the number (decoded with the
-        held groups before it, as digits, the words became digits: the call was abandoned).
-        An ASR failure: None (the segment is decoded as before)."""
+        holds words (:data:`WORDS_MIN`) and no digit ("no thank you goodbye" 1 s after the
+        PIN "12 34"): the caller had finished the number, and the words are a turn of their
+        own. None when no such number is held or the segment may be more of the number
+        (decoded with the held groups before it, as digits, the words became digits: the
+        call was abandoned). An ASR failure: None (the segment is decoded as before)."""
         number = self.number
         if number is None or not number.unsure or self.started is None or ended.forced:
             return None
@@ -288,6 +292,7 @@ class HeldGroups:
         except VoicebotError as exc:
             log.warning("call %s: free decode after a number failed: %s", self.call_id, exc)
             return None
-        if not text.strip() or spoken_digits(text):
+        if len(text.split()) < WORDS_MIN or spoken_digits(text):
             return None
+        log.info("call %s: words after the held number %r: %r", self.call_id, number.text, text)
         return text, confidence, (time.perf_counter() - began) * 1000
