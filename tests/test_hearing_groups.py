@@ -147,3 +147,15 @@ def test_words_soon_after_a_whole_pin_are_a_turn_of_their_own(engine: AsrEngine)
     assert got.turns[0].turn.time_s <= got.turns[1].turn.time_s
     # each turn is logged with how it ended, in order: the PIN's two groups, then the words
     assert [t.groups for t in got.turns] == [2, 1]
+
+
+def test_a_lone_first_digit_heard_as_a_word_and_unsure_as_a_digit_starts_the_pin(
+    engine: AsrEngine,
+) -> None:
+    # nicolas's "three" alone, asked the PIN (a free question), is heard as "Please.";
+    # decoded as digits it is "3", but not sure (under 0.5): held as the PIN's start all the
+    # same. Held only at 0.5 or more, the PIN came as three turns ("Please.", "7th of May
+    # 2017.", "12")
+    got = hear(engine, "3 7 1 6", "nicolas", "free", 4, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["3716"]
+    assert got.turns[0].groups == 4 and got.no_inputs == []
