@@ -39,12 +39,11 @@ TENTATIVE_MAX_S = 1.5
 a lone digit misheard: it is decoded again as digits (:meth:`HeldGroups.tentative`)."""
 TENTATIVE_MIN_CONFIDENCE = 0.35
 """... and held as the start of the number when that digits decode is at least this sure.
-Tuning data (lone FSDD digits, even takes 0/10/20 of 3 speakers, decoded as the PIN
-question's first group): the free decode heard 28 of 90 as words ("Bye." for "five"); the
-digits decode heard 27 of those 28 right, 7 of them with confidence 0.35-0.48 (dropped at
-0.5, the value before). Short word answers (tests/audio, 18 of at most two words): their
-digits decodes scored 0.07-0.31, one 0.51 ("Goodbye." as "5"), so 0.35 holds no more of
-them than 0.5 did. A word held by mistake stays the word when nothing follows."""
+Tuning data (bench/lone_digits.py: lone FSDD digits, even takes 0/10/20 of 3 speakers,
+decoded as the PIN question's first group): the free decode heard 28 of 90 as words ("Bye."
+for "five"); at 0.35, 23 of those are held with their right digit (17 at 0.5, the value
+before); short word answers in tests/audio: 1 of 18 held at 0.35 as at 0.5 ("Goodbye." as
+"5", 0.51). A word held by mistake stays the word when nothing follows."""
 WORDS_MIN = 3
 """Words after a number held as unsure end it only when the free decode heard at least this
 many words and no digit: a lone digit said alone is heard as a word or two ("Please." for
