@@ -7,7 +7,14 @@ import pytest
 
 from voicebot.asr.normalize import loops_on, periodic
 from voicebot.config import load_settings
-from voicebot.digit_hold import HeldNumber, in_progress, join_groups, start_hold, tentative_hold
+from voicebot.digit_hold import (
+    HeldNumber,
+    confirms,
+    in_progress,
+    join_groups,
+    start_hold,
+    tentative_hold,
+)
 from voicebot.errors import ConfigError
 from voicebot.numbers import partial_digit_answer
 from voicebot.session_config import SessionConfig, session_config
@@ -120,3 +127,59 @@ def test_a_whole_number_that_is_one_group_said_twice_waits_for_more() -> None:
     assert held is not None and held.incomplete()
     held.add("78537787", 0.7, end_s=6.8)
     assert not held.incomplete() and held.answer() == ("78537787", 0.7)
+
+
+@pytest.mark.parametrize(
+    ("told", "whole", "groups", "length", "sure"),
+    [
+        # a number in one segment: the whole untold decode is the only one
+        ("5865", "5865", ["5865"], 4, True),
+        ("5865", "5 8 6 5.", ["5 8 6 5."], 4, True),
+        ("5865", "586", ["586"], 4, False),  # told "4 digits", "586" filled up to "5865"
+        ("5865", "", [""], 4, False),
+        ("1199", "119", ["119"], 4, True),  # untold, the second 9 of "9 9" is dropped
+        ("1199", "19", ["19"], 4, True),
+        ("3620", "620", ["620"], 4, False),  # a digit missing: wait for more
+        ("5865", "58655", ["58655"], 4, True),  # ran on: nothing is missing
+        ("4065", "40654", ["40654"], 4, True),
+        ("1234", "1212", ["1212"], 4, False),  # "1 2" and a pause, looped both ways
+        ("no thanks", "no thanks", ["no thanks"], 4, False),
+        # groups: the whole decode may fill too; the groups decoded on their own do not
+        ("5865", "5865", ["55", "8", "6"], 4, False),  # the last group ends in 6, not 5
+        ("5865", "5865", ["5", "8", "5"], 4, True),
+        ("5863", "5863", ["5", "8", "6", "3"], 4, True),
+        ("1199", "1", ["1", "1", "9", "99"], 4, True),  # a lone digit doubled counts once
+        ("4241", "4241", ["4", "2", "44", "1"], 4, True),
+        ("5863", "586", ["58", "63"], 4, True),
+        ("5863", "586", ["5", "63"], 4, False),
+        ("03186265", "03186265", ["0318", "625"], 8, True),
+        ("61651728", "6165172861651728", ["61", "51", "728"], 8, True),  # looped: all there
+        ("47291183", "4729118", ["472", "91", "183"], 8, True),
+    ],
+)
+def test_decodes_not_told_the_length_confirm_only_a_whole_number(
+    told: str, whole: str, groups: list[str], length: int, sure: bool
+) -> None:
+    assert confirms(told, whole, groups, length) is sure
+
+
+def test_a_whole_number_not_confirmed_is_held_as_unsure_until_the_next_group() -> None:
+    # "586", a pause: told 4 digits the decode says "5865", untold "586"
+    held = start_hold("5865", 0.8, 0.0, 2.0, length=4, timeout_s=3.0, unsure=True)
+    assert held is not None and held.unsure and held.incomplete()
+    assert held.deadline_s == pytest.approx(5.0)
+    assert held.answer() == ("5865", 0.8)  # what the incomplete timeout ends the turn with
+    held.speaking = True
+    held.add("5863", 0.9, end_s=4.5)  # the real fourth digit, all groups decoded together
+    assert held.groups == 2 and not held.unsure and not held.incomplete()
+    assert held.answer() == ("5863", 0.9)
+    held.add("58631", 0.9, end_s=5.0, unsure=True)
+    assert held.incomplete()
+
+
+def test_unsure_holds_only_a_whole_number() -> None:
+    assert start_hold("5865", 0.8, 0.0, 1.0, 4, 3.0) is None  # confirmed: ends at once
+    assert start_hold("5865", 0.8, 0.0, 1.0, 4, 0.0, unsure=True) is None  # timeout off
+    assert start_hold("no thanks", 0.8, 0.0, 1.0, 4, 3.0, unsure=True) is None
+    partial = start_hold("58", 0.8, 0.0, 1.0, 4, 3.0, unsure=True)
+    assert partial is not None and not partial.unsure and partial.incomplete()

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from voicebot.asr import AsrEngine, load_engine
 from voicebot.audio.vad import VadConfig
+from voicebot.audio.wavio import load_audio
 from voicebot.config import load_settings, section_to
 from voicebot.events import ExpectedInput
 from voicebot.numbers import spoken_digits
@@ -68,6 +71,24 @@ def test_a_pin_read_two_and_two_with_a_2s_pause_is_one_turn(engine: AsrEngine) -
     assert got.turns[0].groups == 2 and got.no_inputs == []
 
 
+@pytest.mark.parametrize(("digits", "speaker"), [("4 3 2 1", "yweweler"), ("5 8 6 3", "jackson")])
+def test_a_pin_read_one_digit_at_a_time_with_2s_pauses_is_one_turn(
+    engine: AsrEngine, digits: str, speaker: str
+) -> None:
+    # told "4 digits", the decode of the first three digits may fill the fourth ("5865"):
+    # a whole number is only believed when decodes not told the length hear it too
+    got = hear(engine, digits, speaker, "free", 4, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == [digits.replace(" ", "")]
+    assert got.turns[0].groups == 4 and got.no_inputs == []
+    assert got.turns[0].early and got.turns[0].endpoint_ms < 500  # complete: at once
+
+
+def test_a_pin_said_in_one_go_still_ends_at_once(engine: AsrEngine) -> None:
+    got = hear(engine, "4321", "jackson", "free", 4, gap_s=0.2)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["4321"]
+    assert got.turns[0].early and got.turns[0].endpoint_ms < 500
+
+
 def test_a_pin_read_two_and_two_is_not_looped_to_its_length(engine: AsrEngine) -> None:
     # Whisper's free decode of "one two" on its own loops ("1, 2, 1, 2, 1"), which the
     # length hint then cut to a wrong whole PIN; the digits decode does not loop
@@ -97,3 +118,44 @@ def test_an_unfinished_number_ends_after_the_incomplete_timeout_without_a_reprom
     # the turn ends one incomplete timeout after the last digit (within a 32 ms VAD frame)
     assert timeout <= turn.endpoint_ms < timeout + 40
     assert not turn.early and got.no_inputs == []
+
+
+def test_words_soon_after_a_whole_pin_are_a_turn_of_their_own(engine: AsrEngine) -> None:
+    # a caller who has read the whole PIN says goodbye 1 s later: whether or not the PIN's
+    # digits were confirmed at once (an unconfirmed whole number waits for more), the words
+    # are not joined to the number (decoded with it as digits, the call was abandoned), and
+    # the PIN keeps its digits. The replay case balance_fsdd_grouped, at the hearing.
+    words = load_audio(
+        Path(__file__).parent / "audio" / "balance_fsdd_grouped" / "04.wav", rate=8000
+    ).samples
+    pin = fsdd_digits("12 34", "yweweler", 8000, group_gap_s=1.5)
+    audio = np.concatenate([pin, np.zeros(8000, np.int16), words])
+    settings = load_settings()
+    got = asyncio.run(
+        listen(
+            audio,
+            "free",
+            4,
+            engine,
+            vad=section_to(VadConfig, settings, "vad"),
+            turns=section_to(TurnConfig, settings, "turns"),
+            session=section_to(SessionConfig, settings, "session"),
+        )
+    )
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["1234", ""]
+    assert "goodbye" in got.turns[1].turn.text.lower()
+    assert got.turns[0].turn.time_s <= got.turns[1].turn.time_s
+    # each turn is logged with how it ended, in order: the PIN's two groups, then the words
+    assert [t.groups for t in got.turns] == [2, 1]
+
+
+def test_a_lone_first_digit_heard_as_a_word_and_unsure_as_a_digit_starts_the_pin(
+    engine: AsrEngine,
+) -> None:
+    # nicolas's "three" alone, asked the PIN (a free question), is heard as "Please.";
+    # decoded as digits it is "3", but not sure (under 0.5): held as the PIN's start all the
+    # same. Held only at 0.5 or more, the PIN came as three turns ("Please.", "7th of May
+    # 2017.", "12")
+    got = hear(engine, "3 7 1 6", "nicolas", "free", 4, gap_s=2.0)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == ["3716"]
+    assert got.turns[0].groups == 4 and got.no_inputs == []

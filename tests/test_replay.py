@@ -141,6 +141,43 @@ def test_failed_transfer_takes_a_message(pipeline, event_loop_runner, tmp_path) 
     assert stored.recording_path and Path(stored.recording_path).exists()
 
 
+def test_words_after_a_held_pin_are_answered_after_it_even_with_a_slow_dialog(  # type: ignore[no-untyped-def]
+    pipeline, event_loop_runner, monkeypatch
+) -> None:
+    """The PIN "12 34" is held as unsure, and the caller's "no thank you goodbye" 1 s later
+    ends it: two turns at once. The second is answered once the reply to the first was
+    spoken. Before, its reply was queued behind the first, and when the first reply's TTS
+    finished before the second turn's dialog answered, the simulated line (its clock stands
+    still until the session is idle) never played the first: the replay hung. The real
+    dialog is made slow for goodbyes (2 s of wall time, as on a loaded machine) so that
+    order is certain; the virtual timeline does not depend on it."""
+    import asyncio
+
+    case = load_case(CASES / "balance_fsdd_grouped.yml")
+    line = SimulatedLine(case, rate=pipeline.rate)
+    session = pipeline.session(line)
+    line.session_idle = session.idle
+    handle = session.bridge.handle
+
+    async def slow_goodbye(call_id: str, text: str):  # type: ignore[no-untyped-def]
+        if "goodbye" in text.lower():
+            await asyncio.sleep(2.0)
+        return await handle(call_id, text)
+
+    monkeypatch.setattr(session.bridge, "handle", slow_goodbye)
+    try:
+        result = event_loop_runner.run_until_complete(asyncio.wait_for(session.run(), 180))
+    finally:
+        pipeline.bridge.forget(line.call_id)
+    heard = [t.heard for t in result.turns]
+    assert [t.intent for t in result.turns][-2:] == ["inform", "goodbye"], heard
+    assert "1234" in heard[-2].replace(" ", "")
+    said = [text for _, who, text in result.timeline if who == "bot"]
+    balance = next(i for i, text in enumerate(said) if "balance is" in text)
+    assert "Goodbye" in said[-1] and balance < len(said) - 1  # answered in order
+    assert result.outcome.kind == "resolved"
+
+
 def test_garbage_audio_case_is_a_clear_error(tmp_path: Path) -> None:
     from voicebot.errors import AudioError
 

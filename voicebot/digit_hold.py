@@ -13,6 +13,13 @@ whole number is decoded again, told the full length: Whisper hears a string of d
 with short pauses better than a lone group of two or three (measured: bench/digit_gaps.py).
 The turn ends once the whole decode is complete, holds something other than digits, or
 ``deadline_s`` (the incomplete timeout after the caller's last speech) passes in silence.
+
+Told the length, Whisper fills it: three digits and a pause, decoded told "4 digits", come
+back as four ("586" as "5865"), and the real fourth digit would become a new answer. So a
+decode told the length that claims the number is complete is only believed when a decode
+*not* told the length hears every digit too (:func:`confirms`); otherwise the number is
+held as *unsure* (:attr:`HeldNumber.unsure`): the turn waits for more, and if nothing comes
+the incomplete timeout ends it with the told-length text.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from voicebot.asr.normalize import periodic
-from voicebot.numbers import complete_digit_answer, partial_digit_answer
+from voicebot.numbers import complete_digit_answer, partial_digit_answer, spoken_digits
 
 JOIN_GAP_S = 0.2
 """Silence kept after each held group's last speech when groups are joined, s (the next
@@ -40,6 +47,48 @@ def in_progress(text: str, length: int) -> bool:
         return True
     digits = complete_digit_answer(text, length)
     return digits is not None and periodic(digits)
+
+
+def _squeezed(digits: str) -> str:
+    """``digits`` with each run of one digit said again and again cut to one ("1199" -> "19")."""
+    return "".join(d for i, d in enumerate(digits) if i == 0 or d != digits[i - 1])
+
+
+def _group_count(text: str) -> int:
+    """How many digits a group decoded on its own holds; one digit over and over counts
+    once (Whisper doubles a lone digit: "four" heard as "44")."""
+    digits = spoken_digits(text)
+    return 1 if digits and len(set(digits)) == 1 else len(digits)
+
+
+def confirms(told: str, whole: str, groups: list[str], length: int) -> bool:
+    """Whether decodes NOT told the length back ``told``, a told-length decode that heard a
+    complete ``length``-digit number. Told the length, Whisper fills a number the caller
+    has not finished, most often with a digit from its start at the end ("5 8 6" and a
+    pause heard as "5865", "4 3 2" as "4324"), and does so untold too when the digits have
+    long pauses between them. ``whole``: the whole number decoded untold; ``groups``: each
+    group (speech segment) decoded untold on its own, the one just spoken last (for a
+    number in one segment, ``[whole]``). Confirmed when
+
+    * the group just spoken holds the digit ``told`` ends with (a fill adds a digit the
+      caller did not say last; untold, Whisper may run on after it: "4065" as "40654"), and
+    * the untold decodes hold every digit: ``whole`` holds at least ``length`` digits and
+      is not plainly the start of the number (:func:`in_progress`; more digits than asked
+      for count: Whisper runs on after the last digit), or the groups hold ``length``
+      together (each counted by :func:`_group_count`), or, for a number in one segment,
+      ``whole`` is ``told`` with a doubled digit said once (untold, Whisper drops the
+      second of "9 9": "1199" heard as "119").
+    """
+    told_digits = spoken_digits(told)
+    last = spoken_digits(groups[-1]) if groups else spoken_digits(whole)
+    if not told_digits or told_digits[-1] not in last:
+        return False
+    heard = spoken_digits(whole)
+    if len(heard) >= length and not in_progress(whole, length):
+        return True
+    if len(groups) > 1:
+        return sum(_group_count(text) for text in groups) >= length
+    return bool(heard) and _squeezed(heard) == _squeezed(told_digits)
 
 
 def join_groups(
@@ -70,6 +119,9 @@ class HeldNumber:
         fallback: what the first group was heard as when that was not plainly digits
             (a lone digit to the PIN question heard as a word: "Please." for "three"):
             the turn's answer, with its confidence, if no other group follows.
+        unsure: the decode told the length holds every digit but one not told it does
+            not (:func:`confirms`): the number may have been filled up, so it waits
+            like an incomplete one.
     """
 
     length: int
@@ -81,6 +133,7 @@ class HeldNumber:
     groups: int = 1
     speaking: bool = False
     fallback: tuple[str, float] | None = None
+    unsure: bool = False
 
     def answer(self) -> tuple[str, float]:
         """The turn's text and confidence if it ended now."""
@@ -94,20 +147,22 @@ class HeldNumber:
         None while a later group is being spoken."""
         return None if self.speaking else self.end_s + self.timeout_s
 
-    def add(self, text: str, confidence: float, end_s: float) -> None:
+    def add(self, text: str, confidence: float, end_s: float, unsure: bool = False) -> None:
         """A later group ended (``end_s``: end of its speech, s); ``text``/``confidence``:
-        the decode of all groups together. A group that heard nothing (a cough in the
-        pause: ``text`` empty) changes nothing, not even the deadline."""
+        the decode of all groups together (``unsure``: see the class docstring). A group
+        that heard nothing (a cough in the pause: ``text`` empty) changes nothing, not even
+        the deadline."""
         self.speaking = False
         if not text.strip():
             return
-        self.text, self.confidence = text, confidence
+        self.text, self.confidence, self.unsure = text, confidence, unsure
         self.end_s = max(self.end_s, end_s)
         self.groups += 1
 
     def incomplete(self) -> bool:
-        """Whether what was heard is still plainly the start of the number (:func:`in_progress`)."""
-        return in_progress(self.text, self.length)
+        """Whether what was heard is still plainly the start of the number
+        (:func:`in_progress`), or complete only as told the length (:attr:`unsure`)."""
+        return self.unsure or in_progress(self.text, self.length)
 
     def due(self, now_s: float) -> bool:
         """Whether the incomplete timeout has run out at ``now_s``."""
@@ -116,12 +171,23 @@ class HeldNumber:
 
 
 def start_hold(
-    text: str, confidence: float, start_s: float, end_s: float, length: int, timeout_s: float
+    text: str,
+    confidence: float,
+    start_s: float,
+    end_s: float,
+    length: int,
+    timeout_s: float,
+    unsure: bool = False,
 ) -> HeldNumber | None:
     """A :class:`HeldNumber` for a finished segment whose transcript ``text`` is plainly
-    the start of a ``length``-digit answer (:func:`in_progress`); None when it is not
+    the start of a ``length``-digit answer (:func:`in_progress`), or a whole one that a
+    decode not told the length did not confirm (``unsure``); None when it is neither
     (complete, too long, words, nothing) or the timeout is off (``timeout_s`` <= 0)."""
-    if timeout_s <= 0 or length <= 1 or not in_progress(text, length):
+    if timeout_s <= 0 or length <= 1:
+        return None
+    if unsure and complete_digit_answer(text, length) is not None:
+        return HeldNumber(length, timeout_s, start_s, end_s, text, confidence, unsure=True)
+    if not in_progress(text, length):
         return None
     return HeldNumber(length, timeout_s, start_s, end_s, text, confidence)
 

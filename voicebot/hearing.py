@@ -25,6 +25,22 @@ Endpointing follows what the bot waits for (:meth:`Hearing.listen_for`):
   ends with it once it is complete (at a ``digits_early_end_ms`` pause, as for a number
   said in one go), when something other than digits comes, or when the incomplete timeout
   runs out. This works with every engine (Vosk too: it decides on each final transcript).
+* told the length, the decoder fills it ("586" and a pause heard as "5865"): wherever a
+  told-length decode would end the turn with a whole number (the early end, the end of a
+  group), the same audio is decoded again NOT told the length, and only when that hears
+  every digit too does the turn end at once (:func:`voicebot.digit_hold.confirms`);
+  otherwise the number is held as unsure: a following group joins it, and silence until the
+  incomplete timeout ends the turn with the told-length text.
+* a number read with pauses shorter than ``digits_end_silence_ms`` stays one segment: once
+  the caller has paused inside it, its pieces between pauses are decoded on their own
+  (:mod:`voicebot.digit_pieces`), and they confirm a told-length number instead.
+* words after a number held as unsure ("no thank you goodbye" 1 s after the PIN) are
+  decoded on their own in free mode: with no digit in them, the number's turn ends as
+  heard, and the words are a turn of their own (two turns at once: the session answers the
+  second once its reply to the first was spoken).
+
+The held groups' audio and the decodes not told the length are :class:`~voicebot.
+held_groups.HeldGroups`; what was heard and when the turn is due, :mod:`voicebot.digit_hold`.
 """
 
 from __future__ import annotations
@@ -38,17 +54,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from voicebot.audio.vad import SpeechChunk, SpeechDetector
-from voicebot.digit_hold import (
-    HeldNumber,
-    in_progress,
-    join_groups,
-    start_hold,
-    tentative_hold,
-)
+from voicebot.digit_hold import in_progress, start_hold
 from voicebot.errors import VoicebotError
 from voicebot.events import ExpectedInput, SpeechEnded, SpeechPaused, SpeechStarted, Transcript
+from voicebot.held_groups import HeldGroups
 from voicebot.line import Int16Array
-from voicebot.numbers import answer_state, complete_digit_answer
+from voicebot.numbers import answer_state
 from voicebot.session_config import SessionConfig
 from voicebot.speculation import Speculation
 from voicebot.stages import Recognizer, SpeechStream
@@ -56,11 +67,6 @@ from voicebot.stages import Recognizer, SpeechStream
 log = logging.getLogger(__name__)
 
 HeardEvent = SpeechStarted | SpeechEnded | Transcript
-TENTATIVE_MAX_S = 1.5
-"""A free answer to the PIN question this short (speech, s) heard as a word or two may be
-a lone digit misheard: it is decoded again as digits (:meth:`Hearing._tentative`)."""
-TENTATIVE_MIN_CONFIDENCE = 0.5
-"""... and held as the start of the number when that digits decode is at least this sure."""
 
 
 @dataclass(frozen=True)
@@ -105,15 +111,14 @@ class Hearing:
         self.max_digits: int | None = None
         self._stream: SpeechStream | None = None
         self._segment: list[Int16Array] = []
-        self._turn_end: TurnEnd | None = None
+        self._turn_ends: list[TurnEnd] = []
         self._end_silence_ms = detector.segmenter.end_silence_ms
         self._pause_ms = detector.segmenter.pause_ms
-        self._held: HeldNumber | None = None
-        self._held_groups: list[tuple[Int16Array, float]] = []
         self._segment_start_s = 0.0
-        self._release_held = False
         self._speculation: Speculation | None = None
         self._stream_expect: ExpectedInput = "free"
+        self.held = HeldGroups(recognizer, rate, config, call_id)
+        """The number read in groups while the caller is mid-number (voicebot.held_groups)."""
 
     def listen_for(self, expect: ExpectedInput, max_digits: int | None) -> None:
         """Set the grammar and the endpointing for the next caller turn (``max_digits``:
@@ -133,13 +138,13 @@ class Hearing:
         pause = self._pause_ms or (0.0 if spelled else self.cfg.speculative_decode_ms)
         pause = pause if pause < segmenter.end_silence_ms else 0.0
         segmenter.pause_ms = early if can_end_early else pause
-        if self._held is not None:  # a new question: end the held number's turn as it is
-            self._release_held = True
+        if self.held.number is not None:  # a new question: end the held number's turn as it is
+            self.held.release = True
 
     def take_turn_end(self) -> TurnEnd | None:
-        """How the last segment ended (once: cleared by the call)."""
-        end, self._turn_end = self._turn_end, None
-        return end
+        """How the oldest turn not yet taken ended (once: cleared by the call). Two turns
+        end at once only when words follow a number held as unsure (the number first)."""
+        return self._turn_ends.pop(0) if self._turn_ends else None
 
     async def hear(self, samples: Int16Array) -> AsyncIterator[HeardEvent]:
         """Take line audio; yield the events it completes, in order (decodes run in the
@@ -148,7 +153,7 @@ class Hearing:
         for out in await self.detector.feed_async(samples):
             if isinstance(out, SpeechStarted):
                 # mid-number, a question that takes words too is decoded as digits now
-                expect = "digits" if self._held is not None else self.expect
+                expect = "digits" if self.held.number is not None else self.expect
                 self._stream_expect = expect
                 self._stream = self.recognizer.open_stream(
                     expect, sample_rate=self.rate, length=self.max_digits
@@ -157,15 +162,9 @@ class Hearing:
                 self._segment_start_s = out.audio_start_s
                 self._speculation = None
                 ended_early = False
-                if self._held is not None:
-                    # the next group: the turn stays open, and the stream hears the number
-                    # from its first group on
-                    self._held.speaking = True
-                    held_audio = join_groups(self._held_groups, self.rate)
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, self._stream.accept, held_audio
-                    )
-                else:
+                # the next group of a held number: the turn stays open, and the stream
+                # hears the number from its first group on
+                if not await self.held.open_segment(self._stream, out):
                     yield out
             elif ended_early:
                 continue  # the silence after a turn that ended early
@@ -176,6 +175,8 @@ class Hearing:
                     yield early[0]
                     yield early[1]
                 else:
+                    if self._stream is not None:
+                        await self.held.paused_mid_number(self._audio(), self.max_digits)
                     self._speculate(out)
             elif isinstance(out, SpeechChunk):
                 self._segment.append(out.samples)
@@ -184,7 +185,7 @@ class Hearing:
                     if partial:
                         yield Transcript(out.time_s, partial, final=False)
             elif isinstance(out, SpeechEnded):
-                if not self._may_hold() and self._held is None:
+                if not self.held.may_hold(self.max_digits) and self.held.number is None:
                     yield out
                     final = await self._finish(out)
                     if final is not None:
@@ -192,106 +193,91 @@ class Hearing:
                 else:
                     for event in await self._finish_group(out):
                         yield event
-        held = self._held
-        if held is not None and not held.speaking:
+        number = self.held.number
+        if number is not None and not number.speaking:
             now = self.detector.segmenter.time_at(self.detector.segmenter.frames)
-            if self._release_held or held.due(now):
+            if self.held.release or number.due(now):
                 for event in self._release(now):
                     yield event
 
-    def _may_hold(self) -> bool:
-        """A number of known length is asked for and the incomplete timeout is on."""
-        return bool(self.max_digits) and self.cfg.digits_incomplete_timeout_ms > 0
+    def _audio(self) -> Int16Array:
+        """The open segment's audio so far."""
+        return np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
 
     async def _finish_group(self, ended: SpeechEnded) -> list[HeardEvent]:
         """A segment ended while a number of known length is asked for: decode it, then
         hold its digits when the number is still incomplete (no event: the turn stays
-        open), else end the turn with everything heard."""
+        open), else end the turn with everything heard. Words after a number held as
+        unsure end the number's turn, then are a turn of their own."""
         stream, self._stream = self._stream, None
+        words = await self.held.words_after(self._audio(), ended)
+        if words is not None:
+            return self._words_after_number(ended, *words)
         asr_ms, text, confidence = await self._decode(stream)
-        self._keep_group(ended)
-        held = self._held
-        if held is None:
-            held = start_hold(
+        unsure = False
+        if not ended.forced and not self.held.release and self._claims_complete(text):
+            answer, confirm_ms = await self.held.confirm(
+                text, self._audio(), self._segment_start_s, ended.end_s, self.max_digits
+            )
+            asr_ms += confirm_ms
+            unsure = answer is None
+            text = answer or text
+        self.held.keep(self._audio(), ended.end_s - self._segment_start_s)
+        number = self.held.number
+        if number is None:
+            number = start_hold(
                 text,
                 confidence,
                 ended.start_s,
                 ended.end_s,
                 self.max_digits or 0,
-                self.cfg.digits_incomplete_timeout_ms / 1000.0,
+                self.held.timeout_s,
+                unsure=unsure,
             )
-            if held is None and self.expect == "free":
-                held = await self._tentative(ended, text, confidence)
-            if held is not None and not ended.forced and not self._release_held:
-                self._held = held
+            if number is None and self.expect == "free":
+                number = await self.held.tentative(ended, text, confidence, self.max_digits)
+            if number is not None and not ended.forced and not self.held.release:
+                self.held.number = number
+                await self.held.count_groups()
                 return []
-            self._held_groups = []
+            self.held.take()
             return list(self._ended(ended, text, confidence, asr_ms))
-        held.add(text, confidence, ended.end_s)
-        if held.incomplete() and not ended.forced and not self._release_held:
+        number.add(text, confidence, ended.end_s, unsure=unsure)
+        if number.incomplete() and not ended.forced and not self.held.release:
+            await self.held.count_groups()
             return []  # still mid-number: wait for the next group
         return list(self._release(ended.time_s, ended, asr_ms))
+
+    def _words_after_number(
+        self, ended: SpeechEnded, text: str, confidence: float, asr_ms: float
+    ) -> list[HeardEvent]:
+        """The held number's turn, ended where the words began, then the words' own turn
+        (its start, end and transcript): :meth:`HeldGroups.words_after`."""
+        started = self.held.started
+        assert started is not None
+        own = self._segment
+        number = self._release(started.time_s)
+        self._segment = own
+        return [*number, started, *self._ended(ended, text, confidence, asr_ms, queue=True)]
+
+    def _claims_complete(self, text: str) -> bool:
+        """:meth:`HeldGroups.claims_complete` for the open segment."""
+        return self.held.claims_complete(text, self._audio(), self.max_digits)
 
     def _release(
         self, when: float, ended: SpeechEnded | None = None, asr_ms: float = 0.0
     ) -> tuple[SpeechEnded, Transcript]:
         """End the held number's turn at ``when`` (s): the end of its last segment, or the
         incomplete timeout (then no decode is waiting: ``asr_ms`` 0)."""
-        held, self._held = self._held, None
-        self._release_held = False
-        assert held is not None
+        number, audio = self.held.take()
+        assert number is not None
         if ended is None:
-            ended = SpeechEnded(time_s=when, start_s=held.start_s, end_s=held.end_s)
+            ended = SpeechEnded(time_s=when, start_s=number.start_s, end_s=number.end_s)
         else:
-            ended = replace(ended, start_s=held.start_s)
-        self._segment = [audio for audio, _ in self._held_groups]
-        self._held_groups = []
-        text, confidence = held.answer()
-        return self._ended(ended, text, confidence, asr_ms, groups=held.groups)
-
-    async def _tentative(
-        self, ended: SpeechEnded, text: str, confidence: float
-    ) -> HeldNumber | None:
-        """A short answer to the PIN question that the free decode heard as a word or two:
-        when a digits decode hears it as the start of the number (a lone digit: "three"
-        heard as "Please."), hold it like digits (:func:`~voicebot.digit_hold.
-        tentative_hold`); None otherwise."""
-        if (
-            not text.strip()
-            or len(text.split()) > 2
-            or ended.end_s - ended.start_s > TENTATIVE_MAX_S
-            or complete_digit_answer(text, self.max_digits or 0) is not None
-        ):
-            return None
-        audio = self._held_groups[-1][0] if self._held_groups else np.zeros(0, np.int16)
-
-        def digits() -> tuple[str, float]:
-            stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
-            stream.accept(audio)
-            final = stream.finish()
-            return final.text, float(final.confidence)
-
-        try:
-            heard, sure = await asyncio.get_running_loop().run_in_executor(None, digits)
-        except VoicebotError as exc:
-            log.warning("call %s: digits re-decode failed: %s", self.call_id, exc)
-            return None
-        return tentative_hold(
-            text,
-            confidence,
-            heard,
-            sure,
-            ended.start_s,
-            ended.end_s,
-            self.max_digits or 0,
-            self.cfg.digits_incomplete_timeout_ms / 1000.0,
-            TENTATIVE_MIN_CONFIDENCE,
-        )
-
-    def _keep_group(self, ended: SpeechEnded) -> None:
-        """Keep the audio of the segment that just ended, for joining with the next group."""
-        audio = np.concatenate(self._segment) if self._segment else np.zeros(0, np.int16)
-        self._held_groups.append((audio, ended.end_s - self._segment_start_s))
+            ended = replace(ended, start_s=number.start_s)
+        self._segment = audio
+        text, confidence = number.answer()
+        return self._ended(ended, text, confidence, asr_ms, groups=number.groups)
 
     def _ended(
         self,
@@ -302,10 +288,13 @@ class Hearing:
         *,
         early: bool = False,
         groups: int = 1,
+        queue: bool = False,
     ) -> tuple[SpeechEnded, Transcript]:
-        """The events that end a turn: the endpoint, then its final transcript."""
+        """The events that end a turn: the endpoint, then its final transcript (``queue``:
+        a second turn ended at once, taken after the first)."""
         self.last_segment = np.concatenate(self._segment) if self._segment else None
-        self._turn_end = TurnEnd(ended, asr_ms, early=early, groups=groups)
+        end = TurnEnd(ended, asr_ms, early=early, groups=groups)
+        self._turn_ends = [*self._turn_ends, end] if queue else [end]
         return ended, Transcript(ended.time_s, text, confidence, final=True)
 
     async def _end_early(self, paused: SpeechPaused) -> tuple[SpeechEnded, Transcript] | None:
@@ -323,27 +312,39 @@ class Hearing:
         except VoicebotError as exc:
             log.warning("call %s: preview failed: %s", self.call_id, exc)
             return None
-        held = self._held
+        number = self.held.number
         if (
             heard is None
             or float(heard.confidence) < self.cfg.confirm_below
             or answer_state(heard.text, self.expect, self.max_digits) == "open"
-            or (self._may_hold() and in_progress(heard.text, self.max_digits or 0))
+            or (
+                self.held.may_hold(self.max_digits)
+                and in_progress(heard.text, self.max_digits or 0)
+            )
         ):
             return None
+        text = heard.text
+        if self._claims_complete(text):
+            answer = (
+                await self.held.confirm(
+                    text, self._audio(), self._segment_start_s, paused.end_s, self.max_digits
+                )
+            )[0]
+            if answer is None:
+                return None  # told the length, the decode may have filled it: keep listening
+            text = answer
         ended = self.detector.end_early(paused)
         if ended is None:  # speech resumed while decoding
             return None
         self._stream = None
         asr_ms = (time.perf_counter() - started) * 1000
-        if held is not None:
-            held.add(heard.text, float(heard.confidence), ended.end_s)
-            self._keep_group(ended)
+        if number is not None:
+            number.add(text, float(heard.confidence), ended.end_s)
+            self.held.keep(self._audio(), ended.end_s - self._segment_start_s)
             events = self._release(ended.time_s, ended, asr_ms)
-            assert self._turn_end is not None
-            self._turn_end = replace(self._turn_end, early=True)
+            self._turn_ends = [replace(end, early=True) for end in self._turn_ends]
             return events
-        return self._ended(ended, heard.text, float(heard.confidence), asr_ms, early=True)
+        return self._ended(ended, text, float(heard.confidence), asr_ms, early=True)
 
     async def _decode(self, stream: SpeechStream | None) -> tuple[float, str, float]:
         """The final decode of a segment: (ms it took, text, confidence); an ASR failure
@@ -361,7 +362,7 @@ class Hearing:
         (:mod:`voicebot.speculation`); the endpoint uses it if no speech comes first."""
         if (
             self._stream is None
-            or self._held is not None
+            or self.held.number is not None
             or self.max_digits  # digits and postcodes: the early end decodes at its pause
             or self.expect in ("digits", "spelled")
             or self.cfg.speculative_decode_ms <= 0

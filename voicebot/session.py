@@ -51,8 +51,8 @@ from voicebot.fallback import FallbackPrompts, LineInputs
 from voicebot.hearing import Hearing
 from voicebot.line import AudioIn, Line
 from voicebot.redaction import for_log
-from voicebot.session_actions import SessionActions
 from voicebot.session_config import SessionConfig, session_config
+from voicebot.session_exits import SessionExits
 from voicebot.stages import Recognizer, Speaker, TurnMachine
 from voicebot.yes_no import interpret as interpret_yes_no
 
@@ -73,8 +73,9 @@ log = logging.getLogger(__name__)
 _DIGIT_WORDS = re.compile(r"\d")
 
 
-class CallSession(SessionActions):
-    """The per-call pipeline (see the module docstring)."""
+class CallSession:
+    """The per-call pipeline (see the module docstring). How the call leaves the bot
+    (transfer, message, hang-up, failure path) is :attr:`exits`'s part."""
 
     def __init__(
         self,
@@ -111,18 +112,30 @@ class CallSession(SessionActions):
         self._stop_speaking = False
         self._pending_turns: list[UserTurn] = []
         self._confirm: str | None = None
-        self._taking_message: Handoff | None = None
         self._done = False
-        self._transfer: str | None = None
         self._last_question: tuple[str, ...] = ()
         self._digits_asked: int | None = None  # digits asked for, kept through a read-back
         self.fallback = fallback or FallbackPrompts(line.rate, speaker)
-        self.failure: str | None = None
-        """Code of the error that sent the call down the failure path, None if none did."""
+        self.exits = SessionExits(
+            line,
+            bridge,
+            recognizer,
+            self.cfg,
+            departments,
+            self.idle,
+            self.fallback,
+            self.errors,
+            self.timeline,
+        )
+        """Transfer, message, hang-up and the failure path, and what they decided."""
         self._failed: BaseException | None = None  # raised in a background task
         self._failed_event = asyncio.Event()
-        self._line_closed = False  # hung up (either side) or transferred
         self._inputs: LineInputs | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """Code of the error that sent the call down the failure path, None if none did."""
+        return self.exits.failure
 
     # ------------------------------------------------------------------ main loop
 
@@ -138,7 +151,7 @@ class CallSession(SessionActions):
                 failure = exc
             failure = failure or self._failed
             if failure is not None:
-                await self._recover(failure)
+                await self.exits.recover(failure, self._inputs, self._stop_speaking_now)
         finally:
             await self._stop_speaking_now()
             self.idle.set()
@@ -148,11 +161,11 @@ class CallSession(SessionActions):
             conv.outcome(),
             self.turn_logs,
             self.greeting,
-            self._transfer,
+            self.exits.transfer,
             self.errors,
             self.timeline,
         )
-        result.failure = self.failure
+        result.failure = self.exits.failure
         if self.recorder is not None:
             self.recorder.call_ended(self, result)
         return result
@@ -170,7 +183,7 @@ class CallSession(SessionActions):
         )
 
     async def _converse(self) -> None:
-        """The conversation proper; raises on a failure (see :meth:`_recover`)."""
+        """The conversation proper; raises on a failure (see :meth:`SessionExits.recover`)."""
         self._inputs = LineInputs(aiter(self.line.inputs()))
         reply = await self._open()
         self.greeting = list(reply.texts)
@@ -189,7 +202,7 @@ class CallSession(SessionActions):
         finally:
             failed.cancel()
         if self._inputs.ended:
-            self._line_closed = True
+            self.exits.line_closed = True
 
     async def _input_or_failure(self, failed: asyncio.Future[Any]) -> bool:
         """Wait for the next line input (True) or a failure in the background (False)."""
@@ -210,7 +223,7 @@ class CallSession(SessionActions):
             self._done = True
             self._say(
                 ("We have reached the maximum length for this call. Goodbye.",),
-                then=self._hangup,
+                then=self.exits.hangup,
             )
 
     # ------------------------------------------------------------------ hearing
@@ -233,11 +246,23 @@ class CallSession(SessionActions):
 
     async def _serve_turns(self) -> None:
         while self._pending_turns and not self._done:
+            if self._still_answering():
+                return  # served on a later input, once the reply before it was spoken
             turn = self._pending_turns.pop(0)
             if not turn.text.strip() or (turn.source == "dtmf" and turn.text.strip() == "#"):
                 continue  # nothing said, or the # after digits that were already complete
             self.idle.clear()
             await self._respond(turn)
+
+    def _still_answering(self) -> bool:
+        """The reply to the last turn is still being spoken (not interrupted). A turn heard
+        before that reply played (the words said just after a number: voicebot.held_groups)
+        waits for it: answered at once, its reply queued behind the first, and the simulated
+        line, whose clock stands still until the session is idle, never played the first
+        (the replay hung whenever the first reply's TTS finished before the second turn's
+        dialog answered)."""
+        task = self._speaking
+        return task is not None and not task.done() and not self._stop_speaking
 
     async def _respond(self, turn: UserTurn) -> None:
         end = self.hearing.take_turn_end() if turn.source != "dtmf" else None
@@ -260,8 +285,10 @@ class CallSession(SessionActions):
         self.timeline.append((turn.end_s, "caller", turn.text))
         self._record()
         turn_started = time.perf_counter()
-        if self._taking_message is not None:
-            self._store_message(turn.text)
+        if self.exits.taking_message is not None:
+            self.exits.store_message(turn.text, self.hearing.last_segment)
+            self._done = True
+            self._say(("Thank you, your message has been saved. Goodbye.",), then=self.exits.hangup)
             return
         text = turn.text
         if self._confirm is not None:
@@ -315,7 +342,7 @@ class CallSession(SessionActions):
                 then = lambda: self._transfer_to(handoff)  # noqa: E731
         elif reply.ended:
             self._done = True
-            then = self._hangup
+            then = self.exits.hangup
             if entry:
                 entry.action = "end"
         if reply.message is not None and entry:
@@ -331,6 +358,15 @@ class CallSession(SessionActions):
             max_digits=max_digits,
             keypad=self.bridge.menu_keys(self.call_id),
         )
+
+    # ------------------------------------------------------------------ hand-offs
+
+    async def _transfer_to(self, handoff: Handoff) -> None:
+        """Transfer the call; when the transfer fails, ask for a message instead."""
+        apology = await self.exits.transfer_to(handoff)
+        if apology is not None:
+            self._done = False
+            self._say((apology,))
 
     # ------------------------------------------------------------------ speaking
 
@@ -419,6 +455,15 @@ class CallSession(SessionActions):
             self._failed = exc
             self._failed_event.set()  # wakes the session, which hands the caller over
 
+    async def _stop_speaking_now(self) -> None:
+        """Stop bot audio and drop what was to follow it (a transfer, a hang-up)."""
+        task, self._speaking = self._speaking, None
+        if task is not None and not task.done():
+            self._stop_speaking = True
+            self.line.stop_playback()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     def _barge_in(self, event: BargeIn) -> None:
         if self._speaking is None or self._speaking.done():
             return
@@ -436,12 +481,12 @@ class CallSession(SessionActions):
                 max_digits=self.hearing.max_digits,
             )
             return
-        handoff = self._default_handoff(HandoffReason.NO_INPUT, "caller stayed silent")
+        handoff = self.exits.default_handoff(HandoffReason.NO_INPUT, "caller stayed silent")
         self._done = True
         self.bridge.record_handoff(self.call_id, handoff)
         self._say(
             ("I'm having trouble hearing you, so I'll put you through to a colleague.",),
-            then=(lambda: self._transfer_to(handoff)) if handoff.is_open else self._hangup,
+            then=(lambda: self._transfer_to(handoff)) if handoff.is_open else self.exits.hangup,
         )
 
 

@@ -343,6 +343,19 @@ CASES: dict[str, dict[str, Any]] = {
         ],
         "expect": {"intents": ["check_balance"], "outcome": "resolved"},
     },
+    "balance_fsdd_pin_one_digit_at_a_time": {
+        # told "4 digits", Whisper heard "4 3 2" and a pause as "4324": the PIN looked
+        # complete and the real 4th digit became a new answer (issue 10, part 1)
+        "description": "balance: account number said in one go, PIN read one digit at a"
+        " time with 2 s pauses, both by a real person (FSDD)",
+        "turns": [
+            say("what is my account balance", "espeak:en-gb"),
+            {"fsdd_digits": "23456789", "speaker": "yweweler"},
+            {"fsdd_digits": "4 3 2 1", "speaker": "yweweler", "group_gap_s": 2.0},
+            say("no thank you goodbye", "espeak:en-gb"),
+        ],
+        "expect": {"intents": ["check_balance"], "outcome": "resolved"},
+    },
     # ---- misheard yes/no answers and the keypad menu (issue 10, parts 2 and 8) ------------
     "route_confirm_yeah_no": {
         "description": "a doubtful billing route answered 'yeah no': not put through",

@@ -6,7 +6,6 @@ from math import gcd
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
 
 Float32Array = npt.NDArray[np.float32]
 WHISPER_RATE = 16000
@@ -22,6 +21,10 @@ def resample_float(x: Float32Array, from_rate: int, to_rate: int) -> Float32Arra
     """Polyphase resampling of float audio from ``from_rate`` to ``to_rate`` Hz."""
     if from_rate == to_rate or x.size == 0:
         return x.astype(np.float32, copy=False)
+    # imported here: a call worker's hearing uses this module's pause finder (voicebot.
+    # digit_pieces) and must not load scipy (tests/test_worker_imports.py)
+    from scipy.signal import resample_poly
+
     g = gcd(from_rate, to_rate)
     return resample_poly(x, to_rate // g, from_rate // g).astype(np.float32)
 

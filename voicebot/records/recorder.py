@@ -286,7 +286,7 @@ def _doing(session: Any, conv: Any) -> str:
     """What the bot is doing, for the live view."""
     if conv.message is not None:
         return "message taken"
-    if getattr(session, "_taking_message", None) is not None:
+    if getattr(getattr(session, "exits", None), "taking_message", None) is not None:
         return "taking a message"
     if conv.handoff is not None:
         return f"handing over to {conv.handoff.department}"

@@ -162,7 +162,7 @@ class SurveySession(CallSession):
             return
         self._done = True
         self.end.outcome = "no_input"
-        self._say((NO_INPUT_GOODBYE,), then=self._hangup)
+        self._say((NO_INPUT_GOODBYE,), then=self.exits.hangup)
 
 
 def survey_session(
