@@ -13,8 +13,8 @@ def submit_login(driver: Any, base: str, user: str, password: str, timeout_s: fl
     instead (an empty table then "passes" a check for no rows). Waiting for the old form to go
     stale means the answer, with its cookie or its error, has arrived.
     """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.delete_all_cookies()
@@ -23,4 +23,15 @@ def submit_login(driver: Any, base: str, user: str, password: str, timeout_s: fl
     driver.find_element(By.NAME, "password").send_keys(password)
     button = driver.find_element(By.CSS_SELECTOR, "form.login button")
     button.click()
-    WebDriverWait(driver, timeout_s).until(ec.staleness_of(button))
+
+    def form_gone(_: Any) -> bool:
+        # Selenium's staleness_of catches only StaleElementReferenceException; chromedriver
+        # may instead answer "Node with given id does not belong to the document" (a plain
+        # WebDriverException) for a node of the page just left: both mean the page changed.
+        try:
+            button.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    WebDriverWait(driver, timeout_s).until(form_gone)
