@@ -23,6 +23,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 PCMA, EVENT = 8, 101
@@ -158,9 +159,9 @@ class BurstCaller:
         )
         self.sip.sendto((reply + "Content-Length: 0\r\n\r\n").encode(), src)
 
-    def _receive(self, calls: dict[str, _Call], until: float, done: object) -> None:
+    def _receive(self, calls: dict[str, _Call], until: float, done: Callable[[], bool]) -> None:
         """Read messages until ``done()`` or ``until`` (monotonic s)."""
-        while time.monotonic() < until and not done():  # type: ignore[operator]
+        while time.monotonic() < until and not done():
             self.sip.settimeout(max(0.01, min(T1_S, until - time.monotonic())))
             try:
                 data, src = self.sip.recvfrom(65535)
