@@ -93,7 +93,7 @@ def test_bursts_through_a_widened_admission_window_never_over_admit(lab: Lab, ho
     route[ADMIT] sleeps 2 ms between reading a host's count and counting the call there
     (tests/sip/admission_widen.py; only the timing changes). Ten bursts of three INVITEs,
     each sent within about a millisecond (tests/sip/burst.py in the caller's namespace).
-    With the lock each burst gets one call on each host and one 503; without it, 14 of 30
+    With the lock each burst gets one call on each host and one 503; without it, 41 of 60
     such bursts put two calls on one host (bench/results/admission_race.json)."""
     a, b = hosts.serves["a"], hosts.serves["b"]
     proxy3 = lab.add_host("proxy3")
