@@ -5,7 +5,7 @@ pjsua2 runs without threads of its own (``threadCnt = 0``, ``mainThreadOnly = Tr
 loop polls ``libHandleEvents(0)``, pjsua2 callbacks only append work to a list, and that work
 runs right after the poll, on the loop, outside pjsua2's call stack. Only the media clock
 thread calls in on its own, into :class:`~.media.FramePort`; while calls have audio, the
-first caller frame of each 20 ms clock tick schedules the poll (:meth:`SipLine.media_wake`),
+last caller frame of each 20 ms clock tick schedules the poll (:meth:`SipLine.media_wake`),
 so a busy line wakes once per tick, when the frames are there, instead of on a 10 ms timer
 that found nothing new every other time; the timer only backs it up (``MEDIA_POLL_S``).
 
@@ -110,6 +110,10 @@ class SipLine(TransferMixin):
         self._pending: list[Callable[[], None]] = []
         self._inbox: deque[tuple[CallIO, bytes]] = deque()  # caller frames from the media thread
         self._woken = False  # a media wake-up is scheduled and has not begun
+        self._attached: set[FramePort] = set()  # ports linked to a call's audio
+        self._last_port: FramePort | None = None  # of those, the last the bridge writes to
+        self.media_wakes = [0, 0]
+        """Media wake-ups so far: by the tick's last port, and by frames of two ticks."""
         self._media_at = -1e9  # time.monotonic() of the last media wake-up
         self._ep: pj.Endpoint | None = None
         self._acc: LineAccount | None = None
@@ -178,11 +182,18 @@ class SipLine(TransferMixin):
             return MEDIA_POLL_S
         return POLL_S
 
-    def media_wake(self) -> None:
-        """A caller frame is in the inbox: poll soon (media thread; at most one wake-up is
-        scheduled at a time, so the 4 ports of one clock tick cost one)."""
+    def media_wake(self, port: FramePort) -> None:
+        """``port`` put a caller frame in the inbox (media thread): poll soon if it is the
+        last port the bridge writes to in a tick (highest slot), or if frames of more than
+        one tick wait (that port gave none). At most one wake-up is scheduled at a time."""
         if self._woken or self._loop is None:
             return
+        if port is not self._last_port:
+            if len(self._inbox) <= len(self._attached):
+                return
+            self.media_wakes[1] += 1
+        else:
+            self.media_wakes[0] += 1
         self._woken = True
         try:
             self._loop.call_soon_threadsafe(self._on_media)
@@ -268,11 +279,13 @@ class SipLine(TransferMixin):
 
     def _destroy(self) -> None:
         log.info(
-            "%s: closing; %d call object(s), %d of %d frame port(s) in use",
+            "%s: closing; %d call object(s), %d of %d frame port(s) in use; media wake-ups: "
+            "%d at a tick's last frame, %d late",
             self.name,
             len(self.calls),
             len(self._ports) - len(self._free_ports),
             len(self._ports),
+            *self.media_wakes,
         )
         for call in list(self.calls.values()):
             self._release(call)
@@ -391,6 +404,8 @@ class SipLine(TransferMixin):
                 aud = call.pj.getAudioMedia(i)
                 call.port = self._take_port()
                 call.port.attach(call.io)
+                self._attached.add(call.port)
+                self._last_port = max(self._attached, key=lambda p: p.slot)
                 aud.startTransmit(call.port)
                 call.port.startTransmit(aud)
                 return True
@@ -401,6 +416,8 @@ class SipLine(TransferMixin):
         if call.port is not None:
             port, call.port = call.port, None
             port.attach(None)
+            self._attached.discard(port)
+            self._last_port = max(self._attached, key=lambda p: p.slot, default=None)
             self._disconnect(port, call)
             self._free_ports.append(port)
 

@@ -3,9 +3,10 @@
 pjsua2 calls :class:`FramePort` from its media clock thread every 20 ms: caller frames go to
 the line's inbox (a deque: appends and pops are atomic), and the port calls the line's
 ``wake`` (:meth:`~voicebot.telephony.line.SipLine.media_wake`), which schedules one poll of
-pjsua2 on the event loop per clock tick at most (not one per frame and call): the poll
-empties the inbox into the calls' :class:`CallIO`. Bot frames come from the CallIO's deque
-(a thread-safe pop). Nothing here blocks or calls back into pjsua2.
+pjsua2 on the event loop per clock tick (not one per frame and call), after the tick's last
+frame: the poll empties the inbox into the calls' :class:`CallIO`, all calls of the tick in
+the same loop turn (their Silero frames then run as one batch). Bot frames come from the
+CallIO's deque (a thread-safe pop). Nothing here blocks or calls back into pjsua2.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ class FramePort(pj.AudioMediaPort):
     """
 
     def __init__(
-        self, inbox: deque[tuple[CallIO, bytes]], number: int, wake: Callable[[], None]
+        self,
+        inbox: deque[tuple[CallIO, bytes]],
+        number: int,
+        wake: Callable[[FramePort], None],
     ) -> None:
         super().__init__()
         self._io: CallIO | None = None
@@ -97,6 +101,8 @@ class FramePort(pj.AudioMediaPort):
         self._silence = pj.ByteVector(_SILENCE)
         self._out = pj.ByteVector(_SILENCE)  # the bot's frame, overwritten each time
         self.createPort(f"vb{number}", audio_format())
+        self.slot = int(self.getPortId())
+        """The port's slot in the conference bridge, which hands frames out in slot order."""
 
     def attach(self, io: CallIO | None) -> None:
         """Route frames to and from ``io`` (None: none)."""
@@ -107,7 +113,7 @@ class FramePort(pj.AudioMediaPort):
         if io is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
             return
         self._inbox.append((io, vector_bytes(frame.buf)))
-        self._wake()
+        self._wake(self)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API
         io = self._io
