@@ -129,8 +129,13 @@ class LineInputs:
 
     def pending(self) -> asyncio.Future[LineInput]:
         if self._next is None:
-            self._next = asyncio.ensure_future(self._source.__anext__())
+            # a native coroutine: ensure_future(__anext__()) took asyncio's slow path for
+            # awaitables (an ABC check and a wrapper generator) once per frame
+            self._next = asyncio.get_running_loop().create_task(self._read())
         return self._next
+
+    async def _read(self) -> LineInput:
+        return await self._source.__anext__()
 
     async def next(self) -> LineInput | None:
         """The next input; None once the line has no more (hung up or gone)."""
