@@ -4,11 +4,12 @@
 spent runnable but waiting for a CPU (the run queue, ns) and the number of time slices run.
 :class:`SchedSampler` reads them for the processes of one ``voicebot serve`` tree and the
 bench's own callers every ``every_s`` seconds, sorts each process into a role by its
-command line (worker, speech, dialog, actions, kamailio, redis, serve, caller) and reports,
-over the sampled span, per role: ``cpu_s``, ``runq_wait_s``, ``slices`` and the mean wait
-per slice (``wait_per_slice_ms``: how long a thread that became runnable waited, on
-average, before it ran), and the busiest thread (CPU + wait, ``busy_pct`` of the span: near
-100 means that thread, e.g. a service's event loop, was never idle: a queue forms on it).
+command line (worker, speech, dialog, actions, kamailio, redis, serve, caller, probe: the
+bench's RTP capture and py-spy; ``bench`` is the bench process itself) and reports, over the
+sampled span, per role: ``cpu_s``, ``runq_wait_s``, ``slices`` and the mean wait per slice
+(``wait_per_slice_ms``: how long a thread that became runnable waited, on average, before it
+ran), and the busiest thread (CPU + wait, ``busy_pct`` of the span: near 100 means that
+thread, e.g. a service's event loop, was never idle: a queue forms on it).
 ``other`` is every other process on the machine (other users' load; processes that start
 and end between two readings are missed).
 
@@ -39,6 +40,8 @@ ROLES = (
     ("kamailio", "kamailio"),
     ("redis", "redis-server"),
     ("serve", "cli serve"),
+    ("probe", "rtp_probe.py"),
+    ("probe", "py-spy"),
 )
 """(role, a string in the command line), first match wins."""
 

@@ -168,8 +168,11 @@ def call(
     ]  # fmt: skip
     if record:
         cmd += ["--record", str(rec)]
-    proc = subprocess.run(cmd, capture_output=True, timeout=length + 90)
-    ok = proc.returncode == 0 and report.exists()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=length + 90)
+        ok = proc.returncode == 0 and report.exists()
+    except subprocess.TimeoutExpired:  # (a starved caller: the call counts as failed)
+        ok = False
     data = json.loads(report.read_text()) if ok else {}
     codes = [e.get("code") for e in data.get("events", [])]
     answered = ok and 200 in codes
