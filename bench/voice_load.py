@@ -522,6 +522,14 @@ def run_level(
     return row
 
 
+def effective_worker_nice(cfg: Path) -> int:
+    """sip.worker_nice of the run (the settings file written, over the defaults)."""
+    from voicebot.config import load_settings, section_to
+    from voicebot.telephony.settings import SipSettings
+
+    return section_to(SipSettings, load_settings(cfg), "sip").worker_nice
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", default="1,8,16,32,48")
@@ -626,7 +634,7 @@ def main() -> int:
         "caller_nice": args.caller_nice,
         "callers": "one pjsua2 process per call (tests/sip/caller.py), real SIP and RTP, "
         f"run at nice {args.caller_nice}: on a real line the callers are elsewhere",
-        "worker_nice": args.worker_nice,
+        "worker_nice": effective_worker_nice(cfg),
         "start_to_answering_s": round(load_s, 1),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_start": load_at_start,
