@@ -27,6 +27,14 @@ slots, i.e. no limit below what the workers take): per level, ``calls`` offered,
 ``--calls 48 --max-calls 8 --out bench/results/voice_load_admission.json``.
 
 ``--mode inprocess`` runs the old design (every worker loads every model) for comparison.
+Where the time goes, per level: ``sched`` (bench/schedstat.py: CPU and run-queue wait per
+role, the callers included), ``service_per_request_ms`` (a request's wall time against its
+service's CPU and run-queue wait), ``media`` (bench/rtp_probe.py: the RTP on the wire, timed
+by the kernel: late packets, gaps, jitter, the bot's underruns; root only) and, with
+``--profile-dialog``, ``dialog_loop`` (bench/dialog_profile.py: py-spy of the dialog loop).
+``--caller-nice N`` runs the callers at nice N (default 0); ``--worker-nice N`` sets
+``sip.worker_nice``. README "What a turn waits on at 16-32 calls".
+
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 """
 
