@@ -75,9 +75,9 @@ def test_no_module_but_the_desk_writes_records_or_messages() -> None:
 def test_the_scanner_catches_a_second_writer() -> None:
     sneaky = (
         "def keep(bridge, conv, text):\n"
-        "    bridge.messages.add_message(call_id=conv.call_id, department='x', reason='y',\n"
+        "    bridge.desk.messages.add_message(call_id=conv.call_id, department='x', reason='y',\n"
         "                                text=text, transcript=[])\n"
-        "    getattr(bridge.handoffs, 'append_record')(None)\n"
+        "    getattr(bridge.desk.handoffs, 'append_record')(None)\n"
         "    bridge.db.execute('insert into messages (text) values (?)', (text,))\n"
     )
     hits = direct_writes(sneaky, "voicebot/session_exits.py")
@@ -232,6 +232,6 @@ def test_every_write_of_real_calls_comes_from_the_desk(
         "voicebot.center.handoff_desk.append_record",
         "voicebot.center.handoff_desk.add_message",
     ]
-    stored = bridge.messages.all()
+    stored = bridge.desk.messages.all()
     assert [m.call_id for m in stored] == ["desk-2", "desk-4"]
-    assert [r["call_id"] for r in bridge.handoffs.read_all()] == ["desk-1", "desk-3"]
+    assert [r["call_id"] for r in bridge.desk.handoffs.read_all()] == ["desk-1", "desk-3"]

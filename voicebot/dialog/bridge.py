@@ -205,24 +205,6 @@ class ConversationKeeper:
         self.departments = departments or load_departments()
         self._conversations: dict[str, Conversation] = {}
 
-    @property
-    def handoffs(self) -> HandoffLog:
-        """The desk's hand-off log (read it; the desk writes it)."""
-        return self.desk.handoffs
-
-    @handoffs.setter
-    def handoffs(self, log: HandoffLog) -> None:
-        self.desk.handoffs = log
-
-    @property
-    def messages(self) -> MessageStore:
-        """The desk's message store (read it; the desk writes it)."""
-        return self.desk.messages
-
-    @messages.setter
-    def messages(self, store: MessageStore) -> None:
-        self.desk.messages = store
-
     def conversation(self, call_id: str) -> Conversation:
         if call_id not in self._conversations:
             self._conversations[call_id] = Conversation(call_id)
