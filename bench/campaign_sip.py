@@ -117,7 +117,7 @@ def main() -> int:
         plan.append((f"c{k:05d}", kind))
     (work / "campaign.yml").write_text(
         "name: bench\ndialog: survey_csat\ncaller_id: '+441632960000'\n"
-        "window: {days: mon-sun, hours: '00:00-23:59'}\n"
+        "window: {days: mon-sun, hours: '00:00-24:00'}\n"
         f"pacing: {{max_concurrent: {args.concurrent}, max_rate_per_s: {args.rate}}}\n"
         "retries: {busy: {delay_s: 5, max: 1}, no_answer: {delay_s: 5, max: 0},"
         " failed: {delay_s: 5, max: 0}}\nmax_attempts: 3\n"

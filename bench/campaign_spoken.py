@@ -141,7 +141,7 @@ def run_spoken(
     try:
         text = CAMPAIGN.read_text().replace('window: {days: mon-sun, hours: "08:00-21:00"}', "")
         (work / "campaign.yml").write_text(
-            text + "window: {days: mon-sun, hours: '00:00-23:59'}\ncaller_id: '+441632960000'\n"
+            text + "window: {days: mon-sun, hours: '00:00-24:00'}\ncaller_id: '+441632960000'\n"
             f"pacing: {{max_concurrent: {concurrent}, max_rate_per_s: {rate}}}\n"
             "retries: {busy: {delay_s: 5, max: 0}, no_answer: {delay_s: 5, max: 0},"
             " failed: {delay_s: 5, max: 0}}\nmachine: {action: hangup}\n"

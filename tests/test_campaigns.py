@@ -9,6 +9,7 @@ the crash test kills a real dialer process with SIGKILL.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import random
 import signal
@@ -398,3 +399,36 @@ def test_the_command_line_refuses_to_start_a_paused_campaign(tmp_path: Path) -> 
     started = run("start", "held", "--simulate", "4")
     assert started.returncode == 0, started.stderr
     assert "placed 1 calls" in started.stdout
+
+
+def test_a_campaign_started_outside_its_hours_says_so_and_calls_when_they_open(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started at 22:00 UTC on a Monday (all contacts in London, window 09:00-20:00), the
+    dialer places no call, logs once that it waits and until when, and dials at 09:00."""
+    store = CampaignStore(tmp_path / "campaigns.sqlite3")
+    monday_22 = MONDAY_9_UTC + 13 * 3600
+    london = [
+        Contact(i + 2, f"+4416329{i:05d}", f"Person {i}", "Europe/London", "en") for i in range(3)
+    ]
+    store.import_campaign(spec(), london, monday_22)
+    started: list[float] = []
+
+    async def answer(contact, spec_, answer_):  # type: ignore[no-untyped-def]
+        import asyncio
+
+        started.append(asyncio.get_running_loop().time() + monday_22)
+        return CallOutcome("answered")
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await Dialer(store, "csat", answer, epoch=monday_22).run()
+
+    with caplog.at_level(logging.INFO, logger="voicebot.center.campaigns.dialer"):
+        run_virtual(go())
+    waits = [r.getMessage() for r in caplog.records if "nobody can be called now" in r.message]
+    assert waits == [
+        "campaign csat: nobody can be called now (calling window or retry delay); "
+        "3 contacts wait, the next is due at 2026-12-08 09:00 UTC, in 11.0 h"
+    ]
+    tuesday_9 = MONDAY_9_UTC + 24 * 3600
+    assert len(started) == 3 and min(started) >= tuesday_9 - 1e-3, started

@@ -17,10 +17,10 @@ import pytest
 
 from tests.sip.conftest import ROOT, require_peers
 from tests.sip.survey_respondent import CSAT_SPEAKERS, respondent_script, start_line, stop_line
-from tests.sip.test_campaign_sip import contacts, finish, setup, start
+from tests.sip.test_campaign_sip import all_day, contacts, finish, setup, start
 from voicebot.center.campaigns.spec import load_campaign
 
-SURVEY = (ROOT / "tests" / "data" / "survey_csat.yml").read_text()
+SURVEY = all_day((ROOT / "tests" / "data" / "survey_csat.yml").read_text())
 EXTRA = """
 caller_id: "+441632960000"
 pacing: {max_concurrent: 3, max_rate_per_s: 1.0}

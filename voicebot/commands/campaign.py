@@ -58,6 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--out", type=Path, help="folder (default var/campaigns/NAME)")
 
 
+def _show_dialer_progress() -> None:
+    """The dialer's INFO lines (e.g. that it waits for the calling window) on stderr: a
+    campaign started outside its hours is not a silent process."""
+    import logging
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    dialer_log = logging.getLogger("voicebot.center.campaigns.dialer")
+    dialer_log.addHandler(handler)
+    dialer_log.setLevel(logging.INFO)
+
+
 def _store() -> CampaignStore:
     from voicebot.center.campaigns.store import CampaignStore
 
@@ -75,6 +87,7 @@ def _start_sip(store: CampaignStore, name: str) -> int:
     from voicebot.center.campaigns.sipcallee import SipCallee
     from voicebot.config import load_settings
 
+    _show_dialer_progress()
     spec = store.spec(name)
     cfg = outbound_settings(load_settings())
     callee = SipCallee(

@@ -99,6 +99,7 @@ class Dialer:
         self.stats = DialerStats()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
+        self._announced: float | None = None
 
     def now(self) -> float:
         loop = asyncio.get_running_loop()
@@ -140,6 +141,7 @@ class Dialer:
                     wait = self.idle_poll_s
                     if upcoming is not None and not self._tasks:
                         wait = max(wait, upcoming - now)  # nothing to do until then
+                        self._announce_wait(upcoming, now)
                     await self._idle(wait)
                     continue
                 next_slot = max(next_slot, now) + gap
@@ -152,6 +154,25 @@ class Dialer:
                 busy = left.get("contacts_pending", 0) + left.get("contacts_callback", 0)
                 self.store.set_state(self.name, "ready" if busy else "done")
         return self.stats
+
+    def _announce_wait(self, upcoming: float, now: float) -> None:
+        """Say once per wake-up time that the dialer waits with nobody to call (the calling
+        window is closed, or every contact waits for a retry): an operator who starts a
+        campaign at night sees why no call goes out, instead of a silent process.
+        ``upcoming`` and ``now``: s since the epoch (the dialer's clock)."""
+        if upcoming - now <= self.idle_poll_s or upcoming == self._announced:
+            return
+        self._announced = upcoming
+        left = self.store.counts(self.name)
+        waiting = left.get("contacts_pending", 0) + left.get("contacts_callback", 0)
+        log.info(
+            "campaign %s: nobody can be called now (calling window or retry delay); "
+            "%d contacts wait, the next is due at %s UTC, in %.1f h",
+            self.name,
+            waiting,
+            datetime.fromtimestamp(upcoming, UTC).strftime("%Y-%m-%d %H:%M"),
+            (upcoming - now) / 3600,
+        )
 
     def _next_due(self, now: float) -> DueContact | None:
         for row in self.store.candidates(self.name, now):
