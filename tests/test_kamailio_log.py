@@ -20,6 +20,7 @@ from voicebot.telephony import kamailio as kamailio_mod
 from voicebot.telephony.kamailio import KamailioProcess, Worker
 from voicebot.telephony.kamlog import KamailioLogWatch, parse_line, serious_lines
 from voicebot.telephony.settings import SipSettings
+from voicebot.telephony.supervisor import Supervisor
 
 pytest_plugins = ("pytester",)
 
@@ -150,13 +151,14 @@ def _invite(address: str, port: int, source_port: int) -> bytes:
 
 
 def test_positive_control_real_kamailio_without_lock_set_is_caught(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Issue 11's regression, for real: the generated config without cfgutils'
     ``lock_set_size``; one INVITE reaches ``route[ADMIT]``, whose ``lock()`` only logs
-    "lock set not initialized". The supervisor's watch repeats it and the tests' check
-    flags it. (The worker the INVITE is dispatched to is a bare UDP socket that never
-    answers: no worker is needed to reach the lock.)"""
+    "lock set not initialized". ``voicebot serve``'s supervisor repeats it on stderr (and
+    its total once Kamailio stopped), and the tests' check flags it. (The worker the INVITE
+    is dispatched to is a bare UDP socket that never answers: no worker is needed to reach
+    the lock.)"""
     if not KAMAILIO.exists() or shutil.which("kamcmd") is None:
         pytest.skip("kamailio (Debian package) not installed")
     monkeypatch.setattr(kamailio_mod, "kamailio_params", lambda: "")
@@ -172,18 +174,26 @@ def test_positive_control_real_kamailio_without_lock_set_is_caught(
         proc = KamailioProcess(
             settings, [Worker("worker-0", "127.0.0.1", worker.getsockname()[1], 0)], folder
         )
-        watch = KamailioLogWatch(proc.log_path)
+        supervisor = Supervisor(settings, {}, tmp_path)  # (only its Kamailio log watch)
+        supervisor.kamlog = KamailioLogWatch(proc.log_path)
         proc.start()
         try:
             caller.sendto(_invite("127.0.0.1", port, caller.getsockname()[1]), ("127.0.0.1", port))
-            found: list[str] = []
+            said = ""
             end = time.monotonic() + 10
-            while not found and time.monotonic() < end:
-                found = [str(x) for x in watch.poll()]
-                time.sleep(0.1)
+            while "voicebot: kamailio ERROR" not in said and time.monotonic() < end:
+                supervisor._report_kamailio_errors()
+                said += capsys.readouterr().err
+                time.sleep(0.2)
         finally:
             proc.stop()
-    assert any("lock set not initialized" in x for x in found), found
+    supervisor._report_kamailio_errors(final=True)
+    said += capsys.readouterr().err
+    assert "voicebot: kamailio ERROR: kamailio: cfgutils [cfgutils.c:" in said, said
+    assert "lock set not initialized" in said
+    repeated = said.count("voicebot: kamailio ERROR")  # lock() and unlock(): 2 per INVITE
+    assert repeated >= 2, said
+    assert f"Kamailio logged {repeated} error line(s) since start (see {proc.log_path})" in said
     problems = LogScan(tmp_path).new_problems()
     assert any("lock set not initialized" in p for p in problems), problems
 
