@@ -36,6 +36,10 @@ by the kernel: late packets, gaps, jitter, the bot's underruns; root only) and, 
 ``sip.worker_nice``. README "What a turn waits on at 16-32 calls".
 
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
+
+This file runs the service and the callers; a level's numbers, the summary and the JSON are
+computed in bench/voice_load_levels.py (pure functions, tests/test_bench_voice_load.py), and
+the process sampler and the RTP probe live in bench/voice_load_procs.py.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ import json
 import math
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
@@ -63,9 +66,10 @@ sys.path.insert(0, str(ROOT))
 from dialog_profile import DialogProfile  # noqa: E402
 from schedstat import SchedSampler  # noqa: E402
 from sip_load import children, free_port  # noqa: E402
+from voice_load_levels import ENDED, level_row, report, service_delta  # noqa: E402
+from voice_load_procs import KINDS, TICK, RtpProbe, Sampler, cmdline  # noqa: E402, F401
 
 CALLER = ROOT / "tests" / "sip" / "caller.py"
-PROBE = ROOT / "bench" / "rtp_probe.py"
 RTP_PORTS = 40
 """RTP ports per worker (sip.rtp_ports of the run)."""
 AUDIO = ROOT / "tests" / "audio"
@@ -80,28 +84,9 @@ LEAD_S = 0.2
 """Recording kept before the first loud frame, s: speech_bounds' -40 dBFS cut the quiet
 "h" of "hi what time...", and Whisper then heard "I will sign up for the next one"
 (sales_inquiry) in about one call in four."""
-TARGETS = {"failed_calls": 0, "latency_ms_p95": 1500.0, "latency_ms_p50": 600.0}
-"""Issue 11's targets per level (and rss_mb_total_peak <= RSS_TARGET_MB)."""
-RSS_TARGET_MB = 3000.0
 CALLER_NICE = 0
 """Nice value of the callers by default."""
 RATE = 8000
-TURN = re.compile(
-    r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), "
-    r"dialog ([\d.]+), tts ([\d.]+)\)"
-)
-ENDED = re.compile(r"ended: (\S+).*\((\d+) turns\)")
-KINDS = (
-    ("kamailio", "kamailio"),
-    ("worker", "telephony.worker"),
-    ("speech", "services.speech"),
-    ("dialog", "services.dialog"),
-    ("actions", "rasa_sdk"),
-    ("redis", "redis-server"),
-    ("serve", "voicebot.cli serve"),
-)
-TICK = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def speech_bounds(samples: np.ndarray) -> tuple[int, int]:
@@ -194,86 +179,6 @@ def call(
     )
 
 
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def pss_mb(pid: int) -> float:
-    """Proportional set size (MB): shared pages (libpython, NumPy, onnxruntime and pjsua2
-    libraries mapped by every worker) counted once across processes, unlike RSS."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) / 1000
-    return 0.0
-
-
-class Sampler(threading.Thread):
-    """CPU (% of one core), RSS and PSS (MB) of every process under ``voicebot serve``."""
-
-    def __init__(self, root: int, every_s: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.root, self.every = root, every_s
-        self.rows: list[dict[str, float]] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        last: dict[int, float] = {}
-        last_t = time.monotonic()
-        while not self._halt.wait(self.every):
-            now = time.monotonic()
-            row: dict[str, float] = {}
-            for pid in [self.root, *children(self.root)]:
-                try:
-                    cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    rss = int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE / 1e6
-                    pss = pss_mb(pid)
-                except (OSError, IndexError, ValueError):
-                    continue
-                kind = next((k for k, key in KINDS if key in cmd), "other")
-                cpu = (int(fields[11]) + int(fields[12])) / TICK
-                if pid in last:
-                    row[f"{kind}_cpu"] = row.get(f"{kind}_cpu", 0.0) + 100 * (cpu - last[pid]) / (
-                        now - last_t
-                    )
-                last[pid] = cpu
-                row[f"{kind}_rss"] = row.get(f"{kind}_rss", 0.0) + rss
-                row["total_rss"] = row.get("total_rss", 0.0) + rss
-                row[f"{kind}_pss"] = row.get(f"{kind}_pss", 0.0) + pss
-                row["total_pss"] = row.get("total_pss", 0.0) + pss
-                if kind == "worker":
-                    row["worker_max_rss"] = max(row.get("worker_max_rss", 0.0), rss)
-            last_t = now
-            self.rows.append(row)
-
-    def stop(self) -> dict[str, object]:
-        self._halt.set()
-        self.join()
-        rows = self.rows[1:] or self.rows
-        if not rows:
-            return {}
-
-        def peak(key: str) -> float:
-            return round(max(r.get(key, 0.0) for r in rows), 1)
-
-        def mean(key: str) -> float:
-            return round(sum(r.get(key, 0.0) for r in rows) / len(rows), 1)
-
-        kinds = [k for k, _ in KINDS] + ["other"]
-        return {
-            "rss_mb_total_peak": peak("total_rss"),
-            "rss_mb_peak": {k: peak(f"{k}_rss") for k in kinds if peak(f"{k}_rss")},
-            "worker_rss_mb_peak": peak("worker_max_rss"),
-            "pss_mb_total_peak": peak("total_pss"),
-            "pss_mb_peak": {k: peak(f"{k}_pss") for k in kinds if peak(f"{k}_pss")},
-            "cpu_pct_mean": {k: mean(f"{k}_cpu") for k in kinds if mean(f"{k}_cpu")},
-            "cpu_pct_total_mean": round(sum(mean(f"{k}_cpu") for k in kinds), 1),
-        }
-
-
 def log_marks(folder: Path) -> dict[Path, int]:
     return {p: p.stat().st_size for p in (folder / "var" / "sip").glob("worker-*.log")}
 
@@ -298,130 +203,6 @@ def service_health() -> dict[str, object]:
     except json.JSONDecodeError:
         return {}
     return {name: info.get("ops", {}) for name, info in data.items() if info.get("ok")}
-
-
-def service_delta(before: dict, after: dict) -> dict[str, dict[str, float]]:
-    """Per service operation, the requests of this level only: count and mean queue/run
-    times (ms), from the running means before and after the level."""
-    out: dict[str, dict[str, float]] = {}
-    for service, ops in after.items():
-        for op, a in (ops or {}).items():
-            b = (before.get(service) or {}).get(op) or {}
-            n = a.get("count", 0) - b.get("count", 0)
-            if n <= 0:
-                continue
-
-            def mean(key: str, a: dict = a, b: dict = b, n: int = n) -> float:
-                total = a.get(key, 0.0) * a.get("count", 0) - b.get(key, 0.0) * b.get("count", 0)
-                return round(total / n, 1)
-
-            out[f"{service}.{op}"] = {
-                "count": n,
-                "queue_ms_mean": mean("queue_ms_mean"),
-                "run_ms_mean": mean("run_ms_mean"),
-            }
-    return out
-
-
-def meets_targets(row: dict) -> bool:
-    """Issue 11's targets: no failed call, p95 and p50 within bounds, memory within 3 GB."""
-    return (
-        row["failed_calls"] <= TARGETS["failed_calls"]
-        and row["latency_ms_p95"] is not None
-        and row["latency_ms_p95"] <= TARGETS["latency_ms_p95"]
-        and row["latency_ms_p50"] is not None
-        and row["latency_ms_p50"] <= TARGETS["latency_ms_p50"]
-        and row.get("rss_mb_total_peak", 0.0) <= RSS_TARGET_MB
-    )
-
-
-def summary(rows: list[dict]) -> dict[str, object]:
-    """The largest level that meets the targets, and what limits the next one: the stage
-    whose mean grew most over the smallest level, and the service queue at that level."""
-    ok = [r["calls"] for r in rows if r["meets_targets"]]
-    largest = max(ok) if ok else None
-    nxt = next((r for r in rows if largest is None or r["calls"] > largest), None)
-    if nxt is None:
-        return {"largest_level_meeting_targets": largest, "next_level": None}
-    means = nxt.get("stage_mean_ms") or {}
-    # against the smallest level; when that is the level that misses, the largest stage
-    base = (rows[0].get("stage_mean_ms") or {}) if nxt is not rows[0] else {}
-    growth = {k: round(v - base.get(k, 0.0), 1) for k, v in means.items()}
-    queues = {k: v["queue_ms_mean"] for k, v in (nxt.get("service_ms") or {}).items()}
-    missed = [
-        name
-        for name, bad in (
-            ("failed_calls", nxt["failed_calls"] > TARGETS["failed_calls"]),
-            ("latency_ms_p95", (nxt["latency_ms_p95"] or 1e9) > TARGETS["latency_ms_p95"]),
-            ("latency_ms_p50", (nxt["latency_ms_p50"] or 1e9) > TARGETS["latency_ms_p50"]),
-            ("rss_mb_total_peak", nxt.get("rss_mb_total_peak", 0.0) > RSS_TARGET_MB),
-        )
-        if bad
-    ]
-    return {
-        "largest_level_meeting_targets": largest,
-        "next_level": nxt["calls"],
-        "next_level_misses": missed,
-        "next_level_stage_mean_ms": means,
-        "next_level_stage_growth_ms": growth if base else None,
-        "next_level_queueing_stage": max(growth, key=lambda k: growth[k]) if growth else None,
-        "next_level_service_queue_ms": queues,
-        "next_level_cpu_pct_mean": nxt.get("cpu_pct_mean"),
-    }
-
-
-def pct(values: list[float], q: float) -> float | None:
-    return round(float(np.percentile(values, q)), 1) if values else None
-
-
-def per_request(sched: dict, services: dict[str, dict[str, float]]) -> dict[str, object]:
-    """Per request of the speech and dialog services: the wall time the service took (run)
-    against its process's CPU and run-queue wait (all threads), ms. Run much longer than
-    CPU + wait means the request waited on something else (another request on the same
-    event loop, a lock, the action server)."""
-    out: dict[str, object] = {}
-    roles = sched.get("per_role") or {}
-    for service in ("speech", "dialog"):
-        ops = {k: v for k, v in services.items() if k.startswith(service + ".")}
-        count = sum(v["count"] for v in ops.values())
-        role = roles.get(service)
-        if not count or not role:
-            continue
-        out[service] = {
-            "requests": count,
-            "run_ms_mean": round(
-                sum(v["run_ms_mean"] * v["count"] for v in ops.values()) / count, 1
-            ),
-            "cpu_ms": round(1000 * role["cpu_s"] / count, 1),
-            "runq_wait_ms": round(1000 * role["runq_wait_s"] / count, 1),
-        }
-    return out
-
-
-class RtpProbe:
-    """bench/rtp_probe.py for one level (the workers' RTP ports), in its own process."""
-
-    def __init__(self, folder: Path, ports: tuple[int, int], name: str) -> None:
-        self.out = folder / f"rtp-{name}.json"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(PROBE),
-                "--ports",
-                f"{ports[0]}-{ports[1]}",
-                "--out",
-                str(self.out),
-            ]
-        )
-
-    def stop(self) -> dict[str, object]:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-            return json.loads(self.out.read_text())
-        except (subprocess.TimeoutExpired, OSError, ValueError) as exc:
-            self.proc.kill()
-            return {"unavailable": str(exc)}
 
 
 def run_level(
@@ -484,50 +265,11 @@ def run_level(
     ))  # fmt: skip
     dialog_loop = profile.stop(dialog_turns) if profile is not None else None
     lines = log_lines(folder, mark)
-    turns = [m for line in lines if (m := TURN.search(line))]
-    ended = [m for line in lines if (m := ENDED.search(line))]
-    completed = sum(1 for m in ended if int(m.group(2)) >= 3)  # three turns taken and ended
-    resolved = sum(1 for m in ended if m.group(1) == "resolved" and int(m.group(2)) >= 3)
-    lat = [float(m.group(2)) for m in turns if m.group(2) != "None"]
-    wire = [ms for r in results for ms in r["wire_ms"]]
     after = service_health()
-    refused = sum(r["refused"] for r in results)
-    row = {
-        "calls": n,
-        "admitted": admitted,
-        "refused": refused,
-        "failed_admitted_calls": admitted - min(admitted, completed),
-        "failed_calls": n - refused - min(n - refused, completed),
-        "unresolved_calls": n - refused - min(n - refused, resolved),
-        "not_answered": sum(not r["answered"] for r in results),
-        "turns": len(lat),
-        "latency_ms_p50": pct(lat, 50),
-        "latency_ms_p95": pct(lat, 95),
-        "latency_ms_max": round(max(lat), 1) if lat else None,
-        "stage_mean_ms": {
-            name: round(float(np.mean([float(m.group(i)) for m in turns])), 1)
-            for i, name in ((3, "endpoint"), (4, "asr"), (5, "dialog"), (6, "tts"))
-        }
-        if turns
-        else {},
-        "wire_latency_ms": {"turns": len(wire), "p50": pct(wire, 50), "max": pct(wire, 100)}
-        if n == 1
-        else None,
-        "intents": sorted({m.group(1) for m in turns}),
-        "outcomes": sorted(m.group(1) for m in ended),
-        "services_before": before,
-        "services_after": after,
-        "wall_s": round(time.monotonic() - started, 1),
-        **usage,
-        "loadavg_1m_end": round(os.getloadavg()[0], 2),
-        "service_ms": service_delta(before, after),
-        "sched": schedstat,
-        "media": media,
-        "dialog_loop": dialog_loop,
-    }
-    row["service_per_request_ms"] = per_request(schedstat, row["service_ms"])
-    row["meets_targets"] = meets_targets(row)
-    return row
+    return level_row(
+        n, results, lines, usage, before, after, schedstat, media, dialog_loop,
+        wall_s=time.monotonic() - started, loadavg_1m_end=os.getloadavg()[0],
+    )  # fmt: skip
 
 
 def effective_worker_nice(cfg: Path) -> int:
@@ -631,25 +373,19 @@ def main() -> int:
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(180)
-    out = {
-        "what": "simultaneous three-turn calls (hours, outage at a spelled postcode, goodbye) "
-        "from espeak-ng/flite recordings through voicebot serve, real SIP on 127.0.0.1",
-        "mode": args.mode,
-        "settings": args.settings.read_text() if args.settings else "",
-        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "2 (voicebot serve's default)"),
-        "workers": workers,
-        "max_calls": args.max_calls,
-        "caller_nice": args.caller_nice,
-        "callers": "one pjsua2 process per call (tests/sip/caller.py), real SIP and RTP, "
-        f"run at nice {args.caller_nice}: on a real line the callers are elsewhere",
-        "worker_nice": effective_worker_nice(cfg),
-        "start_to_answering_s": round(load_s, 1),
-        "cpus": os.cpu_count(),
-        "loadavg_1m_at_start": load_at_start,
-        "targets": {**TARGETS, "rss_mb_total_peak": RSS_TARGET_MB},
-        "summary": summary(rows) if rows else {},
-        "levels": rows,
-    }
+    out = report(
+        mode=args.mode,
+        settings=args.settings.read_text() if args.settings else "",
+        malloc_arena_max=os.environ.get("MALLOC_ARENA_MAX", "2 (voicebot serve's default)"),
+        workers=workers,
+        max_calls=args.max_calls,
+        caller_nice=args.caller_nice,
+        worker_nice=effective_worker_nice(cfg),
+        start_to_answering_s=load_s,
+        cpus=os.cpu_count(),
+        loadavg_1m_at_start=load_at_start,
+        rows=rows,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))

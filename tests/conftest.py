@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _kamailio_log import kamailio_log_check  # noqa: F401 - autouse: Kamailio's errors
 from _no_skips import register as _register_no_skips
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")

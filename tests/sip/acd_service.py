@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from _browser import served
-from conftest import HERE, PYTHON, ROOT, free_port, require_peers
+from conftest import HERE, PYTHON, ROOT, free_port, require_peers, start_serve
 
 from voicebot.center.agents import load_agents
 from voicebot.center.board import AgentBoard, AgentStatus
@@ -144,31 +144,19 @@ def acd_service(
     ``handler`` with the agents file ``agents``; stopped (SIGTERM) on exit."""
     require_kamailio()
     (folder / "a.yml").write_text(agents)
-    cfg = folder / "settings.yml"
-    cfg.write_text(
+    started = start_serve(
+        folder,
         "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  media_timeout_s: 20\n  acd: true\n"
-        f"  handler: {handler}\n{settings}"
+        f"  handler: {handler}\n{settings}",
+        demo=False,
+        env={
+            **(env or {}),
+            "VOICEBOT_AGENTS": str(folder / "a.yml"),
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}",
+            "VOICEBOT_TEST_RESULTS": str(folder / "results"),
+        },
     )
-    port, workers, rtp = free_port(), free_port(), free_port(40)
-    env = {
-        **os.environ,
-        **(env or {}),
-        "VOICEBOT_CONFIG": str(cfg),
-        "VOICEBOT_VAR": str(folder / "var"),
-        "VOICEBOT_AGENTS": str(folder / "a.yml"),
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}",
-        "VOICEBOT_TEST_RESULTS": str(folder / "results"),
-    }
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "voicebot.cli", "serve", "--port", str(port), "--workers", "1",
-         "--worker-base-port", str(workers), "--rtp-base-port", str(rtp)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    seen = ""
-    while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 80:
-        seen += proc.stdout.readline()
-    assert "answering SIP" in seen, seen
+    proc, port, seen = started.proc, started.port, started.seen
     log = folder / "serve.log"
     log.write_text(seen)
 

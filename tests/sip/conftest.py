@@ -25,6 +25,7 @@ import wave
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -298,6 +299,104 @@ def start_worker(folder: Path, settings: str = "", **env: str) -> Worker:
             raise AssertionError(f"worker did not start:\n{log.read_text(errors='replace')}")
         time.sleep(0.05)
     return Worker(port, proc, record, log, env)
+
+
+@dataclass
+class ServeProcess:
+    """``voicebot serve`` started by :func:`start_serve`."""
+
+    proc: subprocess.Popen[str]
+    port: int
+    """Kamailio's public SIP port."""
+    worker_ports: list[int]
+    folder: Path
+    seen: str
+    """Its output up to the 'answering SIP' banner (with ``log``: the log file's text)."""
+    log_file: IO[str] | None = None
+
+    @property
+    def record_dir(self) -> Path:
+        """Where the demo handler writes each call's report."""
+        return self.folder / "calls"
+
+    @property
+    def var(self) -> Path:
+        """Its VOICEBOT_VAR (``sip/kamailio/kamailio.log``, the workers' logs and ready files)."""
+        return self.folder / "var"
+
+    def stop(self, timeout_s: float = 40.0) -> int:
+        """SIGTERM; SIGKILL after ``timeout_s``; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        status = self.proc.wait()
+        if self.log_file is not None:
+            self.log_file.close()
+        return status
+
+
+def start_serve(
+    folder: Path,
+    settings: str,
+    workers: int = 1,
+    *,
+    demo: bool = True,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    log: Path | None = None,
+    timeout_s: float = 60.0,
+) -> ServeProcess:
+    """``voicebot serve`` (Kamailio and ``workers`` workers on free ports; ``port``: the public
+    one, when the caller needs it first) with ``settings`` (the text of its settings.yml) and
+    its VOICEBOT_VAR in ``folder``; ``demo``: the demo handler recording each call in
+    ``folder/calls`` (else the settings name the handler); ``env`` added to the environment.
+    Returns once it prints 'answering SIP'. Its output stays a pipe (read it on, or it
+    blocks once full) or goes to ``log``."""
+    cfg = folder / "settings.yml"
+    cfg.write_text(settings)
+    port = port or free_port()
+    worker_base = free_port(workers)
+    full_env = {
+        **os.environ,
+        "VOICEBOT_CONFIG": str(cfg),
+        "VOICEBOT_VAR": str(folder / "var"),
+        "PYTHONPATH": str(ROOT),
+        **(env or {}),
+    }
+    args = ["--demo", "--demo-record-dir", str(folder / "calls")] if demo else []
+    out = open(log, "w") if log is not None else subprocess.PIPE  # noqa: SIM115 - the child's
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "voicebot.cli", "serve", *args, "--port", str(port),
+         "--workers", str(workers), "--worker-base-port", str(worker_base),
+         "--rtp-base-port", str(free_port(40 * workers))],
+        stdout=out, stderr=subprocess.STDOUT, text=True, env=full_env, cwd=ROOT,
+    )  # fmt: skip
+    seen = ""
+    end = time.monotonic() + timeout_s
+    if log is not None:
+        while "answering SIP" not in seen and proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+            seen = log.read_text(errors="replace")
+    else:
+        assert proc.stdout is not None
+        while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 80:
+            seen += proc.stdout.readline()
+    served = ServeProcess(
+        proc,
+        port,
+        [worker_base + i for i in range(workers)],
+        folder,
+        seen,
+        out if not isinstance(out, int) else None,
+    )
+    if "answering SIP" not in seen or proc.poll() is not None:
+        served.stop(10)
+        rest = proc.stdout.read() if proc.stdout is not None else ""
+        raise AssertionError(f"voicebot serve did not start:\n{seen}{rest}")
+    return served
 
 
 def run_caller(folder: Path, target: str, **opts: object) -> dict:

@@ -8,9 +8,7 @@ models): this test is about the counting and the refusals, not about speech."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -19,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ROOT, free_port, invite_outcomes, render, require_peers, sipp
+from conftest import (
+    invite_outcomes,
+    render,
+    require_peers,
+    sipp,
+    start_serve,
+)
 
 from voicebot.telephony.settings import SipSettings
 
@@ -60,37 +64,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     if not KAMAILIO.exists():
         pytest.skip("kamailio (Debian package) not installed")
     folder = tmp_path_factory.mktemp("admission")
-    cfg = folder / "settings.yml"
-    cfg.write_text(
+    started = start_serve(
+        folder,
         "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  media_timeout_s: 10\n"
-        f"  max_calls: {CAPACITY}\n  retry_after_s: {RETRY_AFTER_S}\n"
+        f"  max_calls: {CAPACITY}\n  retry_after_s: {RETRY_AFTER_S}\n",
+        workers=2,
     )
-    port, workers, rtp = free_port(), free_port(2), free_port(80)
-    env = {
-        **os.environ,
-        "VOICEBOT_CONFIG": str(cfg),
-        "VOICEBOT_VAR": str(folder / "var"),
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "voicebot.cli", "serve", "--demo", "--demo-record-dir",
-         str(folder / "calls"), "--port", str(port), "--workers", "2",
-         "--worker-base-port", str(workers), "--rtp-base-port", str(rtp)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    while not any("answering SIP" in line for line in lines) and proc.poll() is None:
-        line = proc.stdout.readline()
-        if not line or len(lines) > 80:
-            break
-        lines.append(line)
-    assert any("answering SIP" in line for line in lines), "".join(lines) + proc.stdout.read()
+    proc = started.proc
+    lines = started.seen.splitlines(keepends=True)
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()  # type: ignore[arg-type]
-    yield Served(proc, port, folder / "calls", lines)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+    yield Served(proc, started.port, started.record_dir, lines)
+    started.stop(60)
 
 
 def test_capacity_is_printed_at_start(served: Served) -> None:

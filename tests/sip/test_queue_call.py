@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from conftest import HERE, PYTHON, ROOT, free_port, require_peers, run_caller
+from conftest import HERE, PYTHON, ROOT, free_port, require_peers, run_caller, start_serve
 
 from voicebot.center.agents import load_agents
 from voicebot.center.board import AgentBoard
@@ -77,34 +76,20 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         pytest.skip("kamailio (Debian package) not installed")
     folder = tmp_path_factory.mktemp("queue")
     (folder / "a.yml").write_text(AGENTS)
-    cfg = folder / "settings.yml"
-    cfg.write_text(
+    started = start_serve(
+        folder,
         "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  media_timeout_s: 20\n  acd: true\n"
         "  agent_auth: false\n"  # phones without passwords (auth: tests/sip/test_agent_auth.py)
-        "  handler: queue_handler:handle_call\n"
+        "  handler: queue_handler:handle_call\n",
+        demo=False,
+        env={
+            "VOICEBOT_AGENTS": str(folder / "a.yml"),
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}",
+            "VOICEBOT_TEST_RESULTS": str(folder / "results"),
+        },
     )
-    port, workers, rtp = free_port(), free_port(), free_port(40)
-    env = {
-        **os.environ,
-        "VOICEBOT_CONFIG": str(cfg),
-        "VOICEBOT_VAR": str(folder / "var"),
-        "VOICEBOT_AGENTS": str(folder / "a.yml"),
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}",
-        "VOICEBOT_TEST_RESULTS": str(folder / "results"),
-    }
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "voicebot.cli", "serve", "--port", str(port), "--workers", "1",
-         "--worker-base-port", str(workers), "--rtp-base-port", str(rtp)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    seen = ""
-    while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 80:
-        seen += proc.stdout.readline()
-    assert "answering SIP" in seen, seen
-    yield Service(proc, port, folder)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
+    yield Service(started.proc, started.port, folder)
+    started.stop(30)
 
 
 @pytest.fixture(scope="module")

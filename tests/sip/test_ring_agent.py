@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import time
 import wave
@@ -31,6 +30,7 @@ from conftest import (
     read_wav,
     require_peers,
     run_caller,
+    start_serve,
     tone_share,
 )
 
@@ -67,36 +67,24 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     folder = tmp_path_factory.mktemp("ring")
     pcm = load_speaker(load_settings()).speak(WHISPER_TEXT)
     (folder / "whisper.pcm").write_bytes(np.asarray(pcm, dtype="<i2").tobytes())
-    cfg = folder / "settings.yml"
-    cfg.write_text(
+    port = free_port()
+    started = start_serve(
+        folder,
         "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 5\n  media_timeout_s: 20\n  acd: true\n"
         "  agent_auth: false\n"  # phones without passwords (auth: tests/sip/test_agent_auth.py)
-        "  handler: ring_handler:handle_call\n"
+        "  handler: ring_handler:handle_call\n",
+        demo=False,
+        port=port,
+        env={
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}",
+            "VOICEBOT_TEST_AGENT_URI": f"sip:%s@127.0.0.1:{port}",
+            "VOICEBOT_TEST_WHISPER": str(folder / "whisper.pcm"),
+            "VOICEBOT_TEST_RESULTS": str(folder / "results"),
+            "VOICEBOT_TEST_RING_S": "5",
+        },
     )
-    port, workers, rtp = free_port(), free_port(), free_port(40)
-    env = {
-        **os.environ,
-        "VOICEBOT_CONFIG": str(cfg),
-        "VOICEBOT_VAR": str(folder / "var"),
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{HERE}",
-        "VOICEBOT_TEST_AGENT_URI": f"sip:%s@127.0.0.1:{port}",
-        "VOICEBOT_TEST_WHISPER": str(folder / "whisper.pcm"),
-        "VOICEBOT_TEST_RESULTS": str(folder / "results"),
-        "VOICEBOT_TEST_RING_S": "5",
-    }
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "voicebot.cli", "serve", "--port", str(port), "--workers", "1",
-         "--worker-base-port", str(workers), "--rtp-base-port", str(rtp)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    seen = ""
-    while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 50:
-        seen += proc.stdout.readline()
-    assert "answering SIP" in seen, seen
-    yield Service(proc, port, folder)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
+    yield Service(started.proc, started.port, folder)
+    started.stop(30)
 
 
 @pytest.fixture(scope="module")

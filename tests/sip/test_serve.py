@@ -23,6 +23,7 @@ from conftest import (
     run_caller,
     sipp,
     sipp_wait,
+    start_serve,
 )
 
 KAMAILIO = Path("/usr/sbin/kamailio")
@@ -49,49 +50,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     if not KAMAILIO.exists():
         pytest.skip("kamailio (Debian package) not installed")
     folder = tmp_path_factory.mktemp("serve")
-    cfg = folder / "settings.yml"
-    cfg.write_text("sip:\n  rtp_ports: 40\n  shutdown_grace_s: 20\n  media_timeout_s: 10\n")
-    port, workers, rtp = free_port(), free_port(2), free_port(80)
-    env = {
-        **os.environ,
-        "VOICEBOT_CONFIG": str(cfg),
-        "VOICEBOT_VAR": str(folder / "var"),
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "voicebot.cli",
-            "serve",
-            "--demo",
-            "--demo-record-dir",
-            str(folder / "calls"),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--worker-base-port",
-            str(workers),
-            "--rtp-base-port",
-            str(rtp),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=ROOT,
+    started = start_serve(
+        folder, "sip:\n  rtp_ports: 40\n  shutdown_grace_s: 20\n  media_timeout_s: 10\n", 2
     )
-    assert proc.stdout is not None
-    seen = ""
-    while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 50:
-        seen += proc.stdout.readline()
-    assert "answering SIP" in seen, seen + proc.stdout.read()
-    svc = Service(proc, port, folder / "calls", folder / "var")
-    yield svc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+    yield Service(started.proc, started.port, started.record_dir, started.var)
+    started.stop(30)
 
 
 def test_six_simultaneous_calls_spread_over_two_workers(service: Service, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, ROOT, free_port, render, require_peers, sipp, sipp_wait
+from conftest import render, require_peers, sipp, sipp_wait, start_serve
 
 KAMAILIO = Path("/usr/sbin/kamailio")
 RELEASE_LIMIT_S = 5.0
@@ -52,60 +52,20 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             pytest.fail("kamailio (Debian package) not installed")
         pytest.skip("kamailio (Debian package) not installed")
     folder = tmp_path_factory.mktemp("death")
-    cfg = folder / "settings.yml"
     # One call per worker: the second call must go to the other worker. No media timeout
     # within the test, so a BYE can only come from the release of the dead worker's calls.
-    cfg.write_text(
+    started = start_serve(
+        folder,
         "sip:\n  rtp_ports: 40\n  calls_per_worker: 1\n  shutdown_grace_s: 20\n"
-        "  media_timeout_s: 120\n"
+        "  media_timeout_s: 120\n",
+        workers=2,
     )
-    port, workers, rtp = free_port(), free_port(2), free_port(80)
-    env = {
-        **os.environ,
-        "VOICEBOT_CONFIG": str(cfg),
-        "VOICEBOT_VAR": str(folder / "var"),
-        "PYTHONPATH": str(ROOT),
-    }
-    proc = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "voicebot.cli",
-            "serve",
-            "--demo",
-            "--demo-record-dir",
-            str(folder / "calls"),
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--worker-base-port",
-            str(workers),
-            "--rtp-base-port",
-            str(rtp),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    seen = ""
-    while "answering SIP" not in seen and proc.poll() is None and seen.count("\n") < 50:
-        seen += proc.stdout.readline()
-    assert "answering SIP" in seen, seen + proc.stdout.read()
-    svc = Service(proc, port, folder / "calls", folder / "var", [workers, workers + 1])
     try:
-        yield svc
+        yield Service(
+            started.proc, started.port, started.record_dir, started.var, started.worker_ports
+        )
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        started.stop(40)
 
 
 def answered_by(msg_file: Path, timeout_s: float = 10.0) -> int:

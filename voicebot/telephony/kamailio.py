@@ -444,7 +444,7 @@ class KamailioProcess:
                 "Kamailio rejected its generated config",
                 hint=(check.stderr.strip().splitlines() or ["?"])[-1][:300],
             )
-        log_file = open(self.folder / "kamailio.log", "ab")  # noqa: SIM115 - the child owns it
+        log_file = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [*cmd, "-DD", "-E"],
             stdout=log_file,
@@ -458,7 +458,7 @@ class KamailioProcess:
             if self.proc.poll() is not None:
                 raise TelephonyError(
                     f"Kamailio exited at start (status {self.proc.returncode})",
-                    hint=f"see {self.folder / 'kamailio.log'}; is port {self.settings.port} free?",
+                    hint=f"see {self.log_path}; is port {self.settings.port} free?",
                 )
             if options_ping(self.settings.address, self.settings.port, 0.3) == 200:
                 return
@@ -468,6 +468,11 @@ class KamailioProcess:
             f"Kamailio did not answer on {self.settings.address}:"
             f"{self.settings.port} within {timeout_s:.0f} s"
         )
+
+    @property
+    def log_path(self) -> Path:
+        """Kamailio's log (its stderr; appended to across restarts)."""
+        return self.folder / "kamailio.log"
 
     @property
     def rpc_socket(self) -> str:
@@ -507,14 +512,19 @@ class KamailioProcess:
         return out.returncode == 0
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """SIGTERM Kamailio (its whole process group), SIGKILL after ``timeout_s``."""
+        """SIGTERM Kamailio's main process, which stops its children; SIGKILL to the whole
+        process group after ``timeout_s`` (and to any child left behind). A SIGTERM to the
+        whole group let children exit before the main process noticed the signal, which then
+        logged each as ``ALERT: child process N exited normally``."""
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.kill(self.proc.pid, signal.SIGTERM)
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)

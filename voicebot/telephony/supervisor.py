@@ -26,6 +26,10 @@ Admission control (``sip.max_calls``, :mod:`voicebot.telephony.admission`): Kama
 calls beyond each host's capacity with 503; the banner prints the capacity, and a line
 ``health: calls N/CAP on HOST; refused R`` follows every minute and whenever calls were
 refused since the last line (at most every ``LOAD_EVERY_S``).
+
+Kamailio's own ERROR-or-worse log lines (:mod:`voicebot.telephony.kamlog`) are repeated on
+stderr as ``voicebot: kamailio ERROR: ...`` within a second, counted on the health line, and
+summed when the service stops: a misconfigured module that only logs is not left unseen.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from voicebot.telephony.kamailio import (
     remote_workers_of,
     workers_of,
 )
+from voicebot.telephony.kamlog import KamailioLogWatch
 from voicebot.telephony.kamrpc import DownWatch, KamailioRpc
 from voicebot.telephony.settings import SipSettings
 from voicebot.telephony.worker import load_handler, load_prepare, serve_line
@@ -67,6 +72,10 @@ LOAD_EVERY_S = 5.0
 """Seconds between two reads of the hosts' calls and refusals from Kamailio."""
 HEALTH_EVERY_S = 60.0
 """Seconds between two ``health: calls ...`` lines when no call was refused."""
+KAMLOG_EVERY_S = 1.0
+"""Seconds between two reads of Kamailio's log for new ERROR-or-worse lines."""
+KAMLOG_SHOWN = 5
+"""At most this many of Kamailio's error lines repeated per read (the rest are counted)."""
 
 
 def _registration_sync(rpc: KamailioRpc, settings: Settings) -> Any:
@@ -124,6 +133,8 @@ class Supervisor:
         self._load_next = 0.0
         self._health_next = 0.0
         self._refused = 0
+        self.kamlog: KamailioLogWatch | None = None
+        self._kamlog_next = 0.0
 
     def run(self, services_ready: Callable[[Callable[[], bool]], None] | None = None) -> int:
         """Serve until SIGTERM/SIGINT. ``services_ready(stopping)``, when given, is called
@@ -156,7 +167,9 @@ class Supervisor:
                 self.kamailio = KamailioProcess(
                     self.sip, every, self.folder / "kamailio", _agent_access(self.sip)
                 )
+                self.kamlog = KamailioLogWatch(self.kamailio.log_path)
                 self.kamailio.start()
+                self._report_kamailio_errors()
                 self.rpc = KamailioRpc(self.kamailio.rpc_socket)
                 self.watch = DownWatch(self.rpc)
                 self.load = HostLoad(self.rpc, host_capacities(self.sip, every))
@@ -167,6 +180,7 @@ class Supervisor:
                 self._restart_dead(workers, config)
                 self._end_calls_of_unreachable()
                 self._report_load()
+                self._report_kamailio_errors()
                 if self.registrations is not None:
                     try:
                         self.registrations.poll(board_clock(self.registrations.board))
@@ -185,6 +199,7 @@ class Supervisor:
             self._kill_workers()
             if self.kamailio is not None:
                 self.kamailio.stop()
+                self._report_kamailio_errors(final=True)
             for sig, handler in old.items():
                 signal.signal(sig, handler)
 
@@ -221,7 +236,34 @@ class Supervisor:
         if load.refused > self._refused or now >= self._health_next:
             self._refused = load.refused
             self._health_next = now + HEALTH_EVERY_S
-            print(f"voicebot: health: {load.line()}", flush=True)
+            errors = self.kamlog.count if self.kamlog is not None else 0
+            said = f"; Kamailio logged {errors} error(s) (see above)" if errors else ""
+            print(f"voicebot: health: {load.line()}{said}", flush=True)
+
+    def _report_kamailio_errors(self, final: bool = False) -> None:
+        """Repeat Kamailio's new ERROR-or-worse log lines on stderr (``final``: and their
+        total since start, once Kamailio has stopped)."""
+        now = time.monotonic()
+        if self.kamlog is None or (now < self._kamlog_next and not final):
+            return
+        self._kamlog_next = now + KAMLOG_EVERY_S
+        found = self.kamlog.poll()
+        for line in found[:KAMLOG_SHOWN]:
+            print(f"voicebot: kamailio {line}", file=sys.stderr, flush=True)
+        if len(found) > KAMLOG_SHOWN:
+            print(
+                f"voicebot: kamailio: {len(found) - KAMLOG_SHOWN} more error line(s) in "
+                f"{self.kamlog.path}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if final and self.kamlog.count:
+            print(
+                f"voicebot: Kamailio logged {self.kamlog.count} error line(s) since start "
+                f"(see {self.kamlog.path})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stop = True
