@@ -217,7 +217,12 @@ class Hearing:
         unsure = False
         if not ended.forced and not self.held.release and self._claims_complete(text):
             answer, confirm_ms = await self.held.confirm(
-                text, self._audio(), self._segment_start_s, ended.end_s, self.max_digits
+                text,
+                confidence,
+                self._audio(),
+                self._segment_start_s,
+                ended.end_s,
+                self.max_digits,
             )
             asr_ms += confirm_ms
             unsure = answer is None
@@ -327,7 +332,12 @@ class Hearing:
         if self._claims_complete(text):
             answer = (
                 await self.held.confirm(
-                    text, self._audio(), self._segment_start_s, paused.end_s, self.max_digits
+                    text,
+                    float(heard.confidence),
+                    self._audio(),
+                    self._segment_start_s,
+                    paused.end_s,
+                    self.max_digits,
                 )
             )[0]
             if answer is None:
