@@ -249,6 +249,8 @@ class HeldGroups:
                 last_sure,
             )
             mended = last_group_tail(told, groups, length, sure, told_confidence, last_sure)
+            if mended is not None and self._held_whole(length):
+                mended = None  # a segment after a whole number held as unsure: words?
             if mended is not None:
                 log.info(
                     "call %s: told-length digits %r end otherwise than the groups %r: %r",
@@ -271,6 +273,14 @@ class HeldGroups:
                 groups,
             )
         return (told if sure else None), (time.perf_counter() - started) * 1000
+
+    def _held_whole(self, length: int) -> bool:
+        """Whether the number held before the open segment already held ``length`` digits
+        (a whole number held as unsure): the segment then did not complete it and is not
+        the group that :func:`~voicebot.digit_hold.last_group_tail` mends with ("no thank
+        you goodbye" after the PIN "12 34", decoded untold as digits: "0")."""
+        number = self.number
+        return number is not None and len(spoken_digits(number.text)) >= length
 
     async def tentative(
         self, ended: SpeechEnded, text: str, confidence: float, max_digits: int | None
