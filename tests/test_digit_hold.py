@@ -204,6 +204,7 @@ def test_unsure_holds_only_a_whole_number() -> None:
         ("8587", ["8", "5", "8", "7"], 4, True, (0.5, 0.9), None),
         ("3723", ["37", "3"], 4, False, (0.5, 0.9), None),  # the groups hold too few digits
         ("4241", ["4", "2", "44", "1"], 4, False, (0.5, 0.9), None),  # a lone digit doubled
+        ("4794", ["4", "7", "99"], 4, False, (0.7, 0.61), None),  # "nine" doubled, 8 to come
         ("6789", ["67", ""], 4, False, (0.5, 0.9), None),  # the last group heard nothing
         ("678", ["6", "78"], 4, False, (0.5, 0.9), None),  # told is not a whole number
         ("6789", ["6769"], 4, False, (0.5, 0.9), None),  # one group: the pieces' rule
