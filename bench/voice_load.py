@@ -27,6 +27,14 @@ slots, i.e. no limit below what the workers take): per level, ``calls`` offered,
 ``--calls 48 --max-calls 8 --out bench/results/voice_load_admission.json``.
 
 ``--mode inprocess`` runs the old design (every worker loads every model) for comparison.
+Where the time goes, per level: ``sched`` (bench/schedstat.py: CPU and run-queue wait per
+role, the callers included), ``service_per_request_ms`` (a request's wall time against its
+service's CPU and run-queue wait), ``media`` (bench/rtp_probe.py: the RTP on the wire, timed
+by the kernel: late packets, gaps, jitter, the bot's underruns; root only) and, with
+``--profile-dialog``, ``dialog_loop`` (bench/dialog_profile.py: py-spy of the dialog loop).
+``--caller-nice N`` runs the callers at nice N (default 0); ``--worker-nice N`` sets
+``sip.worker_nice``. README "What a turn waits on at 16-32 calls".
+
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 """
 
@@ -52,9 +60,14 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
+from dialog_profile import DialogProfile  # noqa: E402
+from schedstat import SchedSampler  # noqa: E402
 from sip_load import children, free_port  # noqa: E402
 
 CALLER = ROOT / "tests" / "sip" / "caller.py"
+PROBE = ROOT / "bench" / "rtp_probe.py"
+RTP_PORTS = 40
+"""RTP ports per worker (sip.rtp_ports of the run)."""
 AUDIO = ROOT / "tests" / "audio"
 HOURS = ["hours_us_male/01.wav", "hours_flite_kal/01.wav", "silence_then_request/02.wav"]
 OUTAGE = ["outage_postcode_inline_rms/01.wav"]
@@ -70,6 +83,8 @@ LEAD_S = 0.2
 TARGETS = {"failed_calls": 0, "latency_ms_p95": 1500.0, "latency_ms_p50": 600.0}
 """Issue 11's targets per level (and rss_mb_total_peak <= RSS_TARGET_MB)."""
 RSS_TARGET_MB = 3000.0
+CALLER_NICE = 0
+"""Nice value of the callers by default."""
 RATE = 8000
 TURN = re.compile(
     r"turn \d+: intent=(\S+) .*latency_ms=([\d.]+|None) \(endpoint ([\d.]+), asr ([\d.]+), "
@@ -141,21 +156,31 @@ def wire_latencies(record: Path, ends: list[float]) -> list[float]:
 
 
 def call(
-    target: str, folder: Path, index: int, delay: float, results: list[dict], record: bool
+    target: str,
+    folder: Path,
+    index: int,
+    delay: float,
+    results: list[dict],
+    record: bool,
+    nice: int = 0,
 ) -> None:
     time.sleep(delay)
     play, ends, length = caller_wav(folder, index)
     report = folder / f"caller-{index}.json"
     rec = folder / f"caller-{index}.heard.wav"
     cmd = [
-        sys.executable, str(CALLER), "--target", target, "--port", str(free_port()),
+        *(["nice", "-n", str(nice)] if nice else []), sys.executable, str(CALLER),
+        "--target", target, "--port", str(free_port()),
         "--rtp-port", str(free_port(4)), "--play", str(play), "--duration", f"{length + 30:.0f}",
         "--report", str(report), "--user", f"0690{index:06d}",
     ]  # fmt: skip
     if record:
         cmd += ["--record", str(rec)]
-    proc = subprocess.run(cmd, capture_output=True, timeout=length + 90)
-    ok = proc.returncode == 0 and report.exists()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=length + 90)
+        ok = proc.returncode == 0 and report.exists()
+    except subprocess.TimeoutExpired:  # (a starved caller: the call counts as failed)
+        ok = False
     data = json.loads(report.read_text()) if ok else {}
     codes = [e.get("code") for e in data.get("events", [])]
     answered = ok and 200 in codes
@@ -167,6 +192,13 @@ def call(
             "wire_ms": wire_latencies(rec, ends) if record and ok else [],
         }
     )
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def pss_mb(pid: int) -> float:
@@ -342,17 +374,93 @@ def pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
-def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) -> dict:
+def per_request(sched: dict, services: dict[str, dict[str, float]]) -> dict[str, object]:
+    """Per request of the speech and dialog services: the wall time the service took (run)
+    against its process's CPU and run-queue wait (all threads), ms. Run much longer than
+    CPU + wait means the request waited on something else (another request on the same
+    event loop, a lock, the action server)."""
+    out: dict[str, object] = {}
+    roles = sched.get("per_role") or {}
+    for service in ("speech", "dialog"):
+        ops = {k: v for k, v in services.items() if k.startswith(service + ".")}
+        count = sum(v["count"] for v in ops.values())
+        role = roles.get(service)
+        if not count or not role:
+            continue
+        out[service] = {
+            "requests": count,
+            "run_ms_mean": round(
+                sum(v["run_ms_mean"] * v["count"] for v in ops.values()) / count, 1
+            ),
+            "cpu_ms": round(1000 * role["cpu_s"] / count, 1),
+            "runq_wait_ms": round(1000 * role["runq_wait_s"] / count, 1),
+        }
+    return out
+
+
+class RtpProbe:
+    """bench/rtp_probe.py for one level (the workers' RTP ports), in its own process."""
+
+    def __init__(self, folder: Path, ports: tuple[int, int], name: str) -> None:
+        self.out = folder / f"rtp-{name}.json"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(PROBE),
+                "--ports",
+                f"{ports[0]}-{ports[1]}",
+                "--out",
+                str(self.out),
+            ]
+        )
+
+    def stop(self) -> dict[str, object]:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+            return json.loads(self.out.read_text())
+        except (subprocess.TimeoutExpired, OSError, ValueError) as exc:
+            self.proc.kill()
+            return {"unavailable": str(exc)}
+
+
+def run_level(
+    n: int,
+    target: str,
+    folder: Path,
+    serve_pid: int,
+    spread: float,
+    caller_nice: int = 0,
+    rtp_ports: tuple[int, int] | None = None,
+    profile_dialog: bool = False,
+) -> dict:
     mark = log_marks(folder)
     before = service_health()
+    dialog_pid = next((p for p in children(serve_pid) if "services.dialog" in cmdline(p)), 0)
+    profile = (
+        DialogProfile(dialog_pid, folder / f"pyspy-{n}.txt", 3600)
+        if profile_dialog and dialog_pid
+        else None
+    )
+    probe = RtpProbe(folder, rtp_ports, str(n)) if rtp_ports else None
     sampler = Sampler(serve_pid)
     sampler.start()
+    sched = SchedSampler([serve_pid, os.getpid()])
+    sched.start()
     results: list[dict] = []
     rng = random.Random(n)
     threads = [
         threading.Thread(
             target=call,
-            args=(target, folder, i, rng.uniform(0, spread) if n > 1 else 0.0, results, n == 1),
+            args=(
+                target,
+                folder,
+                i,
+                rng.uniform(0, spread) if n > 1 else 0.0,
+                results,
+                n == 1,
+                caller_nice,
+            ),  # fmt: skip
         )
         for i in range(n)
     ]
@@ -368,6 +476,13 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
         if sum(bool(ENDED.search(line)) for line in log_lines(folder, mark)) >= admitted:
             break
     usage = sampler.stop()
+    schedstat = sched.stop()
+    media = probe.stop() if probe is not None else None
+    dialog_turns = int(sum(
+        v["count"] for k, v in service_delta(before, service_health()).items()
+        if k.startswith("dialog.")
+    ))  # fmt: skip
+    dialog_loop = profile.stop(dialog_turns) if profile is not None else None
     lines = log_lines(folder, mark)
     turns = [m for line in lines if (m := TURN.search(line))]
     ended = [m for line in lines if (m := ENDED.search(line))]
@@ -406,9 +521,21 @@ def run_level(n: int, target: str, folder: Path, serve_pid: int, spread: float) 
         **usage,
         "loadavg_1m_end": round(os.getloadavg()[0], 2),
         "service_ms": service_delta(before, after),
+        "sched": schedstat,
+        "media": media,
+        "dialog_loop": dialog_loop,
     }
+    row["service_per_request_ms"] = per_request(schedstat, row["service_ms"])
     row["meets_targets"] = meets_targets(row)
     return row
+
+
+def effective_worker_nice(cfg: Path) -> int:
+    """sip.worker_nice of the run (the settings file written, over the defaults)."""
+    from voicebot.config import load_settings, section_to
+    from voicebot.telephony.settings import SipSettings
+
+    return section_to(SipSettings, load_settings(cfg), "sip").worker_nice
 
 
 def main() -> int:
@@ -422,6 +549,23 @@ def main() -> int:
         type=int,
         default=0,
         help="the host's capacity (sip.max_calls); 0 = the workers' slots, no admission limit",
+    )
+    ap.add_argument(
+        "--caller-nice",
+        type=int,
+        default=CALLER_NICE,
+        help="nice value of the bench's pjsua2 callers (0 = as the service)",
+    )
+    ap.add_argument(
+        "--worker-nice", type=int, default=None, help="sip.worker_nice (default: the settings')"
+    )
+    ap.add_argument(
+        "--no-rtp-probe", action="store_true", help="no packet capture of the calls' RTP"
+    )
+    ap.add_argument(
+        "--profile-dialog",
+        action="store_true",
+        help="sample the dialog service's event loop with py-spy (bench/dialog_profile.py)",
     )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "voice_load.json")
     ap.add_argument(
@@ -437,9 +581,10 @@ def main() -> int:
     cfg = folder / "settings.yml"
     port = free_port()
     cfg.write_text(
-        f"sip:\n  rtp_ports: 40\n  shutdown_grace_s: 10\n  worker_start_s: 900\n"
+        f"sip:\n  rtp_ports: {RTP_PORTS}\n  shutdown_grace_s: 10\n  worker_start_s: 900\n"
         f"  max_calls: {args.max_calls}\n"
-        f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
+        + (f"  worker_nice: {args.worker_nice}\n" if args.worker_nice is not None else "")
+        + f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
         f"services:\n  mode: {args.mode}\n" + (args.settings.read_text() if args.settings else "")
     )
     var = folder / "var"
@@ -460,7 +605,7 @@ def main() -> int:
     serve = subprocess.Popen(
         [sys.executable, "-m", "voicebot.cli", "serve", "--port", str(port),
          "--workers", str(workers), "--worker-base-port", str(free_port(workers)),
-         "--rtp-base-port", str(free_port(40 * workers))],
+         "--rtp-base-port", str(rtp_base := free_port(RTP_PORTS * workers))],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )  # fmt: skip
     assert serve.stdout is not None
@@ -476,7 +621,11 @@ def main() -> int:
     rows = []
     try:
         for n in levels:
-            row = run_level(n, f"sip:bot@127.0.0.1:{port}", folder, serve.pid, args.spread)
+            row = run_level(
+                n, f"sip:bot@127.0.0.1:{port}", folder, serve.pid, args.spread, args.caller_nice,
+                None if args.no_rtp_probe else (rtp_base, rtp_base + RTP_PORTS * workers),
+                args.profile_dialog,
+            )  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
     finally:
@@ -490,6 +639,10 @@ def main() -> int:
         "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX", "2 (voicebot serve's default)"),
         "workers": workers,
         "max_calls": args.max_calls,
+        "caller_nice": args.caller_nice,
+        "callers": "one pjsua2 process per call (tests/sip/caller.py), real SIP and RTP, "
+        f"run at nice {args.caller_nice}: on a real line the callers are elsewhere",
+        "worker_nice": effective_worker_nice(cfg),
         "start_to_answering_s": round(load_s, 1),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_start": load_at_start,

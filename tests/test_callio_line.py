@@ -14,7 +14,7 @@ import asyncio
 from types import SimpleNamespace
 
 from voicebot.callhandler import CallIOLine
-from voicebot.line import AudioIn, DtmfDigit
+from voicebot.line import AudioIn, DtmfDigit, HungUp
 from voicebot.telephony.callio import Dtmf
 
 
@@ -47,3 +47,47 @@ def test_a_key_pressed_in_the_queue_reaches_the_queue_not_the_waiting_session() 
     assert result == "message:1"
     assert isinstance(heard[0], AudioIn)
     assert isinstance(heard[1], DtmfDigit) and heard[1].digit == "7"
+
+
+def test_a_reader_waiting_for_input_leaves_keys_and_frames_to_the_queue_during_a_hand_off() -> None:
+    """The session's reader is waiting (no frame, no key queued) when the hand-off starts:
+    the key and the frame fed to the real :class:`CallIO` meanwhile go to the queue's own
+    reads; after the hand-off the session reads again, and a hang-up ends its inputs."""
+    from voicebot.telephony.callio import CallDetails, CallIO
+
+    class Control:  # no SIP line here: nothing of the call's control is used
+        pass
+
+    async def run() -> tuple[str, list[object], bytes]:
+        call = CallIO(CallDetails(call_id="c-test"), Control())  # type: ignore[arg-type]
+        heard: list[object] = []
+        got: list[bytes] = []
+
+        async def queue_hook(uri: str, headers: dict[str, str]) -> str:
+            call.feed_dtmf("1", "rfc4733", 80)
+            call.feed_audio(b"\1\0" * 160)
+            key = await asyncio.wait_for(call.dtmf.get(), timeout=2.0)
+            frame = await asyncio.wait_for(call.audio.get(), timeout=2.0)
+            got.append(frame or b"")
+            return f"message:{key.digit}"
+
+        line = CallIOLine(call, acd=queue_hook)
+        inputs = line.inputs()
+        reading = asyncio.ensure_future(inputs.__anext__())
+        await asyncio.sleep(0.05)
+        assert not reading.done()  # waiting: nothing queued yet
+        result = await line.transfer("sip:billing@127.0.0.1", {})
+        call.feed_audio(b"\2\0" * 160)  # after the hand-off: the session again
+        heard.append(await asyncio.wait_for(reading, timeout=2.0))
+        call.feed_dtmf("7", "rfc4733", 80)
+        heard.append(await asyncio.wait_for(inputs.__anext__(), timeout=2.0))
+        call.mark_closed("caller hung up")
+        heard.append(await asyncio.wait_for(inputs.__anext__(), timeout=2.0))
+        return str(result), heard, got[0]
+
+    result, heard, queued_frame = asyncio.run(run())
+    assert result == "message:1"
+    assert queued_frame == b"\1\0" * 160
+    assert isinstance(heard[0], AudioIn) and int(heard[0].samples[0]) == 2
+    assert isinstance(heard[1], DtmfDigit) and heard[1].digit == "7"
+    assert isinstance(heard[2], HungUp)

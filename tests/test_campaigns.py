@@ -28,7 +28,7 @@ from voicebot.center.campaigns.simulation import QUESTIONS, Respondents
 from voicebot.center.campaigns.spec import CampaignSpec, load_campaign, parse_campaign
 from voicebot.center.campaigns.store import CampaignStore
 from voicebot.center.simulation import run_virtual
-from voicebot.errors import ConfigError, DataError
+from voicebot.errors import ConfigError, DataError, StateError
 
 ROOT = Path(__file__).resolve().parents[1]
 MONDAY_9_UTC = datetime(2026, 12, 7, 9, 0, tzinfo=UTC).timestamp()
@@ -347,3 +347,54 @@ def test_the_command_line_imports_refuses_bad_rows_and_exports(tmp_path: Path) -
     exported = run("export", "cli", "--out", str(tmp_path / "out"))
     assert exported.returncode == 0, exported.stderr
     assert (tmp_path / "out" / "report.png").stat().st_size > 1000
+
+
+def test_a_paused_campaign_is_not_started_again_by_the_dialer(tmp_path: Path) -> None:
+    store = campaign(tmp_path, 5)
+    store.set_state("csat", "paused")
+    respondents = Respondents(seed=3, epoch=MONDAY_9_UTC)
+    with pytest.raises(StateError, match=r"campaign csat is paused; `voicebot campaign resume"):
+        dial(store, respondents)
+    assert store.state("csat") == "paused"
+    assert sum(respondents.calls.values()) == 0
+    assert not any(k.startswith("attempts_") for k in store.counts("csat"))
+    store.set_state("csat", "ready")  # what `voicebot campaign resume` does
+    dial(store, respondents)
+    assert sum(respondents.calls.values()) >= 5 and store.state("csat") in ("ready", "done")
+
+
+def test_the_command_line_refuses_to_start_a_paused_campaign(tmp_path: Path) -> None:
+    camp = tmp_path / "c.yml"
+    camp.write_text(
+        "name: held\ndialog: survey_csat\nwindow: {days: daily, hours: '00:00-24:00'}\n"
+    )
+    people = tmp_path / "people.csv"
+    people.write_text("phone,name,timezone,language\n+441632960001,Ann,Europe/London,en\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VOICEBOT_VAR": str(tmp_path / "var")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "voicebot.cli", "campaign", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert run("import", str(camp), str(people)).returncode == 0
+    assert run("pause", "held").returncode == 0
+    for start in (("start", "held", "--simulate", "4"), ("start", "held")):  # simulated, SIP
+        refused = run(*start)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith(
+            "error[state-conflict]: campaign held is paused; `voicebot campaign resume held`"
+            " resumes it"
+        ), refused.stderr
+        assert "Traceback" not in refused.stderr and refused.stdout == ""
+    assert "held (paused)" in run("status", "held").stdout
+    store = CampaignStore(tmp_path / "var" / "campaigns.sqlite3")
+    assert not any(k.startswith("attempts_") for k in store.counts("held"))  # nobody called
+    assert run("resume", "held").returncode == 0
+    started = run("start", "held", "--simulate", "4")
+    assert started.returncode == 0, started.stderr
+    assert "placed 1 calls" in started.stdout

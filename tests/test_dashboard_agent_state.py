@@ -11,17 +11,13 @@ tests/sip/test_agents_rotation.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _browser import submit_login
-from conftest import free_port
+from _browser import chromium, served, submit_login
 
 from voicebot.center.agents import load_agents
 from voicebot.center.board import AgentBoard
@@ -36,8 +32,6 @@ PASSWORDS = {"alice": "alice-dash-1", "bea": "bea-dash-1", "sam": "sam-dash-1"}
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from aiohttp import web
-
     from voicebot.messages import MessageStore
     from voicebot.web.app import make_app
     from voicebot.web.auth import UserDirectory
@@ -57,45 +51,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         DashboardConfig(live_interval_s=0.2), department_names={"billing": "Billing"},
         housekeeping=False, board=board,
     )  # fmt: skip
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/login", timeout=5).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield {"base": base, "board": board, "store": store}
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with served(app) as base:
+        yield {"base": base, "board": board, "store": store}
 
 
 @pytest.fixture(scope="module")
 def browser(env: dict[str, Any]) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--disable-gpu"):  # fmt: skip
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
+    with chromium() as driver:
+        yield driver
 
 
 def login(driver: Any, base: str, user: str) -> None:

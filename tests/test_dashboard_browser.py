@@ -13,7 +13,6 @@ markup comes in through a real call.
 
 from __future__ import annotations
 
-import asyncio
 import http.cookiejar
 import os
 import re
@@ -30,8 +29,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import yaml
-from _browser import submit_login
-from conftest import free_port
+from _browser import chromium, served, submit_login
 
 from voicebot.records.recorder import CallRecorder
 from voicebot.records.retention import run_retention
@@ -53,8 +51,6 @@ pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def env(rasa_agent, frozen_now, tmp_path_factory, event_loop_runner) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
     """A pipeline whose calls are recorded in a fresh database, and the dashboard on it."""
-    from aiohttp import web
-
     from voicebot.config import load_settings
     from voicebot.messages import MessageStore
     from voicebot.pipeline import Pipeline
@@ -67,78 +63,41 @@ def env(rasa_agent, frozen_now, tmp_path_factory, event_loop_runner) -> Iterator
     store = RecordStore(f"sqlite:///{tmp / 'records.sqlite3'}")
     pipeline = Pipeline.load(load_settings(), agent=rasa_agent)
     pipeline.recorder = CallRecorder(store)
-    pipeline.bridge.messages = MessageStore(tmp / "messages.sqlite3")
+    pipeline.bridge.desk.messages = MessageStore(tmp / "messages.sqlite3")
     users = UserDirectory(tmp / "users.yml")
     users.add("sam", PASSWORDS["sam"], "supervisor")
     users.add("bea", PASSWORDS["bea"], "agent", "billing")
     users.add("cora", PASSWORDS["cora"], "agent", "contracts")
     app = make_app(
         store,
-        pipeline.bridge.messages,
+        pipeline.bridge.desk.messages,
         UserDirectory(tmp / "users.yml"),
         DashboardConfig(live_interval_s=0.2),
         department_names=department_names(),
     )
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/login", timeout=5).read()
-            break
-        except OSError:
-            time.sleep(0.1)
     shutil.rmtree(SHOTS, ignore_errors=True)
     SHOTS.mkdir(parents=True)
-    yield {
-        "pipeline": pipeline,
-        "store": store,
-        "base": base,
-        "calls": {},
-        "loop": event_loop_runner,
-    }
+    with served(app) as base:
+        yield {
+            "pipeline": pipeline,
+            "store": store,
+            "base": base,
+            "calls": {},
+            "loop": event_loop_runner,
+        }
     pipeline.recorder.close()
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-
-
-def _chrome():  # type: ignore[no-untyped-def]
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--disable-gpu"):  # fmt: skip
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(120)
-    return driver
 
 
 @pytest.fixture(scope="module")
 def supervisor(env) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    driver = _chrome()
-    yield driver
-    driver.quit()
+    with chromium() as driver:
+        yield driver
 
 
 @pytest.fixture(scope="module")
 def agent(env) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    driver = _chrome()
-    yield driver
-    driver.quit()
+    with chromium() as driver:
+        yield driver
 
 
 def login(driver: Any, base: str, user: str, password: str | None = None) -> None:

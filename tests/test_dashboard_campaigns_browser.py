@@ -7,10 +7,8 @@ respondents (no SIP here; see _campaign_web.py). Screenshots go to reports/scree
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _browser import submit_login
+from _browser import chromium, served, submit_login
 from _campaign_web import make_campaign
-from conftest import free_port
 
 from voicebot.center.campaigns.store import CampaignStore
 
@@ -31,8 +28,6 @@ PASSWORDS = {"sam": "sam-secret-1", "bea": "bea-secret-1"}
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from aiohttp import web
-
     from voicebot.messages import MessageStore
     from voicebot.records.store import RecordStore
     from voicebot.web.app import make_app
@@ -53,55 +48,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             UserDirectory(tmp / "users.yml"),
             housekeeping=False,
         )
-        port = free_port()
-        loop = asyncio.new_event_loop()
-        runner = web.AppRunner(app)
-
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(runner.setup())
-            loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-            loop.run_forever()
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/login", timeout=5).read()
-                break
-            except OSError:
-                time.sleep(0.1)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        yield {"base": base, "store": store, "downloads": tmp / "downloads"}
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+        with served(app) as base:
+            yield {"base": base, "store": store, "downloads": tmp / "downloads"}
         store.close()
 
 
 @pytest.fixture()
 def browser(env: dict[str, Any]) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     env["downloads"].mkdir(exist_ok=True)
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--disable-gpu"):  # fmt: skip
-        opts.add_argument(arg)
-    opts.add_experimental_option(
-        "prefs",
-        {
-            "download.default_directory": str(env["downloads"]),
-            "download.prompt_for_download": False,
-        },
-    )
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(120)
-    yield driver
-    driver.quit()
+    with chromium(downloads=env["downloads"]) as driver:
+        yield driver
 
 
 def _state_cell(driver: Any) -> str:

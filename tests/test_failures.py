@@ -212,8 +212,8 @@ def test_action_server_stopped_mid_call(pipeline, rasa_agent, event_loop_runner,
         load_case(CASES / "hours_us_male.yml"),
         call_id="c-kill",
         on_first_input=server.stop,
-        handoff_log=bridge.handoffs,
-        message_store=bridge.messages,
+        handoff_log=bridge.desk.handoffs,
+        message_store=bridge.desk.messages,
     )
     try:
         result = _run(pipeline, event_loop_runner, line, bridge)
@@ -236,8 +236,8 @@ def test_speech_model_failure(pipeline, rasa_agent, event_loop_runner, tmp_path)
     line = WatchedLine(
         load_case(CASES / "hours_us_male.yml"),
         call_id="c-asr",
-        handoff_log=bridge.handoffs,
-        message_store=bridge.messages,
+        handoff_log=bridge.desk.handoffs,
+        message_store=bridge.desk.messages,
     )
     result = _run(pipeline, event_loop_runner, line, bridge, recognizer=recognizer)
     _assert_handed_over(result, line, "model-missing")
@@ -257,8 +257,8 @@ def test_tts_failure_plays_the_prepared_apology(
         load_case(CASES / "hours_us_male.yml"),
         call_id="c-tts",
         on_first_input=lambda: setattr(speaker, "failing", True),
-        handoff_log=bridge.handoffs,
-        message_store=bridge.messages,
+        handoff_log=bridge.desk.handoffs,
+        message_store=bridge.desk.messages,
     )
     result = _run(pipeline, event_loop_runner, line, bridge, speaker=speaker)
     _assert_handed_over(result, line, "model-missing")
@@ -282,8 +282,8 @@ def test_failed_fallback_transfer_takes_a_message(
         case,
         call_id="c-msg",
         on_first_input=lambda: setattr(speaker, "failing", True),
-        handoff_log=bridge.handoffs,
-        message_store=bridge.messages,
+        handoff_log=bridge.desk.handoffs,
+        message_store=bridge.desk.messages,
         transfer_result="busy",
     )
     os.environ["VOICEBOT_VAR"], var = str(tmp_path), os.environ["VOICEBOT_VAR"]
@@ -293,7 +293,7 @@ def test_failed_fallback_transfer_takes_a_message(
         os.environ["VOICEBOT_VAR"] = var
     _assert_handed_over(result, line, "model-missing")
     assert result.transfer == "customer_service:busy"
-    stored = bridge.messages.all()
+    stored = bridge.desk.messages.all()
     assert len(stored) == 1, ([(round(t, 2), w, x[:20]) for t, w, x in result.timeline], line.now())
     msg = stored[0]
     assert msg.reason == "technical_error" and msg.department == "customer_service"
@@ -317,13 +317,13 @@ def test_failure_inside_the_failure_path_still_hands_over(
     speaker = FailingSpeaker(pipeline.speaker)
     bridge = _bridge(rasa_agent, tmp_path)
     (tmp_path / "broken").mkdir()
-    bridge.handoffs = HandoffLog(tmp_path / "broken")  # a folder: every write fails
+    bridge.desk.handoffs = HandoffLog(tmp_path / "broken")  # a folder: every write fails
     line = WatchedLine(
         load_case(CASES / "hours_us_male.yml"),
         call_id="c-double",
         on_first_input=lambda: setattr(speaker, "failing", True),
         handoff_log=HandoffLog(tmp_path / "none.jsonl"),
-        message_store=bridge.messages,
+        message_store=bridge.desk.messages,
     )
     result = _run(
         pipeline, event_loop_runner, line, bridge, speaker=speaker,

@@ -52,8 +52,8 @@ def _record() -> HandoffRecord:
 
 def test_record_is_written_durably_and_read_back(tmp_path: Path) -> None:
     log = HandoffLog(tmp_path / "handoffs.jsonl")
-    log.write(_record())
-    log.write(_record())
+    log.append_record(_record())
+    log.append_record(_record())
     records = log.read_all()
     assert len(records) == 2
     first = records[0]
@@ -66,7 +66,7 @@ def test_record_is_written_durably_and_read_back(tmp_path: Path) -> None:
 def test_torn_last_line_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "handoffs.jsonl"
     log = HandoffLog(path)
-    log.write(_record())
+    log.append_record(_record())
     with open(path, "a") as fh:
         fh.write('{"call_id": "half')  # the process died mid-write
     assert [r["call_id"] for r in log.read_all()] == ["call-1"]
@@ -135,7 +135,7 @@ def test_message_store_keeps_the_sip_call_id_as_data(tmp_path: Path) -> None:
     old.commit()
     old.close()
     store = MessageStore(path)
-    store.add(
+    store.add_message(
         call_id="c-20261123T183000-abcdef0a0b0c",
         department="billing",
         reason="technical_error",
@@ -150,7 +150,7 @@ def test_message_store_keeps_the_sip_call_id_as_data(tmp_path: Path) -> None:
 def test_message_survives_a_new_process(tmp_path: Path) -> None:
     path = tmp_path / "messages.sqlite3"
     store = MessageStore(path)
-    msg_id = store.add(
+    msg_id = store.add_message(
         call_id="c1",
         department="contracts",
         reason="out_of_hours",
@@ -160,7 +160,7 @@ def test_message_survives_a_new_process(tmp_path: Path) -> None:
         recording_path="/tmp/x.wav",
     )
     assert msg_id == 1
-    # no close(): as if the process died right after add() returned
+    # no close(): as if the process died right after add_message() returned
     rows = sqlite3.connect(path).execute("SELECT department, text FROM messages").fetchall()
     assert rows == [("contracts", "call me back about account ****5678")]
     again = MessageStore(path).all()

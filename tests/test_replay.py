@@ -136,7 +136,7 @@ def test_failed_transfer_takes_a_message(pipeline, event_loop_runner, tmp_path) 
     result = event_loop_runner.run_until_complete(session.run())
     assert result.transfer == "billing:busy"
     assert result.outcome.kind == "message"
-    stored = pipeline.bridge.messages.all()[-1]
+    stored = pipeline.bridge.desk.messages.all()[-1]
     assert stored.department == "billing" and stored.reason == "transfer_failed"
     assert stored.recording_path and Path(stored.recording_path).exists()
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests._listening_line import ListeningLine, listening_case
-from tests.sip.survey_respondent import respondent_script
+from tests.sip.survey_respondent import CSAT_SPEAKERS, respondent_script
 from voicebot.center.campaigns.spec import load_campaign
 from voicebot.center.campaigns.spoken import respondent_case
 from voicebot.center.campaigns.store import DueContact
@@ -117,27 +117,14 @@ SPOKEN = ("spoken_us", "spoken_slt", "unclear_confirmed", "hangs_up")
 #: question -> (what is said, what is meant), hangs up when asked something else); their
 #: steps above are what they say when all goes well
 LISTENING: dict[str, tuple[str, dict[str, tuple[str, str]], bool]] = {
-    "spoken_us": (
-        "espeak:en-us",
-        {"consent": ("yes sure", "yes"), "satisfaction": ("I would say four", "4"),
-         "recommend": ("seven", "7"), "resolved": ("yes it was", "yes"),
-         "channel": ("mostly on the web", "web"),
-         "comment": ("the engineer was very friendly", "*")},
-        False,
-    ),
-    "spoken_slt": (
-        "flite:slt",
-        {"consent": ("yes go ahead", "yes"), "satisfaction": ("two", "2"),
-         "recommend": ("nine", "9"), "resolved": ("no", "no"), "channel": ("by phone", "phone"),
-         "comment": ("nothing else thank you", "*")},
-        False,
-    ),
+    "spoken_us": (*CSAT_SPEAKERS["us"], False),
+    "spoken_slt": (*CSAT_SPEAKERS["slt"], False),
     "unclear_confirmed": (
         "espeak:en-gb-x-rp",
         {"consent": ("yes", "yes"), "satisfaction": ("very satisfied", "5")},
         True,
     ),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

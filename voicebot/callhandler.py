@@ -10,7 +10,6 @@ at start-up, and runs one :class:`~voicebot.session.CallSession` per call throug
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +20,7 @@ from voicebot.center.callqueue import AcdLine, TransferHook, transfer_hook, voic
 from voicebot.errors import VoicebotError
 from voicebot.events import DtmfDigit
 from voicebot.line import AudioIn, HungUp, Int16Array, LineInput, TransferResult
-from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, Dtmf, PlayResult
+from voicebot.telephony.callio import FRAME_MS, SAMPLE_RATE, CallIO, PlayResult
 
 log = logging.getLogger(__name__)
 
@@ -40,74 +39,42 @@ class CallIOLine:
         self._frames = 0
         self._queue: asyncio.Queue[Int16Array | None] = asyncio.Queue()
         self._player: asyncio.Task[PlayResult] | None = None
-        self._audio_get: asyncio.Task[bytes | None] | None = None
-        self._dtmf_get: asyncio.Task[Dtmf] | None = None
+        self._held: asyncio.Event | None = None  # set while a hand-off reads the call
 
     def now(self) -> float:
         """Position in the caller's audio stream, s."""
         return self._frames * FRAME_MS / 1000
 
     async def inputs(self) -> AsyncIterator[LineInput]:
-        audio = self.call.audio
+        call = self.call
+        audio, dtmf = call.audio, call.dtmf
         fast = 0
-        try:
-            while True:
-                # fast path: a frame is waiting and no key is: no task or wait per frame
-                # (every few frames the other calls' tasks get a turn, as the wait gave them)
-                fast += 1
-                if (
-                    fast % 4
-                    and self._audio_get is None
-                    and not audio.empty()
-                    and (self._dtmf_get is None or not self._dtmf_get.done())
-                    and self.call.dtmf.empty()
-                ):
-                    frame = audio.get_nowait()
-                    if frame is None:
-                        yield HungUp(self.now())
-                        return
-                    t = self.now()
-                    self._frames += 1
-                    yield AudioIn(t, np.frombuffer(frame, dtype="<i2").astype(np.int16))
-                    continue
-                audio_get = self._audio_get = self._audio_get or asyncio.ensure_future(
-                    self.call.audio.get()
-                )
-                dtmf_get = self._dtmf_get = self._dtmf_get or asyncio.ensure_future(
-                    self.call.dtmf.get()
-                )
-                done, _ = await asyncio.wait(
-                    {audio_get, dtmf_get}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if dtmf_get in done:
-                    self._dtmf_get = None
-                    yield DtmfDigit(self.now(), dtmf_get.result().digit)
-                if audio_get in done:
-                    frame = audio_get.result()
-                    self._audio_get = None
-                    if frame is None:
-                        yield HungUp(self.now())
-                        return
-                    samples = np.frombuffer(frame, dtype="<i2").astype(np.int16)
-                    t = self.now()
-                    self._frames += 1
-                    yield AudioIn(t, samples)
-        finally:
-            self._release_reads()
-
-    def _release_reads(self) -> None:
-        """Cancel the reads :meth:`inputs` holds open, so whoever reads the call next (the
-        queue, while the session awaits a hand-off) gets every key and frame: a pending
-        ``Queue.get`` would take the first key the caller presses. Cancelling a pending get
-        loses no item (asyncio.Queue leaves it queued)."""
-        for task in (self._audio_get, self._dtmf_get):
-            if task is not None and not task.done():
-                task.cancel()
-        key = self._dtmf_get
-        if key is not None and key.done() and not key.cancelled() and key.exception() is None:
-            with contextlib.suppress(asyncio.QueueFull):  # a key taken but not yet read
-                self.call.dtmf.put_nowait(key.result())
-        self._audio_get = self._dtmf_get = None
+        while True:
+            if self._held is not None:  # a hand-off reads the call's keys and audio itself
+                await self._held.wait()
+                continue
+            if not dtmf.empty():
+                yield DtmfDigit(self.now(), dtmf.get_nowait().digit)
+                continue
+            if audio.empty():
+                if call.closed.is_set():  # another reader took the end marker
+                    yield HungUp(self.now())
+                    return
+                fast = 0
+                await call.input_ready()  # takes nothing: nothing to give back on a hand-off
+                continue
+            # frames already waiting: every few frames the other calls' tasks get a turn
+            fast += 1
+            if fast % 4 == 0:
+                await asyncio.sleep(0)
+                continue
+            frame = audio.get_nowait()
+            if frame is None:
+                yield HungUp(self.now())
+                return
+            t = self.now()
+            self._frames += 1
+            yield AudioIn(t, np.frombuffer(frame, dtype="<i2").astype(np.int16))
 
     async def _chunks(self, queue: asyncio.Queue[Int16Array | None]) -> AsyncIterator[bytes]:
         while (chunk := await queue.get()) is not None:
@@ -135,9 +102,16 @@ class CallIOLine:
 
     async def transfer(self, uri: str, headers: dict[str, str]) -> TransferResult:
         if self.acd is not None:
-            self._release_reads()  # the queue reads the caller's keys and audio itself
-        if self.acd is not None and (queued := await self.acd(uri, headers)) is not None:
-            return queued  # type: ignore[return-value]
+            # the queue reads the caller's keys and audio itself: inputs() takes none meanwhile
+            # (it reads only when a frame or key is queued, so nothing is held to give back)
+            held = self._held = asyncio.Event()
+            try:
+                queued = await self.acd(uri, headers)
+            finally:
+                self._held = None
+                held.set()
+            if queued is not None:
+                return queued  # type: ignore[return-value]
         result = await self.call.transfer(uri, headers)
         value = str(result)
         return "unsupported" if value == "not_supported" else value  # type: ignore[return-value]

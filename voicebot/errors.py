@@ -7,7 +7,9 @@
     ├── AudioError             audio-invalid        audio that cannot be decoded or is empty
     ├── StoreError             store-failed         the customer/message/hand-off store failed
     ├── DialogError            dialog-failed        the Rasa dialog could not answer
-    └── TelephonyError         sip-failed           the SIP line failed
+    ├── TelephonyError         sip-failed           the SIP line failed
+    └── StateError             state-conflict       not allowed in the current state (a
+                                                    paused campaign started)
 
 Raise them ``from`` their cause; the CLI prints ``error[code]: message`` and exits 2,
 a running call logs the code and goes on (or hands the caller to a human), never crashes
@@ -59,3 +61,7 @@ class DialogError(VoicebotError):
 
 class TelephonyError(VoicebotError):
     code = "sip-failed"
+
+
+class StateError(VoicebotError):
+    code = "state-conflict"

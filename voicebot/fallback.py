@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,6 @@ import numpy as np
 
 from voicebot.events import DtmfDigit, Handoff, HandoffReason
 from voicebot.line import AudioIn, HungUp, Int16Array, Line, LineInput
-from voicebot.paths import var_dir
 from voicebot.stages import Recognizer, Speaker
 
 log = logging.getLogger(__name__)
@@ -129,8 +127,13 @@ class LineInputs:
 
     def pending(self) -> asyncio.Future[LineInput]:
         if self._next is None:
-            self._next = asyncio.ensure_future(self._source.__anext__())
+            # a native coroutine: ensure_future(__anext__()) took asyncio's slow path for
+            # awaitables (an ABC check and a wrapper generator) once per frame
+            self._next = asyncio.get_running_loop().create_task(self._read())
         return self._next
+
+    async def _read(self) -> LineInput:
+        return await self._source.__anext__()
 
     async def next(self) -> LineInput | None:
         """The next input; None once the line has no more (hung up or gone)."""
@@ -329,30 +332,20 @@ class Recovery:
             await self.line.hangup()
 
     def _store(self, handoff: Handoff, audio: Int16Array, text: str) -> bool:
-        """Keep the recording and the message durably; True once both are on disk."""
-        from voicebot.audio.wavio import write_wav
-
-        recording: str | None = None
+        """Keep the recording and the message durably (the hand-off desk writes both);
+        True once both are on disk."""
         try:
-            if self.record_messages:
-                path = var_dir() / "recordings" / f"{self.call_id}-{int(time.time())}.wav"
-                recording = str(write_wav(path, audio, self.line.rate))
-            conv = self.bridge.conversation(self.call_id)
-            self.bridge.messages.add(
-                call_id=self.call_id,
-                department=handoff.department,
-                reason=str(HandoffReason.TECHNICAL_ERROR),
-                text=text or "[recording only: speech recognition failed]",
-                transcript=conv.transcript,
-                caller_id=conv.caller_id,
-                recording_path=recording,
-                sip_call_id=conv.sip_call_id,
+            self.bridge.desk.take_message(
+                self.bridge.conversation(self.call_id),
+                {
+                    "department": handoff.department,
+                    "reason": str(HandoffReason.TECHNICAL_ERROR),
+                    "text": text,
+                },
+                stored_text=text or "[recording only: speech recognition failed]",
+                audio=audio if self.record_messages else None,
+                rate=self.line.rate,
             )
-            conv.message = {
-                "department": handoff.department,
-                "reason": str(HandoffReason.TECHNICAL_ERROR),
-                "text": text,
-            }
             return True
         except Exception as exc:  # noqa: BLE001 - say so rather than "saved"
             log.error("call %s: message not stored: %s", self.call_id, exc)

@@ -134,13 +134,15 @@ class HandoffRecord:
 
 
 class HandoffLog:
-    """Append-only JSONL file of hand-off records, durable on return of :meth:`write`."""
+    """Append-only JSONL file of hand-off records, durable on return of :meth:`append_record`."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or var_dir() / "handoffs.jsonl"
         self._lock = threading.Lock()
 
-    def write(self, record: HandoffRecord) -> None:
+    def append_record(self, record: HandoffRecord) -> None:
+        """Append ``record``; durable when this returns. Only the hand-off desk
+        (:mod:`voicebot.center.handoff_desk`) calls it."""
         line = json.dumps(asdict(record), ensure_ascii=False) + "\n"
         try:
             with self._lock, open(self.path, "a", encoding="utf-8") as fh:

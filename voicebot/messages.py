@@ -1,7 +1,7 @@
 """Messages callers leave when a department is closed or a transfer fails.
 
 Stored in SQLite (``var/messages.sqlite3``) in WAL mode with ``synchronous=FULL``: when
-:meth:`MessageStore.add` returns, the message is on disk and survives the process dying
+:meth:`MessageStore.add_message` returns, the message is on disk and survives the process dying
 right after. Each message keeps the caller ID, the department, the text (transcript), the
 conversation so far and, on the phone line, the path of the caller's recording.
 """
@@ -67,7 +67,7 @@ class MessageStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"message store {self.path} cannot be opened: {exc}") from exc
 
-    def add(
+    def add_message(
         self,
         *,
         call_id: str,
@@ -79,7 +79,8 @@ class MessageStore:
         recording_path: str | None = None,
         sip_call_id: str | None = None,
     ) -> int:
-        """Store one message; returns its id once it is committed to disk.
+        """Store one message; returns its id once it is committed to disk. Only the
+        hand-off desk (:mod:`voicebot.center.handoff_desk`) calls it.
 
         ``call_id`` is the internal call ID; ``sip_call_id`` the SIP Call-ID (data only)."""
         row = (

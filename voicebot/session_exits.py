@@ -2,11 +2,13 @@
 
 :class:`SessionExits` is a collaborator that a :class:`~voicebot.session.CallSession` holds
 (``session.exits``). It carries out a hand-off (transfer to the department, or, when the
-transfer fails, asks for a message), stores that message durably, hangs up, and, on any
-failure mid-call, hands the caller over (:meth:`SessionExits.recover`, with
-:mod:`voicebot.fallback`). It holds what those decided, which the session reports in its
-:class:`~voicebot.calllog.CallResult`: the transfer result, the hand-off a message is being
-taken for, whether the line is closed, and the failure code.
+transfer fails, asks for a message), has the hand-off desk
+(:mod:`voicebot.center.handoff_desk`, the only writer of records and messages) store that
+message durably, hangs up, and, on any failure mid-call, hands the caller over
+(:meth:`SessionExits.recover`, with :mod:`voicebot.fallback`). It holds what those decided,
+which the session reports in its :class:`~voicebot.calllog.CallResult`: the transfer
+result, the hand-off a message is being taken for, whether the line is closed, and the
+failure code.
 
 What it says goes through the session's ``say`` (the session owns the speaking task and
 the turn state); it tells the session whether the conversation goes on by its return
@@ -18,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from voicebot.errors import VoicebotError
 from voicebot.events import Handoff, HandoffReason
 from voicebot.fallback import FallbackPrompts, LineInputs, Recovery
-from voicebot.paths import var_dir
 from voicebot.redaction import for_log
 
 if TYPE_CHECKING:
@@ -175,28 +175,13 @@ class SessionExits:
         rate, when messages are recorded) for the hand-off in :attr:`taking_message`."""
         handoff, self.taking_message = self.taking_message, None
         assert handoff is not None
-        recording = None
-        if self.cfg.record_messages and audio is not None:
-            from voicebot.audio.wavio import write_wav
-
-            path = var_dir() / "recordings" / f"{self.call_id}-{int(time.time())}.wav"
-            recording = str(write_wav(path, audio, self.line.rate))
-        conv = self.bridge.conversation(self.call_id)
-        self.bridge.messages.add(
-            call_id=self.call_id,
-            department=handoff.department,
-            reason=str(handoff.reason),
-            text=text,
-            transcript=conv.transcript,
-            caller_id=conv.caller_id,
-            recording_path=recording,
-            sip_call_id=conv.sip_call_id,
+        keep = audio if self.cfg.record_messages else None
+        self.bridge.desk.take_message(
+            self.bridge.conversation(self.call_id),
+            {"department": handoff.department, "reason": str(handoff.reason), "text": text},
+            audio=keep,
+            rate=self.line.rate,
         )
-        conv.message = {
-            "department": handoff.department,
-            "reason": str(handoff.reason),
-            "text": text,
-        }
 
     async def hangup(self) -> None:
         """End the call from the bot's side."""

@@ -146,9 +146,12 @@ def serve(
     args: list[str] | None = None,
     timeout_s: float = 90.0,
     env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> Serve:
     """Start ``voicebot serve ARGS`` on ``host`` with ``settings`` (``args`` None: the demo
-    handler, recording each call's report) and ``env`` added; wait until it answers."""
+    handler, recording each call's report) and ``env`` added; wait until it answers.
+    ``command`` runs instead of ``python -m voicebot.cli`` (e.g. a launcher that changes
+    the generated Kamailio config, tests/sip/admission_widen.py)."""
     cfg = host.folder / "settings.yml"
     cfg.write_text(yaml.safe_dump(settings, sort_keys=False))
     var, record = host.folder / "var", host.folder / "calls"
@@ -161,7 +164,7 @@ def serve(
     }
     if args is None:
         args = ["--demo", "--demo-record-dir", str(record)]
-    cmd = [PYTHON, "-m", "voicebot.cli", "serve", *args]
+    cmd = [*(command or [PYTHON, "-m", "voicebot.cli"]), "serve", *args]
     proc = host.start("serve", cmd, env=env, cwd=ROOT)
     proc.wait_for("answering SIP", timeout_s)
     return Serve(host, proc, var, record)

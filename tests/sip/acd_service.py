@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from _browser import served
 from conftest import HERE, PYTHON, ROOT, free_port, require_peers
 
 from voicebot.center.agents import load_agents
@@ -242,10 +243,6 @@ def _csrf(page: str) -> str:
 def dashboard(board: AgentBoard, folder: Path, users: dict[str, str]) -> Iterator[str]:
     """The real dashboard app on a free port of 127.0.0.1 over ``board`` (agent users
     ``users``: name -> password, department billing); yields its base URL."""
-    import asyncio
-
-    from aiohttp import web
-
     from voicebot.messages import MessageStore
     from voicebot.records.store import RecordStore
     from voicebot.web.app import make_app
@@ -259,22 +256,5 @@ def dashboard(board: AgentBoard, folder: Path, users: dict[str, str]) -> Iterato
         MessageStore(folder / "messages.sqlite3"), UserDirectory(folder / "users.yml"),
         housekeeping=False, board=board,
     )  # fmt: skip
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(app)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    time.sleep(0.5)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
+    with served(app) as base:
+        yield base

@@ -218,6 +218,27 @@ async def handle_call(call: CallIO) -> None:
             await call.play(_wav(reply))
 
 
+#: Two respondents who answer the whole CSAT survey (tests/data/survey_csat.yml) by voice, in
+#: voices other than the bot's: name -> (voice, question -> (what is said, what is meant));
+#: ``*``: free text, only its presence is checked. Over SIP (tests/sip/test_campaign_spoken.py)
+#: and on the simulated line (tests/test_survey_call.py).
+CSAT_SPEAKERS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
+    "us": (
+        "espeak:en-us",
+        {"consent": ("yes sure", "yes"), "satisfaction": ("I would say four", "4"),
+         "recommend": ("seven", "7"), "resolved": ("yes it was", "yes"),
+         "channel": ("mostly on the web", "web"),
+         "comment": ("the engineer was very friendly", "*")},
+    ),
+    "slt": (
+        "flite:slt",
+        {"consent": ("yes go ahead", "yes"), "satisfaction": ("two", "2"),
+         "recommend": ("nine", "9"), "resolved": ("no", "no"), "channel": ("by phone", "phone"),
+         "comment": ("nothing else thank you", "*")},
+    ),
+}  # fmt: skip
+
+
 def respondent_script(
     folder: Path, user: str, voice: str, answers: dict[str, tuple[str, str]], hang_up: bool
 ) -> dict[str, object]:

@@ -48,6 +48,11 @@ class Served:
     def output(self) -> str:
         return "".join(self.lines)
 
+    def kamailio_log(self) -> str:
+        return (self.record_dir.parent / "var" / "sip" / "kamailio" / "kamailio.log").read_text(
+            errors="replace"
+        )
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
@@ -151,6 +156,37 @@ def test_after_calls_end_new_calls_are_admitted_again(served: Served, tmp_path: 
     assert len(served.reports()) == before + CAPACITY
 
 
+def test_bursts_admit_exactly_the_capacity(served: Served) -> None:
+    """Ten bursts of six INVITEs, each burst sent within about a millisecond from one
+    socket (tests/sip/burst.py; SIPp paces its INVITEs 2 ms apart): every burst gets
+    exactly the capacity answered and the rest refused, and once its calls are hung up
+    Kamailio counts no call on the host before the next burst (a place is reusable at once)."""
+    from burst import BurstCaller, wait_free
+
+    ctl = f"unix:{served.record_dir.parent / 'var' / 'sip' / 'kamailio' / 'ctl.sock'}"
+    caller = BurstCaller(("127.0.0.1", served.port))
+    outcomes = []
+    try:
+        for _ in range(10):
+            assert wait_free(ctl, ["127.0.0.1"]) == {"127.0.0.1": 0}
+            b = caller.burst(CAPACITY + 3, hold_s=0.2)
+            outcomes.append((b.answered, b.refused, b.other, b.byes_ok))
+    finally:
+        caller.close()
+    assert outcomes == [({"127.0.0.1": CAPACITY}, 3, {}, CAPACITY)] * 10, outcomes
+    assert wait_free(ctl, ["127.0.0.1"]) == {"127.0.0.1": 0}
+
+
+def test_the_admission_lock_works(served: Served) -> None:
+    """route[ADMIT] counts under cfgutils' lock("admission"); without cfgutils'
+    lock_set_size, lock() locks nothing and logs "lock set not initialized" at each call
+    (issue 11's race). After the bursts above, Kamailio logged no such error."""
+    text = served.kamailio_log()
+    assert "every host full: INVITE from 127.0.0.1 refused (503)" in text, text[-3000:]
+    assert "lock set not initialized" not in text, text[-3000:]
+    assert "cfg_lock_helper" not in text, text[-3000:]
+
+
 def test_no_worker_restarted(served: Served) -> None:
     out = served.output()
     assert "restarting" not in out and " died " not in out, out[-3000:]
@@ -184,6 +220,7 @@ def test_every_worker_line_names_its_host_and_that_hosts_capacity(tmp_path: Path
     ]
     text = cfg.read_text()
     assert "Retry-After: 30" in text and 'sl_send_reply("503", "Host Full")' in text
+    assert 'modparam("cfgutils", "lock_set_size", 4)' in text  # lock("admission") locks
     check = subprocess.run([str(KAMAILIO), "-f", str(cfg), "-c"], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr[-2000:]
 

@@ -56,20 +56,38 @@ def peers() -> None:
 
 
 def setup(
-    tmp_path: Path, name: str, rows: list[str], concurrent: int, survey: str = "keypad"
+    tmp_path: Path,
+    name: str,
+    rows: list[str] | dict[str, str],
+    concurrent: int,
+    survey: str = "keypad",
+    *,
+    campaign: str | None = None,
+    ring_timeout_s: float = 4,
+    settings: str = "",
 ) -> dict[str, str]:
-    (tmp_path / "campaign.yml").write_text(CAMPAIGN.format(name=name, concurrent=concurrent))
+    """Write the campaign, its contacts and the settings into ``tmp_path`` and import the
+    campaign with ``voicebot campaign import``; returns the environment for ``start``.
+
+    ``rows``: the contacts' SIP URIs (named ``Contact i``), or URI -> name; ``campaign``:
+    the campaign file's text (default: :data:`CAMPAIGN` for ``name`` and ``concurrent``);
+    ``ring_timeout_s``: the dialer's ring timeout, s; ``settings``: more settings YAML,
+    appended (its first lines still in the ``outbound`` section)."""
+    text = campaign if campaign is not None else CAMPAIGN.format(name=name, concurrent=concurrent)
+    (tmp_path / "campaign.yml").write_text(text)
+    named = rows if isinstance(rows, dict) else {u: f"Contact {i}" for i, u in enumerate(rows)}
     (tmp_path / "contacts.csv").write_text(
         "phone,name,timezone,language\n"
-        + "".join(f"{uri},Contact {i},Europe/London,en\n" for i, uri in enumerate(rows))
+        + "".join(f"{uri},{who},Europe/London,en\n" for uri, who in named.items())
     )
     base = free_port(4)
     rtp = free_port(100)
+    keypad = "  keypad_answer_s: 6\n" if survey == "keypad" else ""
     (tmp_path / "settings.yml").write_text(
         f"sip:\n  media_timeout_s: 120\n  log_level: 0\n"
         f"services:\n  mode: inprocess\n"
-        f"outbound:\n  ring_timeout_s: 4\n  base_port: {base}\n  rtp_base_port: {rtp}\n"
-        f"  rtp_ports: 50\n  keypad_answer_s: 6\n  survey: {survey}\n"
+        f"outbound:\n  ring_timeout_s: {ring_timeout_s}\n  base_port: {base}\n"
+        f"  rtp_base_port: {rtp}\n  rtp_ports: 50\n{keypad}  survey: {survey}\n{settings}"
     )
     env = {
         **os.environ,

@@ -12,14 +12,12 @@ server (tests/conftest.py): no services are started.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
 
-from tests.sip.conftest import PYTHON, ROOT, free_port, require_peers
-from tests.sip.survey_respondent import respondent_script, start_line, stop_line
-from tests.sip.test_campaign_sip import contacts, finish, start
+from tests.sip.conftest import ROOT, require_peers
+from tests.sip.survey_respondent import CSAT_SPEAKERS, respondent_script, start_line, stop_line
+from tests.sip.test_campaign_sip import contacts, finish, setup, start
 from voicebot.center.campaigns.spec import load_campaign
 
 SURVEY = (ROOT / "tests" / "data" / "survey_csat.yml").read_text()
@@ -32,27 +30,10 @@ machine: {action: hangup}
 #: user -> (voice, question -> (what is said, what is meant), hangs up mid-survey); the
 #: store must hold what is meant (the comment is free text: only its presence is checked)
 RESPONDENTS: dict[str, tuple[str, dict[str, tuple[str, str]], bool]] = {
-    "us": (
-        "espeak:en-us",
-        {"consent": ("yes sure", "yes"), "satisfaction": ("I would say four", "4"),
-         "recommend": ("seven", "7"), "resolved": ("yes it was", "yes"),
-         "channel": ("mostly on the web", "web"),
-         "comment": ("the engineer was very friendly", "*")},
-        False,
-    ),
-    "slt": (
-        "flite:slt",
-        {"consent": ("yes go ahead", "yes"), "satisfaction": ("two", "2"),
-         "recommend": ("nine", "9"), "resolved": ("no", "no"), "channel": ("by phone", "phone"),
-         "comment": ("nothing else thank you", "*")},
-        False,
-    ),
-    "quitter": (
-        "flite:rms",
-        {"consent": ("okay", "yes"), "satisfaction": ("three", "3")},
-        True,
-    ),
-}  # fmt: skip
+    "us": (*CSAT_SPEAKERS["us"], False),
+    "slt": (*CSAT_SPEAKERS["slt"], False),
+    "quitter": ("flite:rms", {"consent": ("okay", "yes"), "satisfaction": ("three", "3")}, True),
+}
 
 
 def expected(user: str) -> dict[str, str]:
@@ -72,29 +53,11 @@ def campaign_run(tmp_path_factory: pytest.TempPathFactory, action_endpoint: str)
     callee, port = start_line(tmp_path, survey, users)
     try:
         uris = {u: f"sip:{u}@127.0.0.1:{port}" for u in RESPONDENTS}
-        (tmp_path / "campaign.yml").write_text(SURVEY + EXTRA)
-        (tmp_path / "contacts.csv").write_text(
-            "phone,name,timezone,language\n"
-            + "".join(f"{uri},Ann {u},Europe/London,en\n" for u, uri in uris.items())
-        )
-        base, drtp = free_port(2), free_port(100)
-        (tmp_path / "settings.yml").write_text(
-            "sip:\n  media_timeout_s: 120\n  log_level: 0\nservices:\n  mode: inprocess\n"
-            f"dialog:\n  action_endpoint: {action_endpoint}\n"
-            f"outbound:\n  ring_timeout_s: 8\n  base_port: {base}\n  rtp_base_port: {drtp}\n"
-            "  rtp_ports: 50\n  survey: spoken\n  start_timeout_s: 400\n"
-        )
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "VOICEBOT_VAR": str(tmp_path / "var"),
-            "VOICEBOT_CONFIG": str(tmp_path / "settings.yml"),
-        }
-        imported = subprocess.run(
-            [PYTHON, "-m", "voicebot.cli", "campaign", "import", "campaign.yml", "contacts.csv"],
-            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        env = setup(
+            tmp_path, "csat-survey-test", {uri: f"Ann {u}" for u, uri in uris.items()}, 3,
+            "spoken", campaign=SURVEY + EXTRA, ring_timeout_s=8,
+            settings=f"  start_timeout_s: 400\ndialog:\n  action_endpoint: {action_endpoint}\n",
         )  # fmt: skip
-        assert imported.returncode == 0, imported.stderr
         out = finish(start(tmp_path, "csat-survey-test", env), 900)
     finally:
         stop_line(callee)

@@ -9,11 +9,11 @@
 State lives in ``var/campaigns.sqlite3``. ``import`` refuses a contact list with bad rows
 and names every one (``--skip-bad`` imports the good rows and still lists the bad).
 ``start`` runs the dialer in the foreground until no contact is due or the campaign is
-paused from another shell. It places the calls over SIP through dialer processes (the
-``outbound`` settings; their logs in ``var/log/campaign-NAME/``); killed and started again,
-it goes on without calling anyone twice. ``--simulate SEED`` answers with simulated
-respondents on a virtual clock instead (pacing, windows, retries, do-not-call, answers and
-the results are real).
+paused from another shell; it refuses a paused campaign (exit 2: ``resume`` it first). It
+places the calls over SIP through dialer processes (the ``outbound`` settings; their logs
+in ``var/log/campaign-NAME/``); killed and started again, it goes on without calling anyone
+twice. ``--simulate SEED`` answers with simulated respondents on a virtual clock instead
+(pacing, windows, retries, do-not-call, answers and the results are real).
 """
 
 from __future__ import annotations
@@ -123,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"skipped {len(errors)} bad rows:\n" + describe_errors(args.contacts, errors))
         return 0
     if args.action == "start":
+        if store.state(args.name) == "paused":  # before any dialer process starts
+            from voicebot.center.campaigns.store import paused_error
+
+            raise paused_error(args.name)
         if args.simulate is None:
             return _start_sip(store, args.name)
         from voicebot.center.campaigns.dialer import Dialer

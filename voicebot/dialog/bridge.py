@@ -3,7 +3,8 @@
 The same bridge serves the text chat, QA replay and the phone line. It keeps each
 conversation's transcript (with answers to identification questions redacted), turns
 the custom actions' ``{"voicebot": {...}}`` payloads into hand-offs, messages and the end of
-the call, writes a hand-off record or stores a message durably *before* returning, and
+the call, writes a hand-off record or stores a message durably *before* returning (through
+its hand-off desk, :mod:`voicebot.center.handoff_desk`), and
 knows what the next turn should hold (digits, yes/no) for the speech recogniser.
 
 Two things are decided here, before the NLU model, because they must not depend on it:
@@ -24,6 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from voicebot.center.handoff_desk import HandoffDesk
 from voicebot.departments import Departments, load_departments
 from voicebot.dialog.action_failures import watch_actions
 from voicebot.errors import DialogError
@@ -147,6 +149,9 @@ class Conversation:
     survey: list[dict[str, Any]] = field(default_factory=list)
     """Outbound survey events in order (``survey_answer`` as each answer is taken, then
     ``survey_end``), see :mod:`voicebot.center.campaigns.survey_call`."""
+    handoff_reference: str | None = None
+    """The ``reference`` of :attr:`handoff`'s record once it is written (the transfer's SIP
+    headers carry it), see :class:`voicebot.center.handoff_desk.HandoffDesk`."""
 
     def outcome(self) -> Outcome:
         """Resolved, routed (where and why), message taken, or abandoned."""
@@ -183,10 +188,11 @@ def _handoff_from_payload(payload: dict[str, Any], slots: dict[str, Any]) -> Han
 
 class ConversationKeeper:
     """What the session asks of any dialog bridge besides the turns themselves: each call's
-    :class:`Conversation`, the hand-off records decided in the call, the message store and
-    the keypad-menu rule. :class:`DialogBridge` (the Rasa agent in this process) and the
-    dialog service's worker client (:class:`voicebot.services.dialog_client.RemoteDialog`)
-    share it, so the two cannot drift apart."""
+    :class:`Conversation`, the hand-off desk (:attr:`desk`, the only writer of hand-off
+    records and messages) and the keypad-menu rule. :class:`DialogBridge` (the Rasa agent in
+    this process) and the dialog service's worker client
+    (:class:`voicebot.services.dialog_client.RemoteDialog`) share it, so the two cannot
+    drift apart."""
 
     def __init__(
         self,
@@ -195,8 +201,7 @@ class ConversationKeeper:
         messages: MessageStore | None = None,
         departments: Departments | None = None,
     ) -> None:
-        self.handoffs = handoffs or HandoffLog()
-        self.messages = messages or MessageStore()
+        self.desk = HandoffDesk(handoffs, messages)
         self.departments = departments or load_departments()
         self._conversations: dict[str, Conversation] = {}
 
@@ -210,17 +215,13 @@ class ConversationKeeper:
         return self._conversations.pop(call_id, None)
 
     def handoff_record(self, call_id: str, handoff: Handoff) -> HandoffRecord:
-        """The record (and SIP context headers) for ``handoff`` with the transcript so far."""
-        conv = self.conversation(call_id)
-        return HandoffRecord.from_handoff(
-            call_id, handoff, conv.transcript, conv.caller_id, conv.sip_call_id
-        )
+        """The record (and SIP context headers) for ``handoff`` with the transcript so far,
+        not written (:meth:`HandoffDesk.record_for`)."""
+        return self.desk.record_for(self.conversation(call_id), handoff)
 
-    def record_handoff(self, call_id: str, handoff: Handoff) -> None:
-        """A hand-off decided outside the dialog (silence, failed transfer), kept durably."""
-        conv = self.conversation(call_id)
-        conv.handoff = handoff
-        self.handoffs.write(self.handoff_record(call_id, handoff))
+    def record_handoff(self, call_id: str, handoff: Handoff) -> HandoffRecord:
+        """A hand-off decided outside the dialog (silence, failure), written by the desk."""
+        return self.desk.record(self.conversation(call_id), handoff)
 
     def menu_keys(self, call_id: str) -> int | None:
         """1 when a single key is a menu choice now (keypad input can complete at once),
@@ -453,7 +454,7 @@ class DialogBridge(ConversationKeeper):
             conv.last_bot_texts = tuple(texts)
         conv.requested_slot = slots.get("requested_slot")
         if handoff is not None:
-            self.record_handoff(conv.call_id, handoff)
+            self.desk.record(conv, handoff)
             log.info(
                 "hand-off call=%s department=%s reason=%s",
                 conv.call_id,
@@ -461,16 +462,7 @@ class DialogBridge(ConversationKeeper):
                 handoff.reason,
             )
         if message is not None:
-            conv.message = message
-            self.messages.add(
-                call_id=conv.call_id,
-                department=str(message.get("department") or "customer_service"),
-                reason=str(message.get("reason") or "out_of_hours"),
-                text=str(message.get("text") or ""),
-                transcript=conv.transcript,
-                caller_id=conv.caller_id,
-                sip_call_id=conv.sip_call_id,
-            )
+            self.desk.take_message(conv, message)
         conv.ended = conv.ended or ended
         conv.expect = expected_input(conv.requested_slot, texts[-1] if texts else None)
         conv.menu_offered = menu

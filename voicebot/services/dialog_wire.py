@@ -65,6 +65,7 @@ def conversation_to_wire(c: Conversation) -> dict[str, Any]:
         "menu_offered": c.menu_offered,
         "reasked": c.reasked,
         "survey": list(c.survey),
+        "handoff_reference": c.handoff_reference,
     }
 
 
@@ -85,4 +86,5 @@ def conversation_from_wire(data: dict[str, Any]) -> Conversation:
         menu_offered=bool(data.get("menu_offered")),
         reasked=bool(data.get("reasked")),
         survey=list(data.get("survey") or ()),
+        handoff_reference=data.get("handoff_reference"),
     )

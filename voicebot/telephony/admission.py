@@ -10,7 +10,13 @@ so nothing is queued into a worker and no Python sits in the call path:
 - ``route[ADMIT]`` walks the dispatcher's choices from the selected worker on and takes the
   first whose host's dialog profile ``host`` holds fewer than ``maxcalls`` calls (under a
   lock, so two INVITEs at once cannot both take the last place); the call is counted in
-  that profile from then on (ringing calls too) until it ends or fails;
+  that profile from then on (ringing calls too) until it ends or fails. ``dlg_manage()``
+  has created the dialog before ``route[ADMIT]`` runs, so ``set_dlg_profile`` counts the
+  call at once, before the lock is released and before the INVITE is relayed;
+- the lock is cfgutils' ``lock("admission")``, which needs cfgutils' ``lock_set_size``
+  (:func:`kamailio_params`): without it ``lock()`` does nothing but log an error, and two
+  of Kamailio's receiver processes could both read a host's count before either counted
+  its call (issue 11: about 1 burst in 35 over-admitted, bench/admission_race.py);
 - when no host has room, the INVITE is answered at once with ``503 Host Full`` and
   ``Retry-After: sip.retry_after_s``; the shared variable ``refused`` counts these;
 - a worker that refuses (486/503/...) gives its place back and the next worker with room is
@@ -51,6 +57,16 @@ def host_capacities(settings: SipSettings, workers: Sequence[_HasAddress]) -> di
 def dispatcher_attrs(name: str, address: str, capacities: dict[str, int]) -> str:
     """The attributes of one worker's line in ``dispatcher.list``."""
     return f"name={name};host={address};maxcalls={capacities[address]}"
+
+
+LOCK_SET_SIZE = 4
+"""cfgutils' ``lock_set_size``: 2**4 locks, one of which ``lock("admission")`` takes."""
+
+
+def kamailio_params() -> str:
+    """The module parameters admission control needs: cfgutils' lock set. Without it,
+    ``lock()``/``unlock()`` only log "lock set not initialized" and lock nothing."""
+    return f'modparam("cfgutils", "lock_set_size", {LOCK_SET_SIZE})'
 
 
 def kamailio_routes(settings: SipSettings) -> str:

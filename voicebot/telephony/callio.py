@@ -219,6 +219,7 @@ class CallIO:
         self._stops = 0  # stop_playback() calls so far
         self._played_frames = 0
         self._play_lock = asyncio.Lock()
+        self._readers: list[asyncio.Future[None]] = []  # input_ready() futures not yet done
         self._transfer: asyncio.Future[TransferResult] | None = None
         self.transfer_mode: Literal["refer", "bridge"] | None = None
         self.agent: CallIO | None = None
@@ -429,6 +430,24 @@ class CallIO:
                 self._played_frames += 1
                 return frame
 
+    def input_ready(self) -> asyncio.Future[None]:
+        """A future done once a caller frame or key is queued or the call closed (done at
+        once if one is waiting now). Takes nothing from :attr:`audio` or :attr:`dtmf`: a
+        reader waits on it instead of holding a ``get()`` task open for each queue (two
+        tasks, an ``asyncio.wait`` and two more loop turns per 20 ms frame)."""
+        fut: asyncio.Future[None] = self._loop.create_future()
+        if self.closed.is_set() or not self.audio.empty() or not self.dtmf.empty():
+            fut.set_result(None)
+        else:
+            self._readers.append(fut)
+        return fut
+
+    def _wake_readers(self) -> None:
+        readers, self._readers = self._readers, []
+        for fut in readers:
+            if not fut.done():
+                fut.set_result(None)
+
     def feed_audio(self, frame: bytes) -> None:
         """Queue one caller frame (on the loop thread)."""
         if self.closed.is_set():
@@ -439,6 +458,8 @@ class CallIO:
                 self.audio.get_nowait()
             self.frames_dropped += 1
         self.audio.put_nowait(frame)
+        if self._readers:
+            self._wake_readers()
 
     def feed_dtmf(self, digit: str, method: DtmfMethod, duration_ms: int) -> None:
         """Queue one digit (on the loop thread); dropped (and counted) when the queue is full."""
@@ -446,6 +467,7 @@ class CallIO:
             return
         try:
             self.dtmf.put_nowait(Dtmf(digit, method, duration_ms, round(self.elapsed_s, 3)))
+            self._wake_readers()
         except asyncio.QueueFull:
             self.dtmf_dropped += 1
             if self.dtmf_dropped == 1:
@@ -473,6 +495,7 @@ class CallIO:
         self._out.clear()
         self.closed.set()
         self.audio.put_nowait(None)
+        self._wake_readers()
         self.transfer_finished(TransferResult.FAILED)
 
 

@@ -48,6 +48,7 @@ from voicebot.telephony.admission import (
     dispatcher_attrs,
     give_back_place,
     host_capacities,
+    kamailio_params,
     kamailio_routes,
 )
 from voicebot.telephony.agentauth import AgentAccess
@@ -219,6 +220,7 @@ modparam("dialog", "default_timeout", {int(s.max_call_s) + 120})
 modparam("dialog", "send_bye", 1)
 modparam("usrloc", "db_mode", 0)
 modparam("registrar", "max_expires", 3600)
+{kamailio_params()}
 {keepalive if ka else "# dialog keepalive off (sip.dialog_keepalive_s: 0)"}
 {auth_params}
 request_route {{

@@ -1,11 +1,12 @@
 """The media port between the pjsua2 conference bridge and a :class:`CallIO`.
 
 pjsua2 calls :class:`FramePort` from its media clock thread every 20 ms: caller frames go to
-the line's inbox (a deque: appends and pops are atomic), which the event loop empties into
-the calls' :class:`CallIO` at each poll of pjsua2 (every ``POLL_S`` = 10 ms during calls);
-bot frames come from the CallIO's deque (a thread-safe pop). Nothing here blocks or calls
-back into pjsua2. The inbox replaced one ``call_soon_threadsafe`` per frame and call (a
-self-pipe write and a loop wake-up, 100 syscalls a second per call).
+the line's inbox (a deque: appends and pops are atomic), and the port calls the line's
+``wake`` (:meth:`~voicebot.telephony.line.SipLine.media_wake`), which schedules one poll of
+pjsua2 on the event loop per clock tick (not one per frame and call), after the tick's last
+frame: the poll empties the inbox into the calls' :class:`CallIO`, all calls of the tick in
+the same loop turn (their Silero frames then run as one batch). Bot frames come from the
+CallIO's deque (a thread-safe pop). Nothing here blocks or calls back into pjsua2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import logging
 from collections import deque
+from collections.abc import Callable
 
 import pjsua2 as pj
 
@@ -86,13 +88,21 @@ class FramePort(pj.AudioMediaPort):
     Between calls a port is detached and answers silence.
     """
 
-    def __init__(self, inbox: deque[tuple[CallIO, bytes]], number: int) -> None:
+    def __init__(
+        self,
+        inbox: deque[tuple[CallIO, bytes]],
+        number: int,
+        wake: Callable[[FramePort], None],
+    ) -> None:
         super().__init__()
         self._io: CallIO | None = None
         self._inbox = inbox
+        self._wake = wake
         self._silence = pj.ByteVector(_SILENCE)
         self._out = pj.ByteVector(_SILENCE)  # the bot's frame, overwritten each time
         self.createPort(f"vb{number}", audio_format())
+        self.slot = int(self.getPortId())
+        """The port's slot in the conference bridge, which hands frames out in slot order."""
 
     def attach(self, io: CallIO | None) -> None:
         """Route frames to and from ``io`` (None: none)."""
@@ -103,6 +113,7 @@ class FramePort(pj.AudioMediaPort):
         if io is None or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != FRAME_BYTES:
             return
         self._inbox.append((io, vector_bytes(frame.buf)))
+        self._wake(self)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802 - pjsua2 API
         io = self._io

@@ -90,6 +90,9 @@ class SipSettings:
             behind this Kamailio (hosts alike); capped at the host's worker slots; 0 = the
             worker slots (``workers * calls_per_worker``).
         retry_after_s: seconds in the ``Retry-After`` header of that 503.
+        worker_nice: nice value (0-19) the workers run at, above the speech and dialog
+            services' 0: when the CPU is short, the turn path (decodes, dialog, synthesis)
+            runs first and the workers' steady media work waits (README "Host capacity").
     """
 
     address: str = "127.0.0.1"
@@ -131,6 +134,7 @@ class SipSettings:
     acd_board: str = "auto"
     max_calls: int = 8
     retry_after_s: int = 30
+    worker_nice: int = 0
 
     def __post_init__(self) -> None:
         for name in ("address", "worker_address"):
@@ -172,6 +176,11 @@ class SipSettings:
             )
         if self.max_call_s <= 0:
             raise ConfigError("settings section 'sip': max_call_s must be positive")
+        if not 0 <= self.worker_nice <= 19:
+            raise ConfigError(
+                "settings section 'sip': worker_nice must be 0..19",
+                hint="a nice value: higher runs the workers after the speech and dialog services",
+            )
         self._check_hosts()
 
     def _check_hosts(self) -> None:

@@ -287,8 +287,10 @@ class Supervisor:
         ready.unlink(missing_ok=True)
         env = {**os.environ, **self.env, "VOICEBOT_CONFIG": str(config)}
         with open(self.folder / f"{w.name}.log", "ab") as logf:
+            nice = ["nice", "-n", str(self.sip.worker_nice)] if self.sip.worker_nice else []
             self.procs[w.name] = subprocess.Popen(
                 [
+                    *nice,  # (nice execs the worker: same pid, signals reach it)
                     sys.executable,
                     "-m",
                     "voicebot.telephony.worker",

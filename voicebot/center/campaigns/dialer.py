@@ -111,13 +111,14 @@ class Dialer:
         self._stop.set()
 
     async def run(self, *, until_done: bool = True) -> DialerStats:
-        """Dial until nothing is left to call (``until_done``), or until stopped/paused."""
+        """Dial until nothing is left to call (``until_done``), or until stopped/paused.
+        A paused campaign is not started: :class:`~voicebot.errors.StateError`."""
+        self.store.begin_run(self.name)
         recovered = self.store.recover(self.name, self.now())
         if recovered:
             log.warning(
                 "campaign %s: %d calls were cut by a restart; not redialled", self.name, recovered
             )
-        self.store.set_state(self.name, "running")
         gap = 1.0 / self.spec.max_rate_per_s
         next_slot = self.now()
         try:

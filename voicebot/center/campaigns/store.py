@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from voicebot.center.campaigns.contacts import Contact
 from voicebot.center.campaigns.spec import CampaignSpec
-from voicebot.errors import DataError, StoreError
+from voicebot.errors import DataError, StateError, StoreError
 
 CallResult = Literal["answered", "busy", "no_answer", "failed", "machine"]
 CampaignState = Literal["ready", "running", "paused", "done"]
@@ -100,6 +100,15 @@ class DueContact:
     language: str
     fields: dict[str, str]
     attempt_no: int
+
+
+def paused_error(name: str) -> StateError:
+    """What ``voicebot campaign start`` says of a paused campaign: a supervisor paused it,
+    so only ``resume`` (a deliberate act) lets it call again."""
+    return StateError(
+        f"campaign {name} is paused; `voicebot campaign resume {name}` resumes it",
+        hint=f"then `voicebot campaign start {name}` dials",
+    )
 
 
 class CampaignStore:
@@ -192,6 +201,18 @@ class CampaignStore:
         if row is None:
             raise DataError(f"no campaign '{name}'", hint="import it: voicebot campaign import")
         return CampaignSpec.from_dict(json.loads(row["spec"]))
+
+    def begin_run(self, name: str) -> None:
+        """Mark campaign ``name`` ``running`` for a dialer that starts now, in one
+        transaction with the check: a paused campaign stays paused (:func:`paused_error`)."""
+        self.spec(name)
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE campaigns SET state = 'running' WHERE name = ? AND state != 'paused'",
+                (name,),
+            ).rowcount
+        if not changed:
+            raise paused_error(name)
 
     def set_state(self, name: str, state: CampaignState) -> None:
         self.spec(name)
