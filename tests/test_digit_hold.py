@@ -112,6 +112,15 @@ def test_incomplete_timeout_setting() -> None:
         SessionConfig(digits_incomplete_timeout_ms=-1)
 
 
+def test_held_vad_threshold_setting() -> None:
+    cfg = session_config(load_settings())
+    vad = load_settings()["vad"]
+    assert 0 < cfg.digits_held_vad_threshold < float(vad["threshold"])
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError):
+            SessionConfig(digits_held_vad_threshold=bad)
+
+
 def test_digit_loops_are_recognised() -> None:
     assert periodic("1212") and periodic("12121") and periodic("777")
     assert not periodic("121") and not periodic("1234") and not periodic("")

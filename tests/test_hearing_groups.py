@@ -211,3 +211,45 @@ def test_a_pin_whose_joined_decode_fills_the_end_keeps_the_last_group(
     # complete: it ends at the digits endpoint at the latest (1 s), not after the
     # incomplete timeout (3 s) as a number whose told decode is not believed
     assert turn.endpoint_ms < 1100
+
+
+@pytest.mark.parametrize(
+    ("groups", "takes"),
+    [
+        # nicolas's quiet lone "zero" (take 8) and "two" (take 32), each 2 s after the digit
+        # before it: Silero scores them at most 0.36 and 0.68 with under 100 ms at 0.5, so
+        # at vad.threshold no segment starts, the silence outlasts the incomplete timeout
+        # (3 s) and the PIN came as two turns ("Bye." and "8"; "91" and "Two."). Tuning-set
+        # strings of bench/digit_gaps.py (even takes, PINs at 2.0 s)
+        ("5 0 8 2", [4, 8, 40, 8]),
+        ("9 1 2 2", [6, 10, 32, 0]),
+    ],
+)
+def test_a_quiet_lone_digit_mid_pin_starts_a_group_at_the_held_vad_threshold(
+    engine: AsrEngine, groups: str, takes: list[int]
+) -> None:
+    settings = load_settings()
+    audio = fsdd_takes(groups, "nicolas", takes, gap_s=2.0)
+    session = section_to(SessionConfig, settings, "session")
+
+    def heard(cfg: SessionConfig) -> Listened:
+        return asyncio.run(
+            listen(
+                audio,
+                "free",
+                4,
+                engine,
+                vad=section_to(VadConfig, settings, "vad"),
+                turns=section_to(TurnConfig, settings, "turns"),
+                session=cfg,
+            )
+        )
+
+    got = heard(session)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == [groups.replace(" ", "")]
+    assert got.turns[0].groups == 4 and got.no_inputs == []
+    # the control: at vad.threshold mid-number too, the quiet digit starts no segment and
+    # the PIN is cut in two turns
+    off = heard(replace(session, digits_held_vad_threshold=0.0))
+    assert len(off.turns) == 2
+    assert "".join(spoken_digits(t.turn.text) for t in off.turns) != groups.replace(" ", "")

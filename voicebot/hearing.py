@@ -150,6 +150,10 @@ class Hearing:
         """Take line audio; yield the events it completes, in order (decodes run in the
         default executor, so the event loop never blocks on the ASR)."""
         ended_early = False
+        held_threshold = self.cfg.digits_held_vad_threshold
+        self.detector.segmenter.start_threshold = (
+            held_threshold if held_threshold > 0 and self.held.number is not None else None
+        )
         for out in await self.detector.feed_async(samples):
             if isinstance(out, SpeechStarted):
                 # mid-number, a question that takes words too is decoded as digits now
