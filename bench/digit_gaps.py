@@ -214,6 +214,30 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def previous_numbers(path: Path) -> dict[str, Any] | None:
+    """The summary numbers (no cases) of the run last written to ``path``, kept as "before"
+    in the new result; None when there is none. A "before" the old file kept is not carried
+    on (only the last run before this one)."""
+    if not path.is_file():
+        return None
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    sets = {
+        name: {
+            kind: {
+                gap: {k: v for k, v in entry.items() if k != "cases"}
+                for gap, entry in by_gap.items()
+            }
+            for kind, by_gap in kinds.items()
+        }
+        for name, kinds in old.get("sets", {}).items()
+    }
+    keep = ("session", "machine", "wall_s")
+    return {**{k: old[k] for k in keep if k in old}, "sets": sets} if sets else None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--set", choices=["tune", "report", "both"], default="both")
@@ -299,6 +323,9 @@ def main() -> int:
     result["wall_s"] = round(time.perf_counter() - started, 1)
     result["machine"]["loadavg_1m_end"] = round(os.getloadavg()[0], 2)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    before = previous_numbers(args.out)
+    if before:
+        result["before"] = before
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 

@@ -12,6 +12,7 @@ from voicebot.digit_hold import (
     confirms,
     in_progress,
     join_groups,
+    last_group_tail,
     start_hold,
     tentative_hold,
 )
@@ -111,6 +112,15 @@ def test_incomplete_timeout_setting() -> None:
         SessionConfig(digits_incomplete_timeout_ms=-1)
 
 
+def test_held_vad_threshold_setting() -> None:
+    cfg = session_config(load_settings())
+    vad = load_settings()["vad"]
+    assert 0 < cfg.digits_held_vad_threshold < float(vad["threshold"])
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError):
+            SessionConfig(digits_held_vad_threshold=bad)
+
+
 def test_digit_loops_are_recognised() -> None:
     assert periodic("1212") and periodic("12121") and periodic("777")
     assert not periodic("121") and not periodic("1234") and not periodic("")
@@ -183,3 +193,38 @@ def test_unsure_holds_only_a_whole_number() -> None:
     assert start_hold("no thanks", 0.8, 0.0, 1.0, 4, 3.0, unsure=True) is None
     partial = start_hold("58", 0.8, 0.0, 1.0, 4, 3.0, unsure=True)
     assert partial is not None and not partial.unsure and partial.incomplete()
+
+
+@pytest.mark.parametrize(
+    ("told", "groups", "length", "confirmed", "sure", "mended"),
+    [
+        # (sure: the told decode's confidence, then the last group's)
+        # the told decode is not confirmed (its last digit is not in the last group)
+        ("8412", ["8", "4", "1", "3"], 4, False, (0.72, 0.28), "8413"),
+        ("47291188", ["472", "91", "183"], 8, False, (0.9, 0.5), "47291183"),
+        # confirmed, but the last group on its own is surer
+        ("6789", ["67", "69"], 4, True, (0.47, 0.66), "6769"),
+        ("six seven eight nine", ["67", "69"], 4, True, (0.47, 0.66), "6769"),
+        # confirmed and surer than the last group: the told decode stands
+        ("6892", ["68", "52"], 4, True, (0.61, 0.44), None),
+        # nothing to mend, or not known which decode is right
+        ("4065", ["40", "65"], 4, True, (0.5, 0.9), None),  # agree
+        ("9292", ["52", "92"], 4, True, (0.5, 0.9), None),  # an earlier group differs
+        ("8587", ["8", "5", "8", "7"], 4, True, (0.5, 0.9), None),
+        ("3723", ["37", "3"], 4, False, (0.5, 0.9), None),  # the groups hold too few digits
+        ("4241", ["4", "2", "44", "1"], 4, False, (0.5, 0.9), None),  # a lone digit doubled
+        ("4794", ["4", "7", "99"], 4, False, (0.7, 0.61), None),  # "nine" doubled, 8 to come
+        ("6789", ["67", ""], 4, False, (0.5, 0.9), None),  # the last group heard nothing
+        ("678", ["6", "78"], 4, False, (0.5, 0.9), None),  # told is not a whole number
+        ("6789", ["6769"], 4, False, (0.5, 0.9), None),  # one group: the pieces' rule
+    ],
+)
+def test_a_told_number_that_ends_otherwise_than_the_last_group_is_mended(
+    told: str,
+    groups: list[str],
+    length: int,
+    confirmed: bool,
+    sure: tuple[float, float],
+    mended: str | None,
+) -> None:
+    assert last_group_tail(told, groups, length, confirmed, *sure) == mended

@@ -17,7 +17,7 @@ from voicebot.audio.wavio import load_audio
 from voicebot.config import load_settings, section_to
 from voicebot.events import ExpectedInput
 from voicebot.numbers import spoken_digits
-from voicebot.replay.cases import fsdd_digits
+from voicebot.replay.cases import FSDD_DIR, fsdd_digits
 from voicebot.replay.listen import Listened, listen
 from voicebot.session_config import SessionConfig
 from voicebot.turns import TurnConfig
@@ -159,3 +159,97 @@ def test_a_lone_first_digit_heard_as_a_word_and_unsure_as_a_digit_starts_the_pin
     got = hear(engine, "3 7 1 6", "nicolas", "free", 4, gap_s=2.0)
     assert [spoken_digits(t.turn.text) for t in got.turns] == ["3716"]
     assert got.turns[0].groups == 4 and got.no_inputs == []
+
+
+def fsdd_takes(groups: str, speaker: str, takes: list[int], gap_s: float) -> np.ndarray:
+    """``groups`` ("67 69") read by ``speaker`` with the given FSDD take of each digit, 0.12 s
+    between the digits of a group and ``gap_s`` between groups, as bench/digit_gaps.py
+    builds its strings."""
+    parts: list[np.ndarray] = []
+    i = 0
+    for g, group in enumerate(groups.split()):
+        if g:
+            parts.append(np.zeros(int(gap_s * 8000), np.int16))
+        for k, d in enumerate(group):
+            path = FSDD_DIR / "recordings" / f"{d}_{speaker}_{takes[i]}.wav"
+            parts.append(load_audio(path, rate=8000).samples)
+            if k < len(group) - 1:
+                parts.append(np.zeros(int(0.12 * 8000), np.int16))
+            i += 1
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize(
+    ("groups", "takes"),
+    [
+        # told 4 digits, the joined groups were heard "6789" and "8412" (the end filled
+        # from the start); the group just spoken, decoded on its own, holds the right end.
+        # Tuning-set strings of bench/digit_gaps.py (even takes, PINs at 2.0 s)
+        ("67 69", [42, 18, 8, 28]),
+        ("8 4 1 3", [20, 10, 34, 38]),
+    ],
+)
+def test_a_pin_whose_joined_decode_fills_the_end_keeps_the_last_group(
+    engine: AsrEngine, groups: str, takes: list[int]
+) -> None:
+    settings = load_settings()
+    audio = fsdd_takes(groups, "nicolas", takes, gap_s=2.0)
+    got = asyncio.run(
+        listen(
+            audio,
+            "free",
+            4,
+            engine,
+            vad=section_to(VadConfig, settings, "vad"),
+            turns=section_to(TurnConfig, settings, "turns"),
+            session=section_to(SessionConfig, settings, "session"),
+        )
+    )
+    assert [spoken_digits(t.turn.text) for t in got.turns] == [groups.replace(" ", "")]
+    turn = got.turns[0]
+    assert turn.groups == len(groups.split()) and got.no_inputs == []
+    # complete: it ends at the digits endpoint at the latest (1 s), not after the
+    # incomplete timeout (3 s) as a number whose told decode is not believed
+    assert turn.endpoint_ms < 1100
+
+
+@pytest.mark.parametrize(
+    ("groups", "takes"),
+    [
+        # nicolas's quiet lone "zero" (take 8) and "two" (take 32), each 2 s after the digit
+        # before it: Silero scores them at most 0.36 and 0.68 with under 100 ms at 0.5, so
+        # at vad.threshold no segment starts, the silence outlasts the incomplete timeout
+        # (3 s) and the PIN came as two turns ("Bye." and "8"; "91" and "Two."). Tuning-set
+        # strings of bench/digit_gaps.py (even takes, PINs at 2.0 s)
+        ("5 0 8 2", [4, 8, 40, 8]),
+        ("9 1 2 2", [6, 10, 32, 0]),
+    ],
+)
+def test_a_quiet_lone_digit_mid_pin_starts_a_group_at_the_held_vad_threshold(
+    engine: AsrEngine, groups: str, takes: list[int]
+) -> None:
+    settings = load_settings()
+    audio = fsdd_takes(groups, "nicolas", takes, gap_s=2.0)
+    session = section_to(SessionConfig, settings, "session")
+
+    def heard(cfg: SessionConfig) -> Listened:
+        return asyncio.run(
+            listen(
+                audio,
+                "free",
+                4,
+                engine,
+                vad=section_to(VadConfig, settings, "vad"),
+                turns=section_to(TurnConfig, settings, "turns"),
+                session=cfg,
+            )
+        )
+
+    got = heard(session)
+    assert [spoken_digits(t.turn.text) for t in got.turns] == [groups.replace(" ", "")]
+    assert got.turns[0].groups == 4 and got.no_inputs == []
+    # the control: at vad.threshold mid-number too, the quiet digit starts no segment and
+    # the PIN is cut in two turns
+    off = heard(replace(session, digits_held_vad_threshold=0.0))
+    assert len(off.turns) == 2
+    assert "".join(spoken_digits(t.turn.text) for t in off.turns) != groups.replace(" ", "")

@@ -77,6 +77,18 @@ def test_hysteresis_scores_in_between_keep_the_segment_open():
     assert events[1].end_s == pytest.approx(0.2)
 
 
+def test_a_start_threshold_starts_on_lower_scores_and_the_end_keeps_the_threshold():
+    # '~' scores 0.4: under the threshold (0.5) it starts nothing
+    assert run_scores(seg20(), "~" * 25 + "." * 15) == []
+    # at a start threshold of 0.3, 100 ms of it start a segment; open, the segment is
+    # judged by the threshold again: '~' is then neither speech nor silence (hysteresis),
+    # so its speech ends with the start run (0.1 s) and 200 ms of '.' end it
+    events = run_scores(seg20(start_threshold=0.3), "~" * 25 + "." * 15)
+    assert [type(e).__name__ for e in events] == ["SpeechStarted", "SpeechEnded"]
+    assert events[0].start_s == 0.0 and events[0].time_s == pytest.approx(0.1)
+    assert events[1].end_s == pytest.approx(0.1) and events[1].time_s == pytest.approx(0.7)
+
+
 def test_a_gap_during_confirmation_resets_the_count():
     # 60 ms, a 60 ms gap, 60 ms: never 100 ms of speech without a >= 60 ms gap
     assert run_scores(seg20(), "###...###" + "." * 10) == []

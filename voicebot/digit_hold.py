@@ -91,6 +91,49 @@ def confirms(told: str, whole: str, groups: list[str], length: int) -> bool:
     return bool(heard) and _squeezed(heard) == _squeezed(told_digits)
 
 
+def last_group_tail(
+    told: str,
+    groups: list[str],
+    length: int,
+    confirmed: bool = False,
+    told_confidence: float = 1.0,
+    last_confidence: float = 0.0,
+) -> str | None:
+    """The number as the groups heard it when ``told`` (a told-length decode of every group
+    joined, a complete ``length``-digit number) agrees with the earlier groups but not with
+    the group just spoken; None when there is nothing to mend.
+
+    Told the length, the decode of the joined groups ends otherwise than the caller did
+    ("67 ... 69" heard as "6789", "8 4 1 3" as "8412"; tuning set of bench/digit_gaps.py,
+    PINs at 2.0 s), while the group just spoken, decoded untold on its own, holds the
+    digits the caller said. ``groups``: each group decoded untold on its own, the one just
+    spoken last (``last_confidence``: its confidence, 0..1). The groups' digits are the
+    answer when, joined, they hold exactly ``length`` digits, ``told`` starts with the
+    earlier groups' digits (the decodes agree up to the last group: when they differ
+    earlier, as "52 92" for "9292", which is right is not known, and ``told`` stands), it
+    ends otherwise than the last group, and either ``told`` was not ``confirmed`` by the
+    untold decodes (:func:`confirms`: its last digit is not in the last group, "8412" and
+    "3") or the last group's decode is surer than ``told``'s (``told_confidence``): a
+    lone group decoded on its own can be wrong too ("92" heard as "52" at 0.44 where the
+    joined "6892" was right at 0.61; tuning set). A last group heard as one digit said
+    again and again is not counted on: Whisper doubles a lone digit ("4 7 9" heard as "4",
+    "7", "99" mended "4794" to "4799"; found on the reporting set of bench/digit_gaps.py,
+    PINs at 1.5 s, after its run)."""
+    told_digits = spoken_digits(told)
+    if len(groups) < 2 or len(told_digits) != length:
+        return None
+    earlier = "".join(spoken_digits(text) for text in groups[:-1])
+    last = spoken_digits(groups[-1])
+    heard = earlier + last
+    if not last or len(heard) != length or heard == told_digits:
+        return None
+    if len(last) > 1 and len(set(last)) == 1:
+        return None  # a lone digit doubled ("nine" as "99", :func:`_group_count`)?
+    if not told_digits.startswith(earlier):
+        return None
+    return heard if not confirmed or last_confidence > told_confidence else None
+
+
 def join_groups(
     groups: list[tuple[npt.NDArray[np.int16], float]], rate: int, gap_s: float = JOIN_GAP_S
 ) -> npt.NDArray[np.int16]:

@@ -150,6 +150,10 @@ class Hearing:
         """Take line audio; yield the events it completes, in order (decodes run in the
         default executor, so the event loop never blocks on the ASR)."""
         ended_early = False
+        held_threshold = self.cfg.digits_held_vad_threshold
+        self.detector.segmenter.start_threshold = (
+            held_threshold if held_threshold > 0 and self.held.number is not None else None
+        )
         for out in await self.detector.feed_async(samples):
             if isinstance(out, SpeechStarted):
                 # mid-number, a question that takes words too is decoded as digits now
@@ -217,7 +221,12 @@ class Hearing:
         unsure = False
         if not ended.forced and not self.held.release and self._claims_complete(text):
             answer, confirm_ms = await self.held.confirm(
-                text, self._audio(), self._segment_start_s, ended.end_s, self.max_digits
+                text,
+                confidence,
+                self._audio(),
+                self._segment_start_s,
+                ended.end_s,
+                self.max_digits,
             )
             asr_ms += confirm_ms
             unsure = answer is None
@@ -327,7 +336,12 @@ class Hearing:
         if self._claims_complete(text):
             answer = (
                 await self.held.confirm(
-                    text, self._audio(), self._segment_start_s, paused.end_s, self.max_digits
+                    text,
+                    float(heard.confidence),
+                    self._audio(),
+                    self._segment_start_s,
+                    paused.end_s,
+                    self.max_digits,
                 )
             )[0]
             if answer is None:

@@ -22,6 +22,7 @@ from voicebot.digit_hold import (
     confirms,
     in_progress,
     join_groups,
+    last_group_tail,
     tentative_hold,
 )
 from voicebot.digit_pieces import PieceDecoder, piece_spans, pieces_confirm
@@ -77,6 +78,8 @@ class HeldGroups:
         self.number: HeldNumber | None = None
         self.audio: list[tuple[Int16Array, float]] = []
         self.texts: list[str] = []
+        self.sureness: list[float] = []
+        """The confidence (0..1) of each of :attr:`texts`."""
         self.prefix: Int16Array = _empty()
         self.release = False
         self.started: SpeechStarted | None = None
@@ -125,6 +128,7 @@ class HeldGroups:
         self.release = False
         self.audio = []
         self.texts = []
+        self.sureness = []
         return number, audio
 
     def claims_complete(self, text: str, segment: Int16Array, max_digits: int | None) -> bool:
@@ -162,9 +166,14 @@ class HeldGroups:
 
     def untold(self, audio: Int16Array) -> str:
         """``audio`` decoded as digits NOT told the length (blocking: run in the executor)."""
+        return self.untold_sure(audio)[0]
+
+    def untold_sure(self, audio: Int16Array) -> tuple[str, float]:
+        """:meth:`untold` with the decode's confidence, 0..1."""
         stream = self.recognizer.open_stream("digits", sample_rate=self.rate)
         stream.accept(audio)
-        return stream.finish().text
+        final = stream.finish()
+        return final.text, float(final.confidence)
 
     async def count_groups(self) -> None:
         """Decode each held group not yet decoded on its own, untold (for :meth:`confirm`;
@@ -172,31 +181,38 @@ class HeldGroups:
         for group in self.audio[len(self.texts) :]:
             audio = join_groups([group], self.rate)
             try:
-                text = await asyncio.get_running_loop().run_in_executor(None, self.untold, audio)
+                text, sure = await asyncio.get_running_loop().run_in_executor(
+                    None, self.untold_sure, audio
+                )
             except VoicebotError as exc:
                 log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
                 return
             self.texts.append(text)
+            self.sureness.append(sure)
 
     async def confirm(
         self,
         told: str,
+        told_confidence: float,
         segment: Int16Array,
         segment_start_s: float,
         speech_end_s: float,
         max_digits: int | None,
     ) -> tuple[str | None, float]:
-        """Confirm ``told``, a whole number decoded told the length: decode the open
-        ``segment`` (speech up to ``speech_end_s``) after the held groups as digits NOT told
-        the length, the whole number and the group just spoken on its own (the held groups
-        were decoded on their own when they ended: :meth:`count_groups`); for a number in
-        one segment with pauses inside, each piece between them on its own
-        (:mod:`voicebot.digit_pieces`). Returns (the answer, ms the decodes took): the
-        answer is None when the untold decodes do not hear the whole number too
-        (:func:`~voicebot.digit_hold.confirms`, for pieces :func:`~voicebot.digit_pieces.
-        pieces_confirm`), else ``told`` (the pieces' own digits are not the answer: untold,
-        a piece of several digits drops or adds one, "7853" heard as "78537"; tuning set,
-        accounts at 0.8 s). An ASR failure confirms (the told decode stands)."""
+        """Confirm ``told``, a whole number decoded told the length (with
+        ``told_confidence``, 0..1): decode the open ``segment`` (speech up to
+        ``speech_end_s``) after the held groups as digits NOT told the length, the whole
+        number and the group just spoken on its own (the held groups were decoded on their
+        own when they ended: :meth:`count_groups`); for a number in one segment with pauses
+        inside, each piece between them on its own (:mod:`voicebot.digit_pieces`). Returns
+        (the answer, ms the decodes took): the answer is None when the untold decodes do
+        not hear the whole number too (:func:`~voicebot.digit_hold.confirms`, for pieces
+        :func:`~voicebot.digit_pieces.pieces_confirm`), else ``told`` (the pieces' own
+        digits are not the answer: untold, a piece of several digits drops or adds one,
+        "7853" heard as "78537"; tuning set, accounts at 0.8 s). Joined from several
+        groups, a ``told`` that agrees with the earlier groups but ends otherwise than the
+        group just spoken is mended to the groups' digits (:func:`~voicebot.digit_hold.
+        last_group_tail`). An ASR failure confirms (the told decode stands)."""
         key = (segment_start_s, speech_end_s)
         if self._unconfirmed == key:
             return None, 0.0  # decoded at the pause already: the same speech
@@ -205,20 +221,46 @@ class HeldGroups:
         whole_audio = np.concatenate([self.prefix, segment])
         several = bool(self.audio)
 
-        def decode() -> tuple[str, list[str]]:
+        def decode() -> tuple[str, list[str], float]:
             if not several:  # one segment with pauses inside: its pieces, each on its own
-                return "", self.pieces.texts(segment)
+                return "", self.pieces.texts(segment), 0.0
             whole = self.untold(whole_audio)
-            return whole, [*self.texts, self.untold(segment)]
+            last, last_sure = self.untold_sure(segment)
+            return whole, [*self.texts, last], last_sure
 
         try:
-            whole, groups = await asyncio.get_running_loop().run_in_executor(None, decode)
+            whole, groups, last_sure = await asyncio.get_running_loop().run_in_executor(
+                None, decode
+            )
         except VoicebotError as exc:
             log.warning("call %s: untold digits decode failed: %s", self.call_id, exc)
             return told, (time.perf_counter() - started) * 1000
         length = max_digits or 0
         if several:
             sure = confirms(told, whole, groups, length)
+            log.debug(
+                "call %s: told %r (%.2f), untold whole %r, groups %r (%s, last %.2f)",
+                self.call_id,
+                told,
+                told_confidence,
+                whole,
+                groups,
+                ", ".join(f"{c:.2f}" for c in self.sureness),
+                last_sure,
+            )
+            mended = last_group_tail(told, groups, length, sure, told_confidence, last_sure)
+            if mended is not None and self._held_whole(length):
+                mended = None  # a segment after a whole number held as unsure: words?
+            if mended is not None:
+                log.info(
+                    "call %s: told-length digits %r end otherwise than the groups %r: %r",
+                    self.call_id,
+                    told,
+                    groups,
+                    mended,
+                )
+                self._unconfirmed = None
+                return mended, (time.perf_counter() - started) * 1000
         else:
             sure = pieces_confirm(told, groups, length)
         self._unconfirmed = None if sure else key
@@ -231,6 +273,14 @@ class HeldGroups:
                 groups,
             )
         return (told if sure else None), (time.perf_counter() - started) * 1000
+
+    def _held_whole(self, length: int) -> bool:
+        """Whether the number held before the open segment already held ``length`` digits
+        (a whole number held as unsure): the segment then did not complete it and is not
+        the group that :func:`~voicebot.digit_hold.last_group_tail` mends with ("no thank
+        you goodbye" after the PIN "12 34", decoded untold as digits: "0")."""
+        number = self.number
+        return number is not None and len(spoken_digits(number.text)) >= length
 
     async def tentative(
         self, ended: SpeechEnded, text: str, confidence: float, max_digits: int | None

@@ -44,6 +44,10 @@ class SessionConfig:
     (the default: on 3 of the first 23 replay recordings checked, Whisper tiny.en heard the
     early decode's audio differently, see bench/speculation.py). 64 is the value measured.
     Only worth it with engines that decode at the end (Whisper), not Vosk's streaming."""
+    digits_held_vad_threshold: float = 0.3
+    """While a number read in groups is held incomplete (the caller is mid-number), a frame
+    speech score (0..1) at or above this counts towards the start of the next group's
+    segment, instead of ``vad.threshold``; 0 = ``vad.threshold``."""
 
     def __post_init__(self) -> None:
         if self.digits_incomplete_timeout_ms < 0:
@@ -52,6 +56,10 @@ class SessionConfig:
             )
         if self.speculative_decode_ms < 0:
             raise ConfigError("settings section 'session': speculative_decode_ms must be >= 0")
+        if not 0.0 <= self.digits_held_vad_threshold < 1.0:
+            raise ConfigError(
+                "settings section 'session': digits_held_vad_threshold must be in [0, 1)"
+            )
 
 
 def session_config(settings: Settings) -> SessionConfig:

@@ -55,6 +55,10 @@ class SpeechSegmenter:
     """A segment is ended (``forced=True``) after this long, ms."""
     start_offset_s: float = 0.0
     """Time of the start of the first frame, s (the stream's position on the session clock)."""
+    start_threshold: float | None = None
+    """While idle: the score at or above which a frame counts towards a start (silence:
+    below it minus ``hysteresis``); None = ``threshold``. Set by the caller for a while
+    (mid-number: :class:`voicebot.hearing.Hearing`); an open segment ends by ``threshold``."""
 
     frames: int = field(default=0, init=False)
     """Frames processed so far."""
@@ -93,8 +97,11 @@ class SpeechSegmenter:
         i = self.frames
         self.frames += 1
         now = self.time_at(i + 1)
-        is_speech = score >= self.threshold
-        is_silence = score < self.threshold - self.hysteresis
+        threshold = self.threshold
+        if not self.speaking and self.start_threshold is not None:
+            threshold = self.start_threshold
+        is_speech = score >= threshold
+        is_silence = score < threshold - self.hysteresis
         if not self.speaking:
             if is_speech:
                 if self._run_start < 0:
