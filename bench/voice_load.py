@@ -33,7 +33,10 @@ service's CPU and run-queue wait), ``media`` (bench/rtp_probe.py: the RTP on the
 by the kernel: late packets, gaps, jitter, the bot's underruns; root only) and, with
 ``--profile-dialog``, ``dialog_loop`` (bench/dialog_profile.py: py-spy of the dialog loop).
 ``--caller-nice N`` runs the callers at nice N (default 0); ``--worker-nice N`` sets
-``sip.worker_nice``. README "What a turn waits on at 16-32 calls".
+``sip.worker_nice``. README "What a turn waits on at 16-32 calls". ``--speech-nice N`` /
+``--dialog-nice N`` set ``services.speech_nice`` / ``dialog_nice`` (README "Service
+priority"); every level records the 1-minute load average during it (``loadavg_1m``) and
+the nice values its processes ran at (``nice_by_role``).
 
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 """
@@ -217,6 +220,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.every = root, every_s
         self.rows: list[dict[str, float]] = []
+        self.nice: dict[str, set[int]] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -224,7 +228,7 @@ class Sampler(threading.Thread):
         last_t = time.monotonic()
         while not self._halt.wait(self.every):
             now = time.monotonic()
-            row: dict[str, float] = {}
+            row: dict[str, float] = {"loadavg_1m": os.getloadavg()[0]}
             for pid in [self.root, *children(self.root)]:
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -234,6 +238,8 @@ class Sampler(threading.Thread):
                 except (OSError, IndexError, ValueError):
                     continue
                 kind = next((k for k, key in KINDS if key in cmd), "other")
+                if not cmd.startswith("nice "):  # (not yet exec'd into the process it starts)
+                    self.nice.setdefault(kind, set()).add(int(fields[16]))
                 cpu = (int(fields[11]) + int(fields[12])) / TICK
                 if pid in last:
                     row[f"{kind}_cpu"] = row.get(f"{kind}_cpu", 0.0) + 100 * (cpu - last[pid]) / (
@@ -271,6 +277,12 @@ class Sampler(threading.Thread):
             "pss_mb_peak": {k: peak(f"{k}_pss") for k in kinds if peak(f"{k}_pss")},
             "cpu_pct_mean": {k: mean(f"{k}_cpu") for k in kinds if mean(f"{k}_cpu")},
             "cpu_pct_total_mean": round(sum(mean(f"{k}_cpu") for k in kinds), 1),
+            "loadavg_1m": {
+                "min": round(min(r["loadavg_1m"] for r in rows), 2),
+                "mean": mean("loadavg_1m"),
+                "max": peak("loadavg_1m"),
+            },
+            "nice_by_role": {k: sorted(v) for k, v in sorted(self.nice.items())},
         }
 
 
@@ -538,6 +550,15 @@ def effective_worker_nice(cfg: Path) -> int:
     return section_to(SipSettings, load_settings(cfg), "sip").worker_nice
 
 
+def effective_service_nice(cfg: Path) -> dict[str, int]:
+    """services.speech_nice / dialog_nice of the run (the settings file, over the defaults)."""
+    from voicebot.config import load_settings
+    from voicebot.services.settings import services_config
+
+    svc = services_config(load_settings(cfg))
+    return {"speech": svc.speech_nice, "dialog": svc.dialog_nice}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", default="1,8,16,32,48")
@@ -558,6 +579,12 @@ def main() -> int:
     )
     ap.add_argument(
         "--worker-nice", type=int, default=None, help="sip.worker_nice (default: the settings')"
+    )
+    ap.add_argument(
+        "--speech-nice", type=int, default=None, help="services.speech_nice (default: settings')"
+    )
+    ap.add_argument(
+        "--dialog-nice", type=int, default=None, help="services.dialog_nice (default: settings')"
     )
     ap.add_argument(
         "--no-rtp-probe", action="store_true", help="no packet capture of the calls' RTP"
@@ -585,7 +612,10 @@ def main() -> int:
         f"  max_calls: {args.max_calls}\n"
         + (f"  worker_nice: {args.worker_nice}\n" if args.worker_nice is not None else "")
         + f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
-        f"services:\n  mode: {args.mode}\n" + (args.settings.read_text() if args.settings else "")
+        f"services:\n  mode: {args.mode}\n"
+        + (f"  speech_nice: {args.speech_nice}\n" if args.speech_nice is not None else "")
+        + (f"  dialog_nice: {args.dialog_nice}\n" if args.dialog_nice is not None else "")
+        + (args.settings.read_text() if args.settings else "")
     )
     var = folder / "var"
     var.mkdir()
@@ -643,6 +673,7 @@ def main() -> int:
         "callers": "one pjsua2 process per call (tests/sip/caller.py), real SIP and RTP, "
         f"run at nice {args.caller_nice}: on a real line the callers are elsewhere",
         "worker_nice": effective_worker_nice(cfg),
+        "service_nice": effective_service_nice(cfg),
         "start_to_answering_s": round(load_s, 1),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_start": load_at_start,
