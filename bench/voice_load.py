@@ -36,7 +36,9 @@ by the kernel: late packets, gaps, jitter, the bot's underruns; root only) and, 
 ``sip.worker_nice``. README "What a turn waits on at 16-32 calls". ``--speech-nice N`` /
 ``--dialog-nice N`` set ``services.speech_nice`` / ``dialog_nice`` (README "Service
 priority"); every level records the 1-minute load average during it (``loadavg_1m``) and
-the nice values its processes ran at (``nice_by_role``).
+the nice values its processes ran at (``nice_by_role``, and ``autogroup_nice_by_role``: their
+sessions' task groups, which is what shares the CPU between them, see
+voicebot/services/priority.py).
 
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 """
@@ -66,6 +68,8 @@ sys.path.insert(0, str(ROOT))
 from dialog_profile import DialogProfile  # noqa: E402
 from schedstat import SchedSampler  # noqa: E402
 from sip_load import children, free_port  # noqa: E402
+
+from voicebot.services.priority import group_nice_of  # noqa: E402
 
 CALLER = ROOT / "tests" / "sip" / "caller.py"
 PROBE = ROOT / "bench" / "rtp_probe.py"
@@ -221,6 +225,7 @@ class Sampler(threading.Thread):
         self.root, self.every = root, every_s
         self.rows: list[dict[str, float]] = []
         self.nice: dict[str, set[int]] = {}
+        self.group_nice: dict[str, set[int | None]] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -240,6 +245,7 @@ class Sampler(threading.Thread):
                 kind = next((k for k, key in KINDS if key in cmd), "other")
                 if not cmd.startswith("nice "):  # (not yet exec'd into the process it starts)
                     self.nice.setdefault(kind, set()).add(int(fields[16]))
+                    self.group_nice.setdefault(kind, set()).add(group_nice_of(pid))
                 cpu = (int(fields[11]) + int(fields[12])) / TICK
                 if pid in last:
                     row[f"{kind}_cpu"] = row.get(f"{kind}_cpu", 0.0) + 100 * (cpu - last[pid]) / (
@@ -283,6 +289,10 @@ class Sampler(threading.Thread):
                 "max": peak("loadavg_1m"),
             },
             "nice_by_role": {k: sorted(v) for k, v in sorted(self.nice.items())},
+            "autogroup_nice_by_role": {
+                k: sorted(v, key=lambda x: -99 if x is None else x)
+                for k, v in sorted(self.group_nice.items())
+            },
         }
 
 

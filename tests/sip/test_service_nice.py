@@ -1,10 +1,11 @@
 """``services.speech_nice`` / ``dialog_nice``: ``voicebot serve`` starts the host's speech and
 dialog services at those nice values (every thread of them, a restarted service too), the
-workers, the action server and Kamailio stay at 0; a value outside -20..19 is a ConfigError;
-where the host does not permit a negative value (no CAP_SYS_NICE) serve warns once and runs
-the services at 0. Everything is real: the models load, the services answer ``health``
-before serve prints "answering SIP". Without the capability is made by dropping it with
-``setpriv`` (root) or by running as a user without it."""
+workers, the action server and Kamailio stay at 0, and so do their sessions' task groups
+(autogroup nice: what actually shares the CPU between the sessions); a value outside -20..19
+is a ConfigError; where the host does not permit a negative value (no CAP_SYS_NICE) serve
+warns once and runs the services at 0. Everything is real: the models load, the services
+answer ``health`` before serve prints "answering SIP". "Without the capability" is made by
+dropping it with ``setpriv`` (root) or by running as a user without it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from conftest import PYTHON, ROOT, free_port, require_peers
 
 from voicebot.config import load_settings
 from voicebot.errors import ConfigError
-from voicebot.services.priority import can_lower_nice, nice_of
+from voicebot.services.priority import can_lower_nice, group_nice_of, nice_of
 from voicebot.services.settings import ServicesConfig, services_config
 
 START_S = 600.0
@@ -168,6 +169,9 @@ def test_services_run_at_their_nice_values(tmp_path: Path, serve: list[Served]) 
     assert all(roles[r] for r in ("speech", "dialog", "worker", "actions", "kamailio")), roles
     (speech,), (dialog,) = roles["speech"], roles["dialog"]
     assert nice_of(speech) == -3 and nice_of(dialog) == -6
+    if group_nice_of(speech) is not None:  # their sessions' task groups (autogroup) as well
+        assert (group_nice_of(speech), group_nice_of(dialog)) == (-3, -6)
+        assert {group_nice_of(p) for p in roles["worker"]} == {0}
     # every thread: decode/synthesis pools, CTranslate2's and TensorFlow's own
     assert len(list(Path(f"/proc/{speech}/task").iterdir())) > 2
     # (the speech service's prompt-cache warm-up thread puts itself at 19 while it runs)
@@ -182,6 +186,7 @@ def test_services_run_at_their_nice_values(tmp_path: Path, serve: list[Served]) 
         again = [p for p in served.roles()["dialog"] if p != dialog]
         if again:
             assert nice_of(again[0]) == -6
+            assert group_nice_of(again[0]) in (None, -6)
             break
         time.sleep(0.3)
     else:
@@ -211,3 +216,4 @@ def test_without_cap_sys_nice_serve_warns_and_runs_at_0(
     roles = served.roles()
     assert roles["speech"] and roles["dialog"], roles
     assert {nice_of(p) for r in ("speech", "dialog", "worker") for p in roles[r]} == {0}
+    assert {group_nice_of(p) for r in ("speech", "dialog") for p in roles[r]} <= {None, 0}
