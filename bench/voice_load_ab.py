@@ -109,7 +109,7 @@ def main() -> int:
     ap.add_argument(
         "--arm",
         action="append",
-        required=True,
+        default=[],
         help="LABEL=NICE: services.speech_nice and dialog_nice of arm LABEL (one letter)",
     )
     ap.add_argument("--order", default="ABBA", help="the arms' labels in run order")
@@ -138,6 +138,8 @@ def main() -> int:
     for spec in args.arm:
         label, _, value = spec.partition("=")
         arms[label] = int(value)
+    if not arms:
+        ap.error("give the arms with --arm LABEL=NICE (or --collect files)")
     order = args.order * args.rounds
     if set(order) - set(arms):
         ap.error(f"--order {args.order} names arms not given with --arm")
