@@ -3,7 +3,8 @@
 from other work on the machine falls on both arms alike.
 
 Each run is one whole ``voice_load.py`` (its own ``voicebot serve``) with
-``services.speech_nice`` and ``dialog_nice`` at the arm's value; ``--order ABBA`` runs them
+``services.speech_nice`` and ``dialog_nice`` at the arm's values (``--arm B=-10`` both,
+``--arm D=0,-10`` speech 0 and dialog -10); ``--order ABBA`` runs them
 A, B, B, A (repeat ``--rounds`` times). Every run keeps the load average before it and during
 each level, and the result file gets, per run and level, the turn latency, failed calls,
 stage means, CPU per role, each service's CPU and run-queue wait per request, and the RTP on
@@ -110,7 +111,8 @@ def main() -> int:
         "--arm",
         action="append",
         default=[],
-        help="LABEL=NICE: services.speech_nice and dialog_nice of arm LABEL (one letter)",
+        help="LABEL=NICE (speech and dialog alike) or LABEL=SPEECH,DIALOG: the services' nice "
+        "values in arm LABEL (one letter)",
     )
     ap.add_argument("--order", default="ABBA", help="the arms' labels in run order")
     ap.add_argument("--rounds", type=int, default=1, help="repeat the order this many times")
@@ -134,10 +136,11 @@ def main() -> int:
             for level in one["levels"]:
                 print(json.dumps({"run": one["run"], "arm": one["arm"], **level})[:600])
         return 0
-    arms = {}
+    arms: dict[str, tuple[int, int]] = {}
     for spec in args.arm:
         label, _, value = spec.partition("=")
-        arms[label] = int(value)
+        speech, _, dialog = value.partition(",")
+        arms[label] = (int(speech), int(dialog or speech))
     if not arms:
         ap.error("give the arms with --arm LABEL=NICE (or --collect files)")
     order = args.order * args.rounds
@@ -149,18 +152,18 @@ def main() -> int:
         out = folder / f"run{i}-{label}.json"
         started = time.strftime("%H:%M:%S", time.gmtime())
         load_before = [round(x, 2) for x in os.getloadavg()]
-        nice = str(arms[label])
+        speech, dialog = arms[label]
         cmd = [
-            sys.executable, str(LOAD), "--calls", args.calls, "--speech-nice", nice,
-            "--dialog-nice", nice, "--out", str(out),
+            sys.executable, str(LOAD), "--calls", args.calls, "--speech-nice", str(speech),
+            "--dialog-nice", str(dialog), "--out", str(out),
         ]  # fmt: skip
-        print(f"run {i}/{len(order)}: arm {label} (services nice {nice}) at {started} UTC, "
-              f"load {load_before}", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"run {i}/{len(order)}: arm {label} (speech / dialog nice {speech} / {dialog}) "
+              f"at {started} UTC, load {load_before}", file=sys.stderr, flush=True)  # fmt: skip
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         run: dict[str, Any] = {
             "run": i,
             "arm": label,
-            "services_nice": arms[label],
+            "services_nice": {"speech": speech, "dialog": dialog},
             "started_utc": started,
             "loadavg_before": load_before,
             "exit_status": proc.returncode,
@@ -182,7 +185,7 @@ def main() -> int:
                     "and dialog_nice at each arm's value, interleaved in the order given. "
                     + args.what,
                     "calls": args.calls,
-                    "arms": arms,
+                    "arms": {k: {"speech": v[0], "dialog": v[1]} for k, v in arms.items()},
                     "order": order,
                     "cpus": os.cpu_count(),
                     "runs": runs,

@@ -37,12 +37,12 @@ class ServicesConfig:
     """Other hosts' dialog services (``tcp:HOST:PORT``), tried in this order when this
     host's own (``dialog_address``) is down or dies during a turn; they must share its
     Redis tracker store (``dialog.tracker_store: redis://...``)."""
-    speech_nice: int = 0
+    speech_nice: int = -10
     """Nice value (-20..19) ``voicebot serve`` starts the speech service at, relative to its
     own (normally 0; the workers stay at ``sip.worker_nice``). Negative runs decodes and
     syntheses before the workers when the cores are short; it needs CAP_SYS_NICE (root):
     without it the service runs at serve's own value, with one warning."""
-    dialog_nice: int = 0
+    dialog_nice: int = -10
     """The same for the dialog service (README "Service priority")."""
 
     def __post_init__(self) -> None:
