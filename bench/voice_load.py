@@ -33,7 +33,12 @@ service's CPU and run-queue wait), ``media`` (bench/rtp_probe.py: the RTP on the
 by the kernel: late packets, gaps, jitter, the bot's underruns; root only) and, with
 ``--profile-dialog``, ``dialog_loop`` (bench/dialog_profile.py: py-spy of the dialog loop).
 ``--caller-nice N`` runs the callers at nice N (default 0); ``--worker-nice N`` sets
-``sip.worker_nice``. README "What a turn waits on at 16-32 calls".
+``sip.worker_nice``. README "What a turn waits on at 16-32 calls". ``--speech-nice N`` /
+``--dialog-nice N`` set ``services.speech_nice`` / ``dialog_nice`` (README "Service
+priority"); every level records the 1-minute load average during it (``loadavg_1m``) and
+the nice values its processes ran at (``nice_by_role``, and ``autogroup_nice_by_role``: their
+sessions' task groups, which is what shares the CPU between them, see
+voicebot/services/priority.py).
 
 Network: 127.0.0.1 only. Writes ``bench/results/voice_load.json``.
 
@@ -280,6 +285,15 @@ def effective_worker_nice(cfg: Path) -> int:
     return section_to(SipSettings, load_settings(cfg), "sip").worker_nice
 
 
+def effective_service_nice(cfg: Path) -> dict[str, int]:
+    """services.speech_nice / dialog_nice of the run (the settings file, over the defaults)."""
+    from voicebot.config import load_settings
+    from voicebot.services.settings import services_config
+
+    svc = services_config(load_settings(cfg))
+    return {"speech": svc.speech_nice, "dialog": svc.dialog_nice}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", default="1,8,16,32,48")
@@ -300,6 +314,12 @@ def main() -> int:
     )
     ap.add_argument(
         "--worker-nice", type=int, default=None, help="sip.worker_nice (default: the settings')"
+    )
+    ap.add_argument(
+        "--speech-nice", type=int, default=None, help="services.speech_nice (default: settings')"
+    )
+    ap.add_argument(
+        "--dialog-nice", type=int, default=None, help="services.dialog_nice (default: settings')"
     )
     ap.add_argument(
         "--no-rtp-probe", action="store_true", help="no packet capture of the calls' RTP"
@@ -327,7 +347,10 @@ def main() -> int:
         f"  max_calls: {args.max_calls}\n"
         + (f"  worker_nice: {args.worker_nice}\n" if args.worker_nice is not None else "")
         + f"dialog:\n  action_endpoint: http://127.0.0.1:{free_port()}/webhook\n"
-        f"services:\n  mode: {args.mode}\n" + (args.settings.read_text() if args.settings else "")
+        f"services:\n  mode: {args.mode}\n"
+        + (f"  speech_nice: {args.speech_nice}\n" if args.speech_nice is not None else "")
+        + (f"  dialog_nice: {args.dialog_nice}\n" if args.dialog_nice is not None else "")
+        + (args.settings.read_text() if args.settings else "")
     )
     var = folder / "var"
     var.mkdir()
@@ -381,6 +404,7 @@ def main() -> int:
         max_calls=args.max_calls,
         caller_nice=args.caller_nice,
         worker_nice=effective_worker_nice(cfg),
+        service_nice=effective_service_nice(cfg),
         start_to_answering_s=load_s,
         cpus=os.cpu_count(),
         loadavg_1m_at_start=load_at_start,

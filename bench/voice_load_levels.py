@@ -199,6 +199,7 @@ def report(
     max_calls: int,
     caller_nice: int,
     worker_nice: int,
+    service_nice: dict[str, int],
     start_to_answering_s: float,
     cpus: int | None,
     loadavg_1m_at_start: float,
@@ -218,6 +219,7 @@ def report(
         "callers": "one pjsua2 process per call (tests/sip/caller.py), real SIP and RTP, "
         f"run at nice {caller_nice}: on a real line the callers are elsewhere",
         "worker_nice": worker_nice,
+        "service_nice": service_nice,
         "start_to_answering_s": round(start_to_answering_s, 1),
         "cpus": cpus,
         "loadavg_1m_at_start": loadavg_1m_at_start,

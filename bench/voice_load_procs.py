@@ -16,6 +16,8 @@ from pathlib import Path
 
 from sip_load import children
 
+from voicebot.services.priority import group_nice_of
+
 PROBE = Path(__file__).resolve().parent / "rtp_probe.py"
 KINDS = (
     ("kamailio", "kamailio"),
@@ -53,6 +55,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.every = root, every_s
         self.rows: list[dict[str, float]] = []
+        self.nice: dict[str, set[int]] = {}
+        self.group_nice: dict[str, set[int | None]] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -60,7 +64,7 @@ class Sampler(threading.Thread):
         last_t = time.monotonic()
         while not self._halt.wait(self.every):
             now = time.monotonic()
-            row: dict[str, float] = {}
+            row: dict[str, float] = {"loadavg_1m": os.getloadavg()[0]}
             for pid in [self.root, *children(self.root)]:
                 try:
                     cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -70,6 +74,9 @@ class Sampler(threading.Thread):
                 except (OSError, IndexError, ValueError):
                     continue
                 kind = next((k for k, key in KINDS if key in cmd), "other")
+                if not cmd.startswith("nice "):  # (not yet exec'd into the process it starts)
+                    self.nice.setdefault(kind, set()).add(int(fields[16]))
+                    self.group_nice.setdefault(kind, set()).add(group_nice_of(pid))
                 cpu = (int(fields[11]) + int(fields[12])) / TICK
                 if pid in last:
                     row[f"{kind}_cpu"] = row.get(f"{kind}_cpu", 0.0) + 100 * (cpu - last[pid]) / (
@@ -107,6 +114,16 @@ class Sampler(threading.Thread):
             "pss_mb_peak": {k: peak(f"{k}_pss") for k in kinds if peak(f"{k}_pss")},
             "cpu_pct_mean": {k: mean(f"{k}_cpu") for k in kinds if mean(f"{k}_cpu")},
             "cpu_pct_total_mean": round(sum(mean(f"{k}_cpu") for k in kinds), 1),
+            "loadavg_1m": {
+                "min": round(min(r["loadavg_1m"] for r in rows), 2),
+                "mean": mean("loadavg_1m"),
+                "max": peak("loadavg_1m"),
+            },
+            "nice_by_role": {k: sorted(v) for k, v in sorted(self.nice.items())},
+            "autogroup_nice_by_role": {
+                k: sorted(v, key=lambda x: -99 if x is None else x)
+                for k, v in sorted(self.group_nice.items())
+            },
         }
 
 

@@ -14,6 +14,7 @@ import pytest
 from conftest import PYTHON, ROOT, frame_dbfs, free_port, read_wav, require_peers, run_caller
 
 from voicebot.errors import ConfigError
+from voicebot.services.priority import group_nice_of
 from voicebot.telephony.settings import SipSettings
 
 KAMAILIO = Path("/usr/sbin/kamailio")
@@ -84,6 +85,8 @@ def test_workers_run_at_worker_nice_and_answer(tmp_path: Path) -> None:
         kamailio = [p for p, cmd in below.items() if "kamailio" in cmd]
         assert len(workers) == 2 and kamailio, below
         assert [nice_of(p) for p in workers] == [7, 7]
+        if group_nice_of(workers[0]) is not None:  # their sessions' task groups (autogroup)
+            assert [group_nice_of(p) for p in workers] == [7, 7]
         assert nice_of(proc.pid) == 0 and {nice_of(p) for p in kamailio} == {0}
 
         record = tmp_path / "heard.wav"
@@ -103,6 +106,7 @@ def test_workers_run_at_worker_nice_and_answer(tmp_path: Path) -> None:
             ]
         assert restarted, "the killed worker was not restarted"
         assert nice_of(restarted[0]) == 7
+        assert group_nice_of(restarted[0]) in (None, 7)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -31,6 +31,7 @@ from voicebot.config import Settings
 from voicebot.dialog.settings import dialog_config
 from voicebot.paths import var_dir
 from voicebot.services.client import ServiceClient
+from voicebot.services.priority import nice_command, permitted_nice, set_group_nice
 from voicebot.services.protocol import Address, ServiceError
 from voicebot.services.settings import ServicesConfig, services_config
 
@@ -47,10 +48,14 @@ def say(text: str) -> None:
 
 
 class ServiceProcess:
-    """One service child process (``python -m voicebot.services.NAME``)."""
+    """One service child process (``python -m voicebot.services.NAME``), ``nice`` steps
+    from this process's nice value (a restart gets it too)."""
 
-    def __init__(self, name: str, address: Address, folder: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, address: Address, folder: Path, env: dict[str, str], nice: int = 0
+    ) -> None:
         self.name = name
+        self.nice = nice
         self.address = address
         self.folder = folder
         self.env = env
@@ -65,10 +70,11 @@ class ServiceProcess:
         self.status_path.unlink(missing_ok=True)
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", f"voicebot.services.{self.name}",
+                [*nice_command(self.nice), sys.executable, "-m", f"voicebot.services.{self.name}",
                  "--address", str(self.address), "--status", str(self.status_path)],
                 stdout=logf, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
             )  # fmt: skip
+        set_group_nice(self.proc.pid, self.nice)  # (its session's task group: see priority)
         self.started = time.monotonic()
         self._stage = ""
 
@@ -119,9 +125,10 @@ class HostServices:
         self.folder = folder or var_dir() / "services"
         self.folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **(env or {})}
+        nice = permitted_nice({"speech": self.cfg.speech_nice, "dialog": self.cfg.dialog_nice})
         self.services = [
-            ServiceProcess("speech", self.cfg.speech(), self.folder, env),
-            ServiceProcess("dialog", self.cfg.dialog(), self.folder, env),
+            ServiceProcess("speech", self.cfg.speech(), self.folder, env, nice["speech"]),
+            ServiceProcess("dialog", self.cfg.dialog(), self.folder, env, nice["dialog"]),
         ]
         self.redis: RedisServer | None = None
         self._stop = threading.Event()

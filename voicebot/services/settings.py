@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from voicebot.config import Settings, section_to
+from voicebot.errors import ConfigError
 from voicebot.paths import var_dir
 from voicebot.services.protocol import Address, parse_address
 
@@ -36,6 +37,22 @@ class ServicesConfig:
     """Other hosts' dialog services (``tcp:HOST:PORT``), tried in this order when this
     host's own (``dialog_address``) is down or dies during a turn; they must share its
     Redis tracker store (``dialog.tracker_store: redis://...``)."""
+    speech_nice: int = -10
+    """Nice value (-20..19) ``voicebot serve`` starts the speech service at, relative to its
+    own (normally 0; the workers stay at ``sip.worker_nice``). Negative runs decodes and
+    syntheses before the workers when the cores are short; it needs CAP_SYS_NICE (root):
+    without it the service runs at serve's own value, with one warning."""
+    dialog_nice: int = -10
+    """The same for the dialog service (README "Service priority")."""
+
+    def __post_init__(self) -> None:
+        for name in ("speech_nice", "dialog_nice"):
+            value = getattr(self, name)
+            if not -20 <= value <= 19:
+                raise ConfigError(
+                    f"settings section 'services': {name} must be -20..19, not {value}",
+                    hint="a nice value: negative runs the service before the call workers",
+                )
 
     def speech(self) -> Address:
         return parse_address(self.speech_address, var_dir())

@@ -52,6 +52,7 @@ import yaml
 from voicebot.center.board_api import board_clock
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.errors import TelephonyError, VoicebotError
+from voicebot.services.priority import set_group_nice
 from voicebot.telephony.admission import HostLoad, host_capacities
 from voicebot.telephony.kamailio import (
     KamailioProcess,
@@ -354,6 +355,9 @@ class Supervisor:
                 env=env,
                 start_new_session=True,
             )
+        # its own session is its own task group: without this, nice -n does not put it
+        # behind the services at all (voicebot.services.priority)
+        set_group_nice(self.procs[w.name].pid, self.sip.worker_nice)
         self.started[w.name] = time.monotonic()
 
     def _wait_ready(self, workers: list[Worker]) -> None:
