@@ -39,9 +39,16 @@ def hear(
     gap_s: float,
     **session: float,
 ) -> Listened:
-    settings = load_settings()
-    cfg = replace(section_to(SessionConfig, settings, "session"), **session)
     audio = fsdd_digits(digits, speaker, 8000, group_gap_s=gap_s)
+    return listen_to(engine, audio, expect, length, **session)
+
+
+def listen_to(
+    engine: AsrEngine, audio: np.ndarray, expect: ExpectedInput, length: int, **session: float
+) -> Listened:
+    """``audio`` (8 kHz) through the real hearing path with the default settings, the
+    session's overridden by ``session``."""
+    settings = load_settings()
     return asyncio.run(
         listen(
             audio,
@@ -50,7 +57,7 @@ def hear(
             engine,
             vad=section_to(VadConfig, settings, "vad"),
             turns=section_to(TurnConfig, settings, "turns"),
-            session=cfg,
+            session=replace(section_to(SessionConfig, settings, "session"), **session),
         )
     )
 
@@ -130,18 +137,7 @@ def test_words_soon_after_a_whole_pin_are_a_turn_of_their_own(engine: AsrEngine)
     ).samples
     pin = fsdd_digits("12 34", "yweweler", 8000, group_gap_s=1.5)
     audio = np.concatenate([pin, np.zeros(8000, np.int16), words])
-    settings = load_settings()
-    got = asyncio.run(
-        listen(
-            audio,
-            "free",
-            4,
-            engine,
-            vad=section_to(VadConfig, settings, "vad"),
-            turns=section_to(TurnConfig, settings, "turns"),
-            session=section_to(SessionConfig, settings, "session"),
-        )
-    )
+    got = listen_to(engine, audio, "free", 4)
     assert [spoken_digits(t.turn.text) for t in got.turns] == ["1234", ""]
     assert "goodbye" in got.turns[1].turn.text.lower()
     assert got.turns[0].turn.time_s <= got.turns[1].turn.time_s
@@ -192,19 +188,8 @@ def fsdd_takes(groups: str, speaker: str, takes: list[int], gap_s: float) -> np.
 def test_a_pin_whose_joined_decode_fills_the_end_keeps_the_last_group(
     engine: AsrEngine, groups: str, takes: list[int]
 ) -> None:
-    settings = load_settings()
     audio = fsdd_takes(groups, "nicolas", takes, gap_s=2.0)
-    got = asyncio.run(
-        listen(
-            audio,
-            "free",
-            4,
-            engine,
-            vad=section_to(VadConfig, settings, "vad"),
-            turns=section_to(TurnConfig, settings, "turns"),
-            session=section_to(SessionConfig, settings, "session"),
-        )
-    )
+    got = listen_to(engine, audio, "free", 4)
     assert [spoken_digits(t.turn.text) for t in got.turns] == [groups.replace(" ", "")]
     turn = got.turns[0]
     assert turn.groups == len(groups.split()) and got.no_inputs == []
@@ -228,28 +213,12 @@ def test_a_pin_whose_joined_decode_fills_the_end_keeps_the_last_group(
 def test_a_quiet_lone_digit_mid_pin_starts_a_group_at_the_held_vad_threshold(
     engine: AsrEngine, groups: str, takes: list[int]
 ) -> None:
-    settings = load_settings()
     audio = fsdd_takes(groups, "nicolas", takes, gap_s=2.0)
-    session = section_to(SessionConfig, settings, "session")
-
-    def heard(cfg: SessionConfig) -> Listened:
-        return asyncio.run(
-            listen(
-                audio,
-                "free",
-                4,
-                engine,
-                vad=section_to(VadConfig, settings, "vad"),
-                turns=section_to(TurnConfig, settings, "turns"),
-                session=cfg,
-            )
-        )
-
-    got = heard(session)
+    got = listen_to(engine, audio, "free", 4)
     assert [spoken_digits(t.turn.text) for t in got.turns] == [groups.replace(" ", "")]
     assert got.turns[0].groups == 4 and got.no_inputs == []
     # the control: at vad.threshold mid-number too, the quiet digit starts no segment and
     # the PIN is cut in two turns
-    off = heard(replace(session, digits_held_vad_threshold=0.0))
+    off = listen_to(engine, audio, "free", 4, digits_held_vad_threshold=0.0)
     assert len(off.turns) == 2
     assert "".join(spoken_digits(t.turn.text) for t in off.turns) != groups.replace(" ", "")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PYTHON, ROOT, free_port, require_peers
+from test_worker_nice import processes_below
 
 from voicebot.config import load_settings
 from voicebot.errors import ConfigError
@@ -38,30 +39,6 @@ def thread_nices(pid: int) -> set[int]:
             out.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
         except (OSError, IndexError, ValueError):
             continue
-    return out
-
-
-def processes_below(pid: int) -> dict[int, str]:
-    """pid -> command line of every descendant of ``pid``."""
-    parents: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(
-                int(stat.parent.name)
-            )
-        except (OSError, ValueError, IndexError):
-            continue
-    out: dict[int, str] = {}
-    todo = [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            todo.append(child)
-            try:
-                out[child] = (
-                    Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                )
-            except OSError:
-                continue
     return out
 
 
