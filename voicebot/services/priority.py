@@ -44,20 +44,32 @@ def group_nice_of(pid: int) -> int | None:
         return None
 
 
+def group_base() -> int:
+    """The nice value our children's task groups are counted from: our own autogroup's, or,
+    when we run in the root task group (a process never moved into a session of its own,
+    e.g. started straight by an init or a CI runner: ``/proc/self/autogroup`` is empty), our
+    own nice value, which is what our threads compete at there."""
+    own = group_nice_of(os.getpid())
+    return own if own is not None else os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def set_group_nice(pid: int, increment: int) -> bool:
     """Put the autogroup of ``pid``'s session (a session of its own: ``start_new_session``)
-    ``increment`` steps from our own autogroup's nice value; False when the kernel has no
-    autogroup or refuses (a refusal is logged). The kernel takes at most ten such writes a
-    second from a process without CAP_SYS_ADMIN (EAGAIN): retried for up to 2 s."""
-    own = group_nice_of(os.getpid())
-    if own is None or increment == 0:
+    ``increment`` steps from :func:`group_base`; False when the kernel has no autogroup for it
+    or refuses, or the value read back is not the one written (both logged). The kernel takes
+    at most ten such writes a second from a process without CAP_SYS_ADMIN (EAGAIN): retried
+    for up to 2 s."""
+    current = group_nice_of(pid)
+    if current is None:  # no autogroup (kernel without it, or pid is gone)
         return False
-    value = max(-20, min(19, own + increment))
+    value = max(-20, min(19, group_base() + increment))
+    if current == value:
+        return True
     deadline = time.monotonic() + 2.0
     while True:
         try:
             Path(f"/proc/{pid}/autogroup").write_text(str(value))
-            return True
+            break
         except OSError as exc:
             if exc.errno == errno.EAGAIN and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -65,6 +77,14 @@ def set_group_nice(pid: int, increment: int) -> bool:
             if exc.errno != errno.ESRCH:  # (a process that already exited: nothing to do)
                 log.warning("could not set the autogroup nice of pid %d to %d: %s", pid, value, exc)
             return False
+    after = group_nice_of(pid)
+    if after is not None and after != value:
+        log.warning(
+            "the autogroup nice of pid %d reads %d after writing %d: this kernel does not keep "
+            "it, so the process competes for the CPU at its nice value only", pid, after, value
+        )
+        return False
+    return True
 
 
 def can_lower_nice(increment: int) -> bool:
