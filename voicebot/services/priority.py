@@ -81,7 +81,10 @@ def set_group_nice(pid: int, increment: int) -> bool:
     if after is not None and after != value:
         log.warning(
             "the autogroup nice of pid %d reads %d after writing %d: this kernel does not keep "
-            "it, so the process competes for the CPU at its nice value only", pid, after, value
+            "it, so the process competes for the CPU at its nice value only",
+            pid,
+            after,
+            value,
         )
         return False
     return True
