@@ -153,7 +153,11 @@ def test_services_run_at_their_nice_values(tmp_path: Path, serve: list[Served]) 
     assert len(list(Path(f"/proc/{speech}/task").iterdir())) > 2
     # (the speech service's prompt-cache warm-up thread puts itself at 19 while it runs)
     assert thread_nices(speech) - {19} == {-3} and thread_nices(dialog) == {-6}
-    others = [p for r in ("worker", "actions", "kamailio") for p in roles[r]]
+    # the action server answers within the dialog's turns: at the dialog's value too
+    (actions,) = roles["actions"]
+    assert nice_of(actions) == -6 and group_nice_of(actions) in (None, -6)
+    assert group_nice_of(actions) == group_nice_of(dialog)
+    others = [p for r in ("worker", "kamailio") for p in roles[r]]
     assert {nice_of(p) for p in [served.proc.pid, *others]} == {0}
     assert "CAP_SYS_NICE" not in served.output()
 
@@ -163,7 +167,7 @@ def test_services_run_at_their_nice_values(tmp_path: Path, serve: list[Served]) 
         again = [p for p in served.roles()["dialog"] if p != dialog]
         if again:
             assert nice_of(again[0]) == -6
-            assert group_nice_of(again[0]) in (None, -6)
+            assert group_nice_of(again[0]) == group_nice_of(actions)  # -6, or None for both
             break
         time.sleep(0.3)
     else:
@@ -192,5 +196,6 @@ def test_without_cap_sys_nice_serve_warns_and_runs_at_0(
     assert "WARNING" in warning and "speech_nice -5" in warning and "dialog_nice -5" in warning
     roles = served.roles()
     assert roles["speech"] and roles["dialog"], roles
-    assert {nice_of(p) for r in ("speech", "dialog", "worker") for p in roles[r]} == {0}
-    assert {group_nice_of(p) for r in ("speech", "dialog") for p in roles[r]} <= {None, 0}
+    started = [p for r in ("speech", "dialog", "worker", "actions") for p in roles[r]]
+    assert {nice_of(p) for p in started} == {0}
+    assert {group_nice_of(p) for p in started} <= {None, 0}

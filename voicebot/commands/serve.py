@@ -132,6 +132,9 @@ def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
         # server and the workers start alongside them (their imports take seconds the
         # models' load covers); Kamailio takes calls once every service answers.
         services = HostServices(settings)
+        # every dialog turn waits for the action server's answers: it runs at the dialog's
+        # priority (the workers' media work must not delay it either)
+        actions.nice = services.nice["dialog"]
 
         def ready(stopping: Callable[[], bool]) -> None:
             services.wait_ready(stopping)

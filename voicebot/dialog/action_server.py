@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from voicebot.errors import DialogError
 from voicebot.paths import dialogs_dir, var_dir
+from voicebot.services.priority import nice_command, set_group_nice
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,19 @@ class ActionServer:
     """A running action server: reused if one answers, else started as a child process."""
 
     def __init__(
-        self, endpoint: str, *, env: dict[str, str] | None = None, log_path: Path | None = None
+        self,
+        endpoint: str,
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        nice: int = 0,
     ) -> None:
+        """``nice``: the increment over our own nice value it runs at, in a session (task
+        group) of its own when not 0 (:mod:`voicebot.services.priority`): ``voicebot serve``
+        gives it the dialog service's value, as every dialog turn waits for its answers."""
         self.endpoint = endpoint
         self._env = env
+        self.nice = nice
         self._log_path = log_path or var_dir() / "action-server.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -91,13 +101,16 @@ class ActionServer:
         port = urlsplit(self.endpoint).port or 5055
         logfile = open(self._log_path, "ab")  # noqa: SIM115 - owned by the child process
         self._proc = subprocess.Popen(
-            server_command(port),
+            [*nice_command(self.nice), *server_command(port)],
             cwd=dialogs_dir(),
             env=server_env(self.endpoint, self._env),
             stdout=logfile,
             stderr=subprocess.STDOUT,
+            start_new_session=bool(self.nice),
         )
         logfile.close()
+        if self.nice:
+            set_group_nice(self._proc.pid, self.nice)
         return self
 
     def wait(self, timeout_s: float = 60.0) -> ActionServer:

@@ -126,6 +126,7 @@ class HostServices:
         self.folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **(env or {})}
         nice = permitted_nice({"speech": self.cfg.speech_nice, "dialog": self.cfg.dialog_nice})
+        self.nice = nice  # service name -> the nice increment it runs at (host permitting)
         self.services = [
             ServiceProcess("speech", self.cfg.speech(), self.folder, env, nice["speech"]),
             ServiceProcess("dialog", self.cfg.dialog(), self.folder, env, nice["dialog"]),
