@@ -14,6 +14,7 @@ from voicebot.asr.audio import resample_float
 from voicebot.asr.whisper import WhisperEngine
 from voicebot.config import load_settings
 from voicebot.errors import AudioError, ConfigError
+from voicebot.events import ExpectedInput
 
 pytestmark = pytest.mark.slow
 
@@ -269,12 +270,17 @@ def test_a_spelled_postcode_is_heard_in_spelled_mode(engine: AsrEngine) -> None:
     assert parse_postcode(engine.transcribe(audio, "spelled").text) == "SW1A 1AA"
 
 
-def test_a_postcode_inside_a_free_sentence_is_decoded_again_as_spelled(engine: AsrEngine) -> None:
+@pytest.mark.parametrize("expect", ["free", "yes_no"])
+def test_a_postcode_inside_a_free_sentence_is_decoded_again_as_spelled(
+    engine: AsrEngine, expect: ExpectedInput
+) -> None:
+    """Also as the answer to a yes/no question ("Is there anything else I can help with?"):
+    in yes_no mode the sentence was kept as decoded, "M11A" or "M1108"."""
     from voicebot.numbers import parse_postcode
 
     # flite's rms voice: "is there an outage at postcode m one one a a" (a replay caller)
     audio = pcm8k(Path(__file__).parent / "audio/outage_postcode_inline_rms/01.wav")
-    heard = engine.transcribe(audio, "free").text
+    heard = engine.transcribe(audio, expect).text
     assert "outage" in heard.lower() and parse_postcode(heard) == "M1 1AA", heard
 
 

@@ -207,3 +207,18 @@ def test_handoff_record_is_json_lines(chat, stores) -> None:  # type: ignore[no-
     chat().say("can i talk to someone about my bill")
     lines = stores[0].path.read_text().splitlines()
     assert lines and all(json.loads(line)["call_id"].startswith("test-") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["is there an outage at postcode m one one a a", "is there a power cut in M11AA"],
+)
+def test_after_an_outage_answer_the_next_turn_is_not_a_postcode(chat, first: str) -> None:  # type: ignore[no-untyped-def]
+    """The outage answer ends on "anything else?": the next turn is a yes/no answer, not
+    the postcode again (with the 1 s endpoint and letters' prompt of a postcode question)."""
+    c = chat()
+    reply = c.say(first)
+    assert reply.intent == "check_outage"
+    assert "anything else" in text(reply)
+    assert c.conv.requested_slot is None
+    assert reply.expect == "yes_no"

@@ -261,9 +261,16 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
         elif expect == "number":
             # a survey rating or score: no number heard (or a loop) is decoded again as digits
             text, words = self._number_answer(audio, text, words)
-        elif expect == "free" and SPELLING_CUE.search(text) and parse_postcode(text) is None:
+        elif (
+            expect in ("free", "yes_no")
+            and SPELLING_CUE.search(text)
+            and parse_postcode(text) is None
+        ):
             # "is there an outage at postcode m one one a a": the free decode garbles the
-            # spelled part ("M1108"); the spelled decode hears letters and digits
+            # spelled part ("M1108"); the spelled decode hears letters and digits. Also after
+            # a yes/no question: "Is there anything else I can help with?" is answered with
+            # the next request as often as with a no (bench/voice_load.py's callers: "M11A",
+            # and the bot asked for the postcode again)
             spelled_text, spelled_words, _ = self.decode(audio, "spelled")
             if parse_postcode(spelled_text) is not None:
                 text, words = spelled_text, spelled_words
