@@ -203,11 +203,15 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
         expect: ExpectedInput,
         length: int | None = None,
         prompt: str | None = None,
+        encoded: Any = None,
     ) -> tuple[str, list[Word], float]:
         """Decode 16 kHz float audio: (raw text, words with confidence, no-speech prob).
 
         ``length``: how many digits the dialog asked for (None: not a digit question).
         ``prompt``: which context prompt to use (default: the one of ``expect``).
+        ``encoded``: the encoder's output for this audio in this ``expect``'s window, when a
+        decode with another prompt already has it (the spelled and date re-decodes below:
+        the encoder is about a quarter of a short decode's time).
         """
         import ctranslate2
 
@@ -221,9 +225,10 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
         window = (
             self.cfg.whisper_digits_window_s if expect == "digits" else self.cfg.whisper_window_s
         )
-        feats = ctranslate2.StorageView.from_array(self.features(audio, window)[None])
-        with self._lock:
-            encoded = self._ct2.encode(feats)
+        if encoded is None:
+            feats = ctranslate2.StorageView.from_array(self.features(audio, window)[None])
+            with self._lock:
+                encoded = self._ct2.encode(feats)
         if expect != "digits":
             cap = min(4 + int(voiced_seconds(audio) * TOKENS_PER_VOICED_S), 8 + int(dur * 8))
             result = self._generate(encoded, context, cap)
@@ -271,7 +276,7 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
             # a yes/no question: "Is there anything else I can help with?" is answered with
             # the next request as often as with a no (bench/voice_load.py's callers: "M11A",
             # and the bot asked for the postcode again)
-            spelled_text, spelled_words, _ = self.decode(audio, "spelled")
+            spelled_text, spelled_words, _ = self.decode(audio, "spelled", encoded=encoded)
             if parse_postcode(spelled_text) is not None:
                 text, words = spelled_text, spelled_words
         elif length and expect == "free" and parse_date_of_birth(text) is None:
@@ -281,7 +286,9 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
             # nineteen eighty") is decoded again with dates as the context
             heard = self._digit_answer(audio, text, length)
             if heard is None:
-                date_text, date_words, _ = self.decode(audio, "free", prompt="date")
+                date_text, date_words, _ = self.decode(
+                    audio, "free", prompt="date", encoded=encoded
+                )
                 if parse_date_of_birth(date_text) is not None:
                     heard = date_text, date_words
             text, words = heard or (text, words)
