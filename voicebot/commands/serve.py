@@ -124,9 +124,9 @@ def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
         from voicebot.services.settings import services_config
 
         svc = services_config(settings)
-        actions = ActionServer(dialog_config(settings).action_endpoint)
+        endpoint = dialog_config(settings).action_endpoint
         if svc.mode != "shared" or not svc.start:
-            with actions:
+            with ActionServer(endpoint):
                 return Supervisor(sip, settings, var_dir() / "sip", env).run()
         # one speech and one dialog service for the host; the workers stay thin. The action
         # server and the workers start alongside them (their imports take seconds the
@@ -134,7 +134,7 @@ def _serve(sip: SipSettings, settings: Settings, env: dict[str, str]) -> int:
         services = HostServices(settings)
         # every dialog turn waits for the action server's answers: it runs at the dialog's
         # priority (the workers' media work must not delay it either)
-        actions.nice = services.nice["dialog"]
+        actions = ActionServer(endpoint, nice=services.nice["dialog"])
 
         def ready(stopping: Callable[[], bool]) -> None:
             services.wait_ready(stopping)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from voicebot.errors import DialogError
 from voicebot.paths import dialogs_dir, var_dir
-from voicebot.services.priority import nice_command, set_group_nice
+from voicebot.services.priority import start_at_nice
 
 log = logging.getLogger(__name__)
 
@@ -100,17 +100,16 @@ class ActionServer:
             return self
         port = urlsplit(self.endpoint).port or 5055
         logfile = open(self._log_path, "ab")  # noqa: SIM115 - owned by the child process
-        self._proc = subprocess.Popen(
-            [*nice_command(self.nice), *server_command(port)],
+        self._proc = start_at_nice(
+            server_command(port),
+            self.nice,
+            new_session=bool(self.nice),
             cwd=dialogs_dir(),
             env=server_env(self.endpoint, self._env),
             stdout=logfile,
             stderr=subprocess.STDOUT,
-            start_new_session=bool(self.nice),
         )
         logfile.close()
-        if self.nice:
-            set_group_nice(self._proc.pid, self.nice)
         return self
 
     def wait(self, timeout_s: float = 60.0) -> ActionServer:

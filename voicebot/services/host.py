@@ -31,7 +31,7 @@ from voicebot.config import Settings
 from voicebot.dialog.settings import dialog_config
 from voicebot.paths import var_dir
 from voicebot.services.client import ServiceClient
-from voicebot.services.priority import nice_command, permitted_nice, set_group_nice
+from voicebot.services.priority import permitted_nice, start_at_nice
 from voicebot.services.protocol import Address, ServiceError
 from voicebot.services.settings import ServicesConfig, services_config
 
@@ -69,12 +69,11 @@ class ServiceProcess:
     def spawn(self) -> None:
         self.status_path.unlink(missing_ok=True)
         with open(self.log_path, "ab") as logf:
-            self.proc = subprocess.Popen(
-                [*nice_command(self.nice), sys.executable, "-m", f"voicebot.services.{self.name}",
+            self.proc = start_at_nice(
+                [sys.executable, "-m", f"voicebot.services.{self.name}",
                  "--address", str(self.address), "--status", str(self.status_path)],
-                stdout=logf, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                self.nice, stdout=logf, stderr=subprocess.STDOUT, env=self.env,
             )  # fmt: skip
-        set_group_nice(self.proc.pid, self.nice)  # (its session's task group: see priority)
         self.started = time.monotonic()
         self._stage = ""
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +130,18 @@ def nice_command(increment: int) -> list[str]:
     """The prefix that starts a command ``increment`` nice steps from ours ([] for 0); ``nice``
     execs the command, so its pid and signals are the command's."""
     return ["nice", "-n", str(increment)] if increment else []
+
+
+def start_at_nice(
+    command: list[str], increment: int, *, new_session: bool = True, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` ``increment`` nice steps from ours: through :func:`nice_command`
+    (every thread it makes has the value), in a session of its own (``new_session``) whose
+    autogroup is then put at the same value (:func:`set_group_nice`). ``popen``: the rest of
+    :class:`subprocess.Popen`'s arguments."""
+    proc = subprocess.Popen(
+        [*nice_command(increment), *command], start_new_session=new_session, **popen
+    )
+    if new_session:
+        set_group_nice(proc.pid, increment)
+    return proc

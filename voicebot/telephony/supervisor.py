@@ -52,7 +52,7 @@ import yaml
 from voicebot.center.board_api import board_clock
 from voicebot.config import Settings, load_settings, section_to
 from voicebot.errors import TelephonyError, VoicebotError
-from voicebot.services.priority import set_group_nice
+from voicebot.services.priority import start_at_nice
 from voicebot.telephony.admission import HostLoad, host_capacities
 from voicebot.telephony.kamailio import (
     KamailioProcess,
@@ -330,10 +330,10 @@ class Supervisor:
         ready.unlink(missing_ok=True)
         env = {**os.environ, **self.env, "VOICEBOT_CONFIG": str(config)}
         with open(self.folder / f"{w.name}.log", "ab") as logf:
-            nice = ["nice", "-n", str(self.sip.worker_nice)] if self.sip.worker_nice else []
-            self.procs[w.name] = subprocess.Popen(
+            # its own session is its own task group: nice -n alone would not put it behind
+            # the services at all (voicebot.services.priority)
+            self.procs[w.name] = start_at_nice(
                 [
-                    *nice,  # (nice execs the worker: same pid, signals reach it)
                     sys.executable,
                     "-m",
                     "voicebot.telephony.worker",
@@ -350,14 +350,11 @@ class Supervisor:
                     "--ready-file",
                     str(ready),
                 ],
+                self.sip.worker_nice,
                 stdout=logf,
                 stderr=subprocess.STDOUT,
                 env=env,
-                start_new_session=True,
             )
-        # its own session is its own task group: without this, nice -n does not put it
-        # behind the services at all (voicebot.services.priority)
-        set_group_nice(self.procs[w.name].pid, self.sip.worker_nice)
         self.started[w.name] = time.monotonic()
 
     def _wait_ready(self, workers: list[Worker]) -> None:
