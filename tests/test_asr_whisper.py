@@ -262,7 +262,7 @@ def test_pause_spans_split_speech_at_pauses_only() -> None:
 
 
 def test_a_spelled_postcode_is_heard_in_spelled_mode(engine: AsrEngine) -> None:
-    from voicebot.numbers import parse_postcode
+    from voicebot.postcodes import parse_postcode
 
     # espeak-ng's Scottish voice spelling "s w one a one a a" (a replay case's caller)
     # (tiny.en's free decode hears "It's not a good one,")
@@ -276,7 +276,7 @@ def test_a_postcode_inside_a_free_sentence_is_decoded_again_as_spelled(
 ) -> None:
     """Also as the answer to a yes/no question ("Is there anything else I can help with?"):
     in yes_no mode the sentence was kept as decoded, "M11A" or "M1108"."""
-    from voicebot.numbers import parse_postcode
+    from voicebot.postcodes import parse_postcode
 
     # flite's rms voice: "is there an outage at postcode m one one a a" (a replay caller)
     audio = pcm8k(Path(__file__).parent / "audio/outage_postcode_inline_rms/01.wav")

@@ -1,4 +1,4 @@
-"""Spoken and typed numbers, dates of birth and postcodes (voicebot.numbers)."""
+"""Spoken and typed numbers, dates of birth (voicebot.numbers), postcodes (voicebot.postcodes)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from voicebot.numbers import (
     digit_answer_state,
     extract_number,
     parse_date_of_birth,
-    parse_postcode,
     spoken_digits,
 )
+from voicebot.postcodes import parse_postcode
 
 TODAY = date(2026, 11, 23)
 

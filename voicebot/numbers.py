@@ -1,4 +1,5 @@
-"""Numbers, dates of birth and postcodes out of spoken (ASR) or typed caller text.
+"""Numbers and dates of birth out of spoken (ASR) or typed caller text (postcodes:
+:mod:`voicebot.postcodes`; the words for digits: :mod:`voicebot.number_words`).
 
 Pure functions, no I/O. Speech recognisers write "one two three four", "double five",
 "oh", "twenty three", "nineteen eighty" and fillers ("uh", "um", "yeah so"); callers who key
@@ -7,105 +8,15 @@ dialog's form validation runs these parsers on the caller's latest message::
 
     spoken_digits("uh one two double five oh seven")   -> "125507"
     parse_date_of_birth("march twelfth nineteen eighty")  -> date(1980, 3, 12)
-    parse_postcode("it's s w one a one a a")              -> "SW1A 1AA"
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from datetime import date
 
-UNITS = {
-    "zero": 0,
-    "oh": 0,
-    "o": 0,
-    "nought": 0,
-    "nil": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "niner": 9,
-}
-TEENS = {
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-TENS = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fourty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-ORDINALS = {
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-    "tenth": 10,
-    "eleventh": 11,
-    "twelfth": 12,
-    "thirteenth": 13,
-    "fourteenth": 14,
-    "fifteenth": 15,
-    "sixteenth": 16,
-    "seventeenth": 17,
-    "eighteenth": 18,
-    "nineteenth": 19,
-    "twentieth": 20,
-    "thirtieth": 30,
-}
-MONTHS = {
-    "january": 1,
-    "jan": 1,
-    "february": 2,
-    "feb": 2,
-    "march": 3,
-    "mar": 3,
-    "april": 4,
-    "apr": 4,
-    "may": 5,
-    "june": 6,
-    "jun": 6,
-    "july": 7,
-    "jul": 7,
-    "august": 8,
-    "aug": 8,
-    "september": 9,
-    "sept": 9,
-    "sep": 9,
-    "october": 10,
-    "oct": 10,
-    "november": 11,
-    "nov": 11,
-    "december": 12,
-    "dec": 12,
-}
-REPEATS = {"double": 2, "triple": 3, "treble": 3}
+from voicebot.number_words import MONTHS, ORDINALS, REPEATS, TEENS, TENS, UNITS
+from voicebot.postcodes import parse_postcode, postcode_options
 
 _TOKEN = re.compile(r"[a-z]+|\d+")
 
@@ -287,7 +198,7 @@ def answer_state(text: str, expect: str, length: int | None) -> str:
         if (
             tokens
             and tokens[-1] not in _LEAD_INS | {"postcode", "post"}
-            and not any(_postcode_options(tok) for tok in tokens)
+            and not any(postcode_options(tok) for tok in tokens)
         ):
             return "not_postcode"
     return "open"
@@ -388,125 +299,4 @@ def parse_date_of_birth(text: str, today: date | None = None) -> date | None:
     if len(digits) == 6:
         year = _year([digits[4:]], today)
         return _valid_date(year, int(digits[2:4]), int(digits[:2]), today) if year else None
-    return None
-
-
-# ----------------------------------------------------------------------------- postcodes
-
-_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
-_NATO = {
-    "alpha": "A",
-    "bravo": "B",
-    "charlie": "C",
-    "delta": "D",
-    "echo": "E",
-    "foxtrot": "F",
-    "golf": "G",
-    "hotel": "H",
-    "india": "I",
-    "juliet": "J",
-    "kilo": "K",
-    "lima": "L",
-    "mike": "M",
-    "november": "N",
-    "oscar": "O",
-    "papa": "P",
-    "quebec": "Q",
-    "romeo": "R",
-    "sierra": "S",
-    "tango": "T",
-    "uniform": "U",
-    "victor": "V",
-    "whiskey": "W",
-    "xray": "X",
-    "yankee": "Y",
-    "zulu": "Z",
-}
-_LETTER_WORDS = {
-    "ay": "A",
-    "bee": "B",
-    "see": "C",
-    "dee": "D",
-    "gee": "G",
-    "jay": "J",
-    "kay": "K",
-    "pee": "P",
-    "queue": "Q",
-    "are": "R",
-    "tee": "T",
-    "you": "U",
-    "vee": "V",
-    "why": "Y",
-    "zed": "Z",
-    "zee": "Z",
-    "ex": "X",
-    "em": "M",
-    "en": "N",
-    "es": "S",
-    "ess": "S",
-    "el": "L",
-    "ell": "L",
-    "aitch": "H",
-}
-
-
-def _postcode_options(tok: str) -> list[str] | None:
-    """What one token can stand for inside a postcode, or None if it cannot be part of one."""
-    if tok in ("oh", "o"):
-        return ["0", "O"]
-    if tok in UNITS:
-        return [str(UNITS[tok])]
-    if re.fullmatch(r"[0-9]", tok):  # "S W 1 A 1 A A" as an ASR writes it
-        return [tok]
-    if tok in TEENS:
-        return [str(TEENS[tok])]
-    if tok in _NATO:
-        return [_NATO[tok]]
-    if re.fullmatch(r"[a-z]", tok):
-        return [tok.upper()]
-    if tok in _LETTER_WORDS:
-        return [_LETTER_WORDS[tok]]
-    if re.fullmatch(r"[a-z0-9]{2,7}", tok) and any(c.isdigit() for c in tok):
-        return [tok.upper()]
-    return None
-
-
-def parse_postcode(text: str) -> str | None:
-    """A UK postcode in ``text`` as "SW1A 1AA", written or spelled out, or None.
-
-    "SW1A 1AA", "sw1a1aa", "s w one a one a a", "s w one a one double a", "m one one a e".
-    """
-    raw = re.findall(r"[a-z0-9]+", text.lower())
-    tokens: list[str] = []
-    i = 0
-    while i < len(raw):
-        if raw[i] in REPEATS and i + 1 < len(raw) and _postcode_options(raw[i + 1]):
-            tokens.extend([raw[i + 1]] * REPEATS[raw[i]])
-            i += 2
-            continue
-        if raw[i] == "double" and i + 1 < len(raw) and raw[i + 1] in ("u", "you"):
-            tokens.append("w")
-            i += 2
-            continue
-        tokens.append(raw[i])
-        i += 1
-    # runs of tokens that can be part of a postcode; the postcode is the end of one run
-    runs: list[list[list[str]]] = [[]]
-    for tok in tokens:
-        options = _postcode_options(tok)
-        if options is None:
-            if runs[-1]:
-                runs.append([])
-            continue
-        runs[-1].append(options)
-    for run in reversed(runs):
-        for start in range(len(run)):
-            piece = run[start:]
-            if len(piece) > 8:
-                continue
-            for combo in itertools.islice(itertools.product(*piece), 64):
-                compact = "".join(combo)
-                match = _POSTCODE.match(compact)
-                if match:
-                    return f"{match[1]} {match[2]}"
     return None

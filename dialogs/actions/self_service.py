@@ -11,7 +11,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from voicebot.events import HandoffReason
-from voicebot.numbers import parse_postcode
+from voicebot.postcodes import parse_postcode
 
 from .common import departments, hand_off, latest_intent, now, store
 

@@ -75,7 +75,8 @@ from voicebot.asr.whisper_digits import DigitDecoding
 from voicebot.errors import ConfigError, ModelError
 from voicebot.events import ExpectedInput
 from voicebot.models_registry import whisper_model_path
-from voicebot.numbers import parse_date_of_birth, parse_postcode
+from voicebot.numbers import parse_date_of_birth
+from voicebot.postcodes import parse_postcode
 
 FRAMES_PER_S = 100
 """Mel frames per second of audio (hop 160 at 16 kHz)."""
