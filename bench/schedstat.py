@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROLES = (
     ("caller", "tests/sip/caller.py"),
+    ("caller", "sipp -sf"),
     ("worker", "telephony.worker"),
     ("speech", "services.speech"),
     ("dialog", "services.dialog"),

@@ -73,6 +73,7 @@ from schedstat import SchedSampler  # noqa: E402
 from sip_load import children, free_port  # noqa: E402
 from voice_load_levels import ENDED, level_row, report, service_delta  # noqa: E402
 from voice_load_procs import KINDS, TICK, RtpProbe, Sampler, cmdline  # noqa: E402, F401
+from voice_load_sipp import VARIANTS, run_sipp_callers  # noqa: E402
 
 CALLER = ROOT / "tests" / "sip" / "caller.py"
 RTP_PORTS = 40
@@ -219,6 +220,7 @@ def run_level(
     caller_nice: int = 0,
     rtp_ports: tuple[int, int] | None = None,
     profile_dialog: bool = False,
+    callers: str = "pjsua2",
 ) -> dict:
     mark = log_marks(folder)
     before = service_health()
@@ -235,21 +237,24 @@ def run_level(
     sched.start()
     results: list[dict] = []
     rng = random.Random(n)
-    threads = [
-        threading.Thread(
-            target=call,
-            args=(
-                target,
-                folder,
-                i,
-                rng.uniform(0, spread) if n > 1 else 0.0,
-                results,
-                n == 1,
-                caller_nice,
-            ),  # fmt: skip
-        )
-        for i in range(n)
-    ]
+    delays = [rng.uniform(0, spread) if n > 1 else 0.0 for _ in range(n)]
+    if callers == "sipp" and n > 1:
+        variants = {v: caller_wav(folder, v)[0::2] for v in range(VARIANTS)}
+        threads = [
+            threading.Thread(
+                target=lambda: results.extend(
+                    run_sipp_callers(target, folder, delays, variants, caller_nice)
+                )
+            )
+        ]
+    else:
+        threads = [
+            threading.Thread(
+                target=call,
+                args=(target, folder, i, delays[i], results, n == 1, caller_nice),
+            )
+            for i in range(n)
+        ]
     started = time.monotonic()
     for t in threads:
         t.start()
@@ -311,6 +316,13 @@ def main() -> int:
         type=int,
         default=CALLER_NICE,
         help="nice value of the bench's pjsua2 callers (0 = as the service)",
+    )
+    ap.add_argument(
+        "--callers",
+        choices=("pjsua2", "sipp"),
+        default="pjsua2",
+        help="the callers of levels above 1: pjsua2 processes (one per call) or SIPp "
+        "(bench/voice_load_sipp.py: the same calls for a fraction of the CPU)",
     )
     ap.add_argument(
         "--worker-nice", type=int, default=None, help="sip.worker_nice (default: the settings')"
@@ -389,7 +401,7 @@ def main() -> int:
             row = run_level(
                 n, f"sip:bot@127.0.0.1:{port}", folder, serve.pid, args.spread, args.caller_nice,
                 None if args.no_rtp_probe else (rtp_base, rtp_base + RTP_PORTS * workers),
-                args.profile_dialog,
+                args.profile_dialog, args.callers,
             )  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -409,6 +421,7 @@ def main() -> int:
         cpus=os.cpu_count(),
         loadavg_1m_at_start=load_at_start,
         rows=rows,
+        callers=args.callers,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2))

@@ -204,6 +204,7 @@ def report(
     cpus: int | None,
     loadavg_1m_at_start: float,
     rows: list[dict],
+    callers: str = "pjsua2",
 ) -> dict[str, object]:
     """The whole run's JSON (``bench/results/voice_load.json``): how it ran, the targets,
     :func:`summary` and the levels' rows."""
@@ -216,8 +217,16 @@ def report(
         "workers": workers,
         "max_calls": max_calls,
         "caller_nice": caller_nice,
-        "callers": "one pjsua2 process per call (tests/sip/caller.py), real SIP and RTP, "
-        f"run at nice {caller_nice}: on a real line the callers are elsewhere",
+        "callers": (
+            "one pjsua2 process per call (tests/sip/caller.py)"
+            if callers == "pjsua2"
+            else "SIPp (bench/voice_load_sipp.py: one sipp process per recording variant, the "
+            "same recordings and start offsets; the single-call level with a pjsua2 caller, "
+            "whose recording gives the wire latency)"
+        )
+        + f", real SIP and RTP, run at nice {caller_nice}: on a real line the callers are "
+        "elsewhere",
+        "caller_kind": callers,
         "worker_nice": worker_nice,
         "service_nice": service_nice,
         "start_to_answering_s": round(start_to_answering_s, 1),
