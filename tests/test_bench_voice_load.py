@@ -66,6 +66,13 @@ def test_a_level_row_from_hand_made_raw_data() -> None:
     assert one["failed_calls"] == 0 and one["unresolved_calls"] == 0
 
 
+REPORT_ARGS = dict(
+    mode="shared", settings="", malloc_arena_max="2", workers=1, max_calls=0, caller_nice=0,
+    worker_nice=0, service_nice={"speech": -10, "dialog": -10}, start_to_answering_s=30.04,
+    cpus=2, loadavg_1m_at_start=1.0,
+)  # fmt: skip
+
+
 def test_the_report_keeps_its_keys_in_order() -> None:
     rows = [level_row(1, RESULTS[:1], LINES[:4], {}, {}, {}, {}, None, None, 1.0, 0.0)]
     out = report(mode="shared", settings="", malloc_arena_max="2", workers=1, max_calls=0,
@@ -74,10 +81,13 @@ def test_the_report_keeps_its_keys_in_order() -> None:
                  loadavg_1m_at_start=1.0, rows=rows)  # fmt: skip
     assert list(out) == [
         "what", "mode", "settings", "malloc_arena_max", "workers", "max_calls", "caller_nice",
-        "callers", "worker_nice", "service_nice", "start_to_answering_s", "cpus",
+        "callers", "caller_kind", "worker_nice", "service_nice", "start_to_answering_s", "cpus",
         "loadavg_1m_at_start", "targets", "summary", "levels",
     ]  # fmt: skip
     assert out["start_to_answering_s"] == 30.0 and out["levels"] == rows
+    assert out["caller_kind"] == "pjsua2" and "pjsua2 process per call" in str(out["callers"])
+    sipp = report(**{**REPORT_ARGS, "rows": rows, "callers": "sipp"})  # type: ignore[arg-type]
+    assert sipp["caller_kind"] == "sipp" and "SIPp" in str(sipp["callers"])
     assert out["summary"]["largest_level_meeting_targets"] == 1  # type: ignore[index]
 
 
