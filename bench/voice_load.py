@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Simultaneous multi-turn calls through ``voicebot serve``: turn latency, failures, memory.
 
-For each level N, N pjsua2 callers (tests/sip/caller.py, each its own process) ring the
-line, each starting at a random moment within the first ``--spread`` seconds. Every caller
-holds a real three-turn conversation from recordings that are not the bot's voice (espeak-ng
-and flite voices from tests/audio): it waits for the greeting, asks for the opening hours,
+For each level N, N callers ring the line, each starting at a random moment within the first
+``--spread`` seconds: SIPp calls (bench/voice_load_sipp.py, the default, three ``sipp``
+processes in all) or, with ``--callers pjsua2``, one pjsua2 process per call
+(tests/sip/caller.py); the single-call level always has a pjsua2 caller, whose recording
+gives the wire latency. Every caller holds a real three-turn conversation from recordings
+that are not the bot's voice (espeak-ng and flite voices from tests/audio): it waits for the greeting, asks for the opening hours,
 then whether there is an outage at a spelled postcode, then says goodbye, with pauses for
 the bot's answers (the bot hangs up after the goodbye). The workers log every turn
 (end of caller speech -> first bot audio: endpoint + ASR + dialog + TTS); this reports per
@@ -319,10 +321,11 @@ def main() -> int:
     )
     ap.add_argument(
         "--callers",
-        choices=("pjsua2", "sipp"),
-        default="pjsua2",
-        help="the callers of levels above 1: pjsua2 processes (one per call) or SIPp "
-        "(bench/voice_load_sipp.py: the same calls for a fraction of the CPU)",
+        choices=("sipp", "pjsua2"),
+        default="sipp",
+        help="the callers of levels above 1: SIPp (bench/voice_load_sipp.py, the default: "
+        "continuous RTP like most phones, 2.8 CPU-s at 32 calls) or one pjsua2 process per "
+        "call (tests/sip/caller.py: 11-13 CPU-s at 32 calls, no RTP in silence)",
     )
     ap.add_argument(
         "--worker-nice", type=int, default=None, help="sip.worker_nice (default: the settings')"
