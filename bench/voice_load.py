@@ -6,16 +6,16 @@ For each level N, N callers ring the line, each starting at a random moment with
 processes in all) or, with ``--callers pjsua2``, one pjsua2 process per call
 (tests/sip/caller.py); the single-call level always has a pjsua2 caller, whose recording
 gives the wire latency. Every caller holds a real three-turn conversation from recordings
-that are not the bot's voice (espeak-ng and flite voices from tests/audio): it waits for the greeting, asks for the opening hours,
-then whether there is an outage at a spelled postcode, then says goodbye, with pauses for
-the bot's answers (the bot hangs up after the goodbye). The workers log every turn
-(end of caller speech -> first bot audio: endpoint + ASR + dialog + TTS); this reports per
-level: calls, failed_calls (not answered, or not ended after its 3 turns), unresolved_calls
-(also counts calls whose request was misheard or misunderstood), turns, latency
-p50/p95, stage means, CPU and RSS of every process of the service (workers, speech, dialog,
-action server, Kamailio, Redis) and the speech/dialog services' queue and run times.
-The single-call level also gives the turn latency measured on the wire: from the end of the
-caller's speech in what it sent to the first bot audio in what it recorded.
+that are not the bot's voice (espeak-ng and flite voices from tests/audio): it waits for the
+greeting, asks for the opening hours, then whether there is an outage at a spelled postcode,
+then says goodbye, with pauses for the bot's answers (the bot hangs up after the goodbye).
+The workers log every turn (end of caller speech -> first bot audio: endpoint + ASR + dialog
++ TTS); this reports per level: calls, failed_calls (not answered, or not ended after its 3
+turns), unresolved_calls (also counts calls whose request was misheard or misunderstood),
+turns, latency p50/p95, stage means, CPU and RSS of every process of the service (workers,
+speech, dialog, action server, Kamailio, Redis) and the speech/dialog services' queue and
+run times. The single-call level also gives the turn latency measured on the wire: from the
+end of the caller's speech in what it sent to the first bot audio in what it recorded.
 
 Usage (one command; about 2 minutes per level plus the start-up)::
 
@@ -75,7 +75,7 @@ from schedstat import SchedSampler  # noqa: E402
 from sip_load import children, free_port  # noqa: E402
 from voice_load_levels import ENDED, level_row, report, service_delta  # noqa: E402
 from voice_load_procs import KINDS, TICK, RtpProbe, Sampler, cmdline  # noqa: E402, F401
-from voice_load_sipp import VARIANTS, run_sipp_callers  # noqa: E402
+from voice_load_sipp import VARIANTS, port_outside, run_sipp_callers  # noqa: E402
 
 CALLER = ROOT / "tests" / "sip" / "caller.py"
 RTP_PORTS = 40
@@ -156,6 +156,7 @@ def call(
     results: list[dict],
     record: bool,
     nice: int = 0,
+    avoid: tuple[int, int] | None = None,
 ) -> None:
     time.sleep(delay)
     play, ends, length = caller_wav(folder, index)
@@ -163,8 +164,9 @@ def call(
     rec = folder / f"caller-{index}.heard.wav"
     cmd = [
         *(["nice", "-n", str(nice)] if nice else []), sys.executable, str(CALLER),
-        "--target", target, "--port", str(free_port()),
-        "--rtp-port", str(free_port(4)), "--play", str(play), "--duration", f"{length + 30:.0f}",
+        "--target", target, "--port", str(port_outside(1, avoid)),
+        "--rtp-port", str(port_outside(4, avoid)), "--play", str(play),
+        "--duration", f"{length + 30:.0f}",
         "--report", str(report), "--user", f"0690{index:06d}",
     ]  # fmt: skip
     if record:
@@ -223,6 +225,7 @@ def run_level(
     rtp_ports: tuple[int, int] | None = None,
     profile_dialog: bool = False,
     callers: str = "pjsua2",
+    worker_ports: tuple[int, int] | None = None,
 ) -> dict:
     mark = log_marks(folder)
     before = service_health()
@@ -245,7 +248,9 @@ def run_level(
         threads = [
             threading.Thread(
                 target=lambda: results.extend(
-                    run_sipp_callers(target, folder, delays, variants, caller_nice)
+                    run_sipp_callers(
+                        target, folder, delays, variants, caller_nice, avoid=worker_ports
+                    )
                 )
             )
         ]
@@ -253,7 +258,7 @@ def run_level(
         threads = [
             threading.Thread(
                 target=call,
-                args=(target, folder, i, delays[i], results, n == 1, caller_nice),
+                args=(target, folder, i, delays[i], results, n == 1, caller_nice, worker_ports),
             )
             for i in range(n)
         ]
@@ -404,7 +409,7 @@ def main() -> int:
             row = run_level(
                 n, f"sip:bot@127.0.0.1:{port}", folder, serve.pid, args.spread, args.caller_nice,
                 None if args.no_rtp_probe else (rtp_base, rtp_base + RTP_PORTS * workers),
-                args.profile_dialog, args.callers,
+                args.profile_dialog, args.callers, (rtp_base, rtp_base + RTP_PORTS * workers - 1),
             )  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)

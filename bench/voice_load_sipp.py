@@ -160,6 +160,18 @@ def conversation_pcap(wav: Path, out: Path) -> Path:
     return RtpStream().audio(np.asarray(audio)).write(out)
 
 
+def port_outside(span: int, avoid: tuple[int, int] | None) -> int:
+    """A free port range of ``span`` (bench/sip_load.free_port) that does not overlap
+    ``avoid`` (first, last port): the workers' RTP ports, free until a call takes them, must
+    not be taken by a caller (a worker could not bind its call's port, and the RTP probe
+    would count the caller's packets as the bot's)."""
+    for _ in range(100):
+        base = free_port(span)
+        if avoid is None or base + span <= avoid[0] or base > avoid[1]:
+            return base
+    raise RuntimeError(f"no free port range of {span} outside {avoid}")
+
+
 def run_sipp_callers(
     target: str,
     folder: Path,
@@ -167,6 +179,7 @@ def run_sipp_callers(
     variant_wav: dict[int, tuple[Path, float]],
     nice: int = 0,
     bye_wait_s: float = 30.0,
+    avoid: tuple[int, int] | None = None,
 ) -> list[dict]:
     """Ring ``len(delays)`` calls (call i starts ``delays[i]`` s from now and plays the
     variant ``i % 3``); returns one result per call as voice_load's callers do:
@@ -175,7 +188,8 @@ def run_sipp_callers(
 
     ``variant_wav`` maps a variant to its WAV and length (s). One SIPp process per variant,
     all running at once, at nice ``nice``. A call the bot has not hung up ``bye_wait_s``
-    after the end of its recording is hung up by the caller."""
+    after the end of its recording is hung up by the caller. No port of ``avoid`` (first,
+    last) is used."""
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     for variant in range(VARIANTS):
         calls = [i for i in range(len(delays)) if i % VARIANTS == variant]
@@ -193,8 +207,8 @@ def run_sipp_callers(
         cmd = [
             *(["nice", "-n", str(nice)] if nice else []),
             "sipp", "-sf", str(xml), "-inf", str(inject),
-            "-i", "127.0.0.1", "-p", str(free_port()),
-            "-mp", str(free_port(4 * len(calls) + 4)),
+            "-i", "127.0.0.1", "-p", str(port_outside(1, avoid)),
+            "-mp", str(port_outside(4 * len(calls) + 4, avoid)),
             "-m", str(len(calls)), "-l", str(len(calls)), "-r", "1000",
             "-timeout", f"{int(max(delays, default=0) + length + bye_wait_s + 60)}s", "-nostdin",
             "-trace_logs", "-log_file", str(log),

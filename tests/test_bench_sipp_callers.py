@@ -18,7 +18,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 from sip_load import free_port  # noqa: E402
-from voice_load_sipp import conversation_pcap, run_sipp_callers  # noqa: E402
+from voice_load_sipp import conversation_pcap, port_outside, run_sipp_callers  # noqa: E402
 
 if not shutil.which("sipp"):  # the README's test command installs sip-tester
     pytest.fail("sipp (Debian sip-tester) is missing", pytrace=False)
@@ -144,3 +144,12 @@ def test_a_busy_answer_counts_as_refused(tmp_path: Path) -> None:
     finally:
         uas.kill()
     assert [(r["answered"], r["refused"]) for r in results] == [(False, True), (False, True)]
+
+
+def test_caller_ports_stay_out_of_the_workers_rtp_ports() -> None:
+    # a free range that overlapped the workers' (not yet bound) RTP ports made the RTP probe
+    # count SIPp's packets as the bot's, and could take a port a worker's call needs
+    avoid = (21000, 40000)
+    for _ in range(20):
+        base = port_outside(48, avoid)
+        assert base > avoid[1] or base + 48 <= avoid[0]
