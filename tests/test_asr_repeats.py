@@ -1,8 +1,10 @@
 """A one-word answer is not heard twice ("six. six", "yankee" -> "Yangi. Yangi").
 
 Whisper tiny.en in the product's short (8 s) window says many short answers twice; a free
-decode that repeats a word is decoded again in Whisper's own 30 s window
-(``asr.whisper_repeat_recheck``; measured in bench/whisper_settings.py). Real Whisper on
+decode that repeats a word, or a phrase of four words or more back to back (a decoding loop
+on a long utterance), is decoded again in Whisper's own 30 s window
+(``asr.whisper_repeat_recheck``; measured in bench/whisper_settings.py and
+bench/speculation.py --ivr). Real Whisper on
 real one-word recordings (the Asterisk IVR prompts, 8 kHz) and on espeak-ng single words.
 """
 
@@ -18,7 +20,7 @@ import soundfile as sf
 
 from voicebot.asr import asr_config
 from voicebot.asr.audio import resample_float
-from voicebot.asr.normalize import doubled_word
+from voicebot.asr.normalize import doubled_word, repeated_phrase
 from voicebot.asr.whisper import WhisperEngine
 from voicebot.config import load_settings
 
@@ -54,6 +56,22 @@ def test_doubled_word_finds_a_word_said_twice() -> None:
     assert doubled_word("Yangi. Yangi".split()) == "yangi"
     assert doubled_word("one two one".split()) is None
     assert doubled_word([]) is None
+
+
+def test_repeated_phrase_finds_a_decoding_loop_not_a_sentence() -> None:
+    # Whisper tiny.en's output for the IVR prompt vm-tempgreeting2 with hiss at 20 dB SNR,
+    # early decode on (bench/results/speculation_ivr.json before the loop check)
+    loop = (
+        "Press 1 to record your temporary greeting or press 2 to erase your temporary "
+        "greeting. Press 1 to record your temporary greeting or press 2 to erase your "
+        "temporary greeting. Press 1 to record your temporary greeting or press 2 to erase"
+    )
+    assert repeated_phrase(loop.split())
+    assert repeated_phrase("I want to cancel, I want to cancel my contract".split())
+    assert not repeated_phrase("Press 1 to record your temporary greeting".split())
+    assert not repeated_phrase("no no no no".split())  # single words: doubled_word's job
+    assert not repeated_phrase("press 1 for billing press 2 for sales".split())
+    assert not repeated_phrase([])
 
 
 def test_one_word_ivr_prompts_are_not_heard_twice(engine: WhisperEngine, eval_dir: Path) -> None:

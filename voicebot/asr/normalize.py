@@ -94,6 +94,22 @@ def doubled_word(words: list[str]) -> str | None:
     return None
 
 
+PHRASE_LOOP_WORDS = 4
+"""The shortest phrase whose back-to-back repetition :func:`repeated_phrase` finds."""
+
+
+def repeated_phrase(words: list[str], shortest: int = PHRASE_LOOP_WORDS) -> bool:
+    """Whether a phrase of at least ``shortest`` words is said twice back to back ("press 1
+    to record your greeting. Press 1 to record your greeting. Press 1 to ..."), compared
+    case- and punctuation-blind: Whisper's decoding loop on a long utterance."""
+    keys = [word_key(w) for w in words]
+    for n in range(shortest, len(keys) // 2 + 1):
+        for i in range(len(keys) - 2 * n + 1):
+            if keys[i : i + n] == keys[i + n : i + 2 * n]:
+                return True
+    return False
+
+
 def ends_in_loop(ids: list[int], run: int = 3) -> bool:
     """True when the output ends in ``run`` or more copies of one token (a decoding loop)."""
     return len(ids) >= run and len(set(ids[-run:])) == 1

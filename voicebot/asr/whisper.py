@@ -67,6 +67,7 @@ from voicebot.asr.normalize import (
     doubled_word,
     ends_in_loop,
     mean_confidence,
+    repeated_phrase,
     word_key,
     yes_no,
 )
@@ -298,8 +299,11 @@ class WhisperEngine(DigitDecoding, NumberAnswers, AsrEngine):
     def _repeats(self, ids: list[int]) -> bool:
         """True when the decoded text says a word twice in a row ("Yangi. Yangi"); a digit
         only when the whole answer is that digit or number over and over ("six. six",
-        "17. 17. 17. ..."; not "1 1 2 3": a number's digits repeat)."""
+        "17. 17. 17. ..."; not "1 1 2 3": a number's digits repeat); or a phrase of four
+        words or more twice back to back (a decoding loop on a long utterance)."""
         words = self._tok.decode(ids).split()
+        if repeated_phrase(words):
+            return True
         twice = doubled_word(words)
         if twice is None:
             return False
