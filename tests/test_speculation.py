@@ -36,6 +36,7 @@ class Recorded:
 
     accepts: int = 0
     finished: bool = False
+    audio: list[Int16Array] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +56,7 @@ class CountingRecognizer:
         class Stream:
             def accept(self, samples: Int16Array) -> str | None:
                 record.accepts += 1
+                record.audio.append(np.array(samples, dtype=np.int16))
                 return inner.accept(samples)  # type: ignore[no-any-return]
 
             def finish(self) -> Any:
@@ -135,3 +137,26 @@ def test_off_decodes_at_the_endpoint_as_before(engine: AsrEngine) -> None:
     got = hear(counting, speech("hours_us_male/01.wav"), speculative_decode_ms=0.0)
     assert len(got.turns) == 1 and "saturday" in got.turns[0].turn.text.lower()
     assert len(counting.streams) == 1 and counting.streams[0].finished
+
+
+def test_the_early_decode_hears_the_lines_own_silence_not_zeros(engine: AsrEngine) -> None:
+    # a line with hiss: the early decode stands in the pause's silence, repeated, for the rest
+    # of the endpoint silence (digital zeros made Whisper tiny.en hear such turns differently)
+    rng = np.random.default_rng(7)
+    clean = np.concatenate([speech("hours_us_male/01.wav"), np.zeros(8000, np.int16)])
+    audio = np.clip(clean + rng.normal(0, 300, clean.size), -32768, 32767).astype(np.int16)
+    counting = CountingRecognizer(engine)
+    got = hear(counting, audio, speculative_decode_ms=64.0)
+    assert len(got.turns) == 1 and "saturday" in got.turns[0].turn.text.lower()
+    early = [s for s in counting.streams if s.accepts == 1]
+    assert early and early[-1].finished
+    heard = early[-1].audio[0]
+    settings = load_settings()
+    vad = section_to(VadConfig, settings, "vad")
+    frame = 256  # Silero's frame at 8 kHz
+    pause = max(1, round(64.0 / 32.0)) * frame
+    rest = (round(vad.end_silence_ms / 32.0) - 1) * frame - pause
+    assert rest > 0
+    tail, before = heard[-rest:], heard[-rest - pause : -rest]
+    assert np.array_equal(tail, np.resize(before, rest))  # the pause's silence, repeated
+    assert 200 < float(np.sqrt(np.mean(tail.astype(np.float64) ** 2))) < 450  # the hiss

@@ -384,11 +384,13 @@ class Hearing:
         ):
             return
         # the endpoint's decode would also hear the rest of the endpoint silence: stand in
-        # zeros for it, so both decodes hear audio of the same length
+        # the pause's own silence, repeated, for it (the line's hiss or hum, not digital
+        # zeros, which Whisper hears differently), so both decodes hear the same length
         segmenter = self.detector.segmenter
-        frames = round(segmenter.end_silence_ms / segmenter.frame_ms) - 1
-        frames -= max(1, round(segmenter.pause_ms / segmenter.frame_ms))
-        rest = np.zeros(max(0, frames) * self.detector.frame_samples, np.int16)
+        pause_frames = max(1, round(segmenter.pause_ms / segmenter.frame_ms))
+        frames = round(segmenter.end_silence_ms / segmenter.frame_ms) - 1 - pause_frames
+        quiet = np.concatenate(self._segment[-pause_frames:])
+        rest = np.resize(quiet, max(0, frames) * self.detector.frame_samples).astype(np.int16)
         self._speculation = Speculation.start(
             paused,
             self.recognizer,

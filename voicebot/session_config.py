@@ -37,12 +37,12 @@ class SessionConfig:
     groups and pauses), the turn stays open this long after the caller's last speech;
     the next group is joined to the digits already heard, ms; 0 = off (a pause of
     ``digits_end_silence_ms`` ends the turn with a partial number)."""
-    speculative_decode_ms: float = 0.0
+    speculative_decode_ms: float = 64.0
     """Outside digit questions: after this much silence the audio so far is decoded while
     the endpoint silence (``vad.end_silence_ms``) goes on, and the endpoint uses that
-    decode when the caller said nothing more (:mod:`voicebot.speculation`), ms; 0 = off
-    (the default: on 3 of the first 23 replay recordings checked, Whisper tiny.en heard the
-    early decode's audio differently, see bench/speculation.py). 64 is the value measured.
+    decode when the caller said nothing more (:mod:`voicebot.speculation`), ms; 0 = off.
+    The early decode hears the pause's own silence repeated for the rest of the endpoint
+    silence (README "Turn latency": replay suite and third-party IVR prompts, off and on).
     Only worth it with engines that decode at the end (Whisper), not Vosk's streaming."""
     digits_held_vad_threshold: float = 0.3
     """While a number read in groups is held incomplete (the caller is mid-number), a frame

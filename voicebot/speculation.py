@@ -12,9 +12,11 @@ segment's audio so far in the default executor, while the silence goes on:
   final transcript, so the turn only waits for what is left of the decode.
 
 The early decode hears the speech, the ``speculative_decode_ms`` of silence after it and
-zeros for the rest of the endpoint silence, so it hears audio of the same length as the
-endpoint's decode would (on the replay recordings, whose silence is digital, the very same
-audio: the same transcripts with speculation on or off). It is a function of the audio only,
+that pause's own silence repeated for the rest of the endpoint silence
+(:meth:`voicebot.hearing.Hearing._speculate`), so it hears audio of the same length as the
+endpoint's decode would, with the line's hiss where the endpoint's decode would have it
+(digital zeros there made Whisper tiny.en hear some turns differently: README "Turn
+latency"). It is a function of the audio only,
 so replay stays deterministic. Digit questions keep their own early end
 (:meth:`voicebot.hearing.Hearing._end_early`); this only serves the other turns.
 """
