@@ -20,10 +20,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 from sip_load import free_port  # noqa: E402
 from voice_load_sipp import conversation_pcap, port_outside, run_sipp_callers  # noqa: E402
 
+from tests.sip.campaign_callees import WAIT_BYE  # noqa: E402
+
 if not shutil.which("sipp"):  # the README's test command installs sip-tester
     pytest.fail("sipp (Debian sip-tester) is missing", pytrace=False)
 
-ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+ANSWER = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="answer, then wait for the caller's BYE">
   <recv request="INVITE"/>
@@ -51,22 +54,12 @@ ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     ]]>
   </send>
   <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+"""
+    + WAIT_BYE
+    + """
 </scenario>
 """
+)
 
 
 def ulaw_decode(data: bytes) -> np.ndarray:

@@ -390,7 +390,7 @@ class Hearing:
         pause_frames = max(1, round(segmenter.pause_ms / segmenter.frame_ms))
         frames = round(segmenter.end_silence_ms / segmenter.frame_ms) - 1 - pause_frames
         quiet = np.concatenate(self._segment[-pause_frames:])
-        rest = np.resize(quiet, max(0, frames) * self.detector.frame_samples).astype(np.int16)
+        rest = np.resize(quiet, max(0, frames) * self.detector.frame_samples)
         self._speculation = Speculation.start(
             paused,
             self.recognizer,

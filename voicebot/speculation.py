@@ -16,9 +16,9 @@ that pause's own silence repeated for the rest of the endpoint silence
 (:meth:`voicebot.hearing.Hearing._speculate`), so it hears audio of the same length as the
 endpoint's decode would, with the line's hiss where the endpoint's decode would have it
 (digital zeros there made Whisper tiny.en hear some turns differently: README "Turn
-latency"). It is a function of the audio only,
-so replay stays deterministic. Digit questions keep their own early end
-(:meth:`voicebot.hearing.Hearing._end_early`); this only serves the other turns.
+latency"). It is a function of the audio only, so replay stays deterministic. Digit
+questions keep their own early end (:meth:`voicebot.hearing.Hearing._end_early`); this only
+serves the other turns.
 """
 
 from __future__ import annotations
